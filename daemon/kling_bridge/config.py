@@ -1,0 +1,205 @@
+"""Settings: one model, read from ``config.toml`` in the config dir, then the environment.
+
+``KLING_BRIDGE_HOME`` relocates *every* file the bridge writes (config, database, cache,
+outputs, logs, discovery file) under one folder -- tests and CI rely on it, and so can a
+user who wants everything on a project drive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+APP = "kling-bridge"
+
+REGIONS: dict[str, str] = {
+    "global": "https://api-singapore.klingai.com",
+    "china": "https://api-beijing.klingai.com",
+}
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every place the bridge writes to. Created on demand, never in the source tree."""
+
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+    log_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def discovery_file(self) -> Path:
+        return self.config_dir / "daemon.json"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def presets_dir(self) -> Path:
+        return self.config_dir / "presets"
+
+    @property
+    def credentials_file(self) -> Path:
+        """Opt-in 0600 file for machines with no keyring backend."""
+        return self.config_dir / "credentials.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "kling-bridge.log"
+
+    def ensure(self) -> Paths:
+        for d in (self.config_dir, self.data_dir, self.cache_dir, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            self.config_dir.chmod(0o700)
+        return self
+
+    @staticmethod
+    def resolve(env: Mapping[str, str] | None = None) -> Paths:
+        env = os.environ if env is None else env
+        home = env.get("KLING_BRIDGE_HOME")
+        if home:
+            root = Path(home).expanduser().resolve()
+            return Paths(root / "config", root / "data", root / "cache", root / "logs")
+        return Paths(
+            Path(platformdirs.user_config_dir(APP, appauthor=False)),
+            Path(platformdirs.user_data_dir(APP, appauthor=False)),
+            Path(platformdirs.user_cache_dir(APP, appauthor=False)),
+            Path(platformdirs.user_log_dir(APP, appauthor=False)),
+        )
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(47821, ge=0, le=65535)  # 0 = any free port (the discovery file tells)
+    max_body_bytes: int = 32 * 1024 * 1024
+    allowed_hosts: list[str] = Field(default_factory=list)  # beyond 127.0.0.1/localhost/[::1]
+
+
+class QueueSettings(_Section):
+    concurrency: dict[str, int] = Field(default_factory=lambda: {"draft": 2, "kling": 4})
+    max_attempts: int = Field(5, ge=1, le=50)
+    backoff_base: float = Field(2.0, gt=0)
+    backoff_cap: float = Field(300.0, gt=0)
+
+
+class KlingSettings(_Section):
+    region: Literal["global", "china"] = "global"
+    api_base: str | None = None  # overrides region (KLING_API_BASE)
+    standard: Literal["auto", "new", "legacy"] = "auto"
+    edit_model: str = "kling-3.0-omni"
+    generate_model: str = "kling-3.0"
+    poll_min_seconds: float = 3.0
+    poll_max_seconds: float = 30.0
+    poll_timeout_seconds: float = 3 * 3600.0
+    request_timeout_seconds: float = 60.0
+
+    @property
+    def base_url(self) -> str:
+        return (self.api_base or REGIONS[self.region]).rstrip("/")
+
+
+class HostingSettings(_Section):
+    """How a local clip becomes a URL Kling can fetch (it has no upload endpoint)."""
+
+    media_host: str | None = None  # "s3://bucket/prefix" or "https://public.example/"
+    s3_endpoint_url: str | None = None  # R2, B2, MinIO...
+    s3_region: str | None = None
+    url_ttl_seconds: int = Field(6 * 3600, ge=60)
+    listen_host: str = "127.0.0.1"  # signed-link listener (behind the user's tunnel)
+    listen_port: int = Field(47822, ge=0, le=65535)
+
+
+class BudgetSettings(_Section):
+    per_job_units: float | None = None
+    per_day_units: float | None = None
+
+
+class Settings(_Section):
+    provider: Literal["draft", "kling"] = "draft"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    kling: KlingSettings = Field(default_factory=KlingSettings)
+    hosting: HostingSettings = Field(default_factory=HostingSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    log_level: str = "INFO"
+
+
+class ConfigError(ValueError):
+    """The config file or an environment override is wrong; the message says where."""
+
+
+#: Environment variable -> dotted settings key.
+ENV_OVERRIDES: dict[str, str] = {
+    "KLING_BRIDGE_PROVIDER": "provider",
+    "KLING_BRIDGE_PORT": "server.port",
+    "KLING_BRIDGE_HOST": "server.host",
+    "KLING_BRIDGE_LOG_LEVEL": "log_level",
+    "KLING_API_BASE": "kling.api_base",
+    "KLING_BRIDGE_MEDIA_HOST": "hosting.media_host",
+    "KLING_BRIDGE_S3_ENDPOINT_URL": "hosting.s3_endpoint_url",
+}
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def load_settings(
+    paths: Paths | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """File, then environment, then explicit ``overrides`` (dotted keys, e.g. from CLI flags)."""
+    env = os.environ if env is None else env
+    paths = paths or Paths.resolve(env)
+    data: dict[str, Any] = {}
+    if paths.config_file.exists():
+        try:
+            data = tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{paths.config_file}: not valid TOML ({exc}); fix or delete the file"
+            ) from exc
+    for var, key in ENV_OVERRIDES.items():
+        if env.get(var):
+            _set_dotted(data, key, env[var])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{paths.config_file}: {problems}") from exc

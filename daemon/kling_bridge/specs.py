@@ -1,0 +1,214 @@
+"""What a job asks for, as plain data stored in its row (JSON) and shared by every layer.
+
+This module sits at the bottom of the package (it imports nothing of ours), so timeline,
+media, providers and jobs can all speak it without importing each other.
+
+The API and the timeline code produce these; the media pipeline consumes them. Frames and
+rational rates, never float seconds, so a restyled clip lands back exactly over its source.
+Specs hold paths and settings only -- never a credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One cut of a multi-shot generation: its words and whole seconds (>= 1)."""
+
+    prompt: str
+    duration: int
+
+
+def rate_str(rate: Fraction) -> str:
+    """``Fraction(24000, 1001)`` -> ``"24000/1001"`` (exact, JSON-safe)."""
+    return f"{rate.numerator}/{rate.denominator}"
+
+
+def parse_rate(value: str | int | float | Fraction) -> Fraction:
+    """Read a rate written as ``"24000/1001"``, ``"25"`` or a number.
+
+    Floats such as 23.976 snap to the NTSC rational they stand for.
+    """
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, str):
+        return Fraction(value)
+    if isinstance(value, int):
+        return Fraction(value)
+    for ntsc in (24, 30, 48, 60, 120):
+        if abs(value - ntsc * 1000 / 1001) < 0.005:
+            return Fraction(ntsc * 1000, 1001)
+    return Fraction(value).limit_denominator(1001)
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """Where a source clip sits in the editor's timeline, so its result lands over it."""
+
+    clip_id: str  # stable id within the submitted timeline (plugin's or ours)
+    name: str = ""
+    track_index: int = 0  # 0-based video track index
+    track_name: str = ""
+    record_start: int = 0  # timeline frame (at ``timeline_rate``) where the clip starts
+    record_duration: int = 0
+    timeline_rate: str = "24"
+
+
+@dataclass(frozen=True)
+class SourceRange:
+    """The frames of a media file a restyle works on.
+
+    ``start_frame`` counts from the file's first decoded frame (0), whatever its timecode;
+    ``handle_before``/``handle_after`` are extra frames the editor's media holds around the
+    range, usable to reach a provider's minimum length.
+    """
+
+    path: str
+    start_frame: int
+    frame_count: int
+    rate: str  # exact media rate, "24000/1001"
+    handle_before: int = 0
+    handle_after: int = 0
+
+    @property
+    def fps(self) -> Fraction:
+        return parse_rate(self.rate)
+
+    @property
+    def seconds(self) -> float:
+        return float(self.frame_count / self.fps)
+
+
+@dataclass(frozen=True)
+class Look:
+    """A preset id (data shipped with the package or the user's own) and/or free words."""
+
+    preset: str | None = None
+    prompt: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.preset or "custom"
+
+
+@dataclass(frozen=True)
+class ConformTarget:
+    """Timeline rate and geometry a generated clip should be conformed to, when asked."""
+
+    rate: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class RestyleSpec:
+    source: SourceRange
+    look: Look
+    resolution: str = "1080p"
+    variant: int = 0
+    model: str = "kling-3.0-omni"
+    keep_audio: bool = True
+    reference_image: str | None = None
+    clip: ClipRef | None = None
+
+
+@dataclass(frozen=True)
+class GenerateSpec:
+    prompt: str = ""
+    negative_prompt: str = ""
+    image: str | None = None  # first frame: a still, or a frame grabbed from the timeline
+    end_image: str | None = None
+    shots: tuple[Shot, ...] = ()
+    duration: int = 5
+    aspect_ratio: str = "16:9"
+    resolution: str = "1080p"
+    audio: bool = False
+    model: str = "kling-3.0"
+    variant: int = 0
+    conform: ConformTarget | None = None
+    placement: ClipRef | None = None  # where the B-roll goes (marker, playhead or gap)
+
+
+@dataclass(frozen=True)
+class LipsyncSpec:
+    audio: str
+    audio_start: float = 0.0
+    audio_end: float | None = None
+    video: str | None = None
+    image: str | None = None
+    resolution: str = "1080p"
+    conform: ConformTarget | None = None
+    placement: ClipRef | None = None
+
+
+JobSpec = RestyleSpec | GenerateSpec | LipsyncSpec
+
+
+def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
+    """JSON-ready dict; tuples become lists, nested specs become dicts."""
+    return asdict(spec)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    nested: dict[str, type] = {
+        "source": SourceRange,
+        "look": Look,
+        "clip": ClipRef,
+        "placement": ClipRef,
+        "conform": ConformTarget,
+    }
+    known = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            continue
+        if key in nested and isinstance(value, dict):
+            value = _build(nested[key], value)
+        elif key == "shots":
+            value = tuple(Shot(**s) if isinstance(s, dict) else s for s in value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def spec_from_dict(kind: str, data: dict[str, Any]) -> JobSpec:
+    """Inverse of :func:`spec_to_dict` for a job of ``kind`` (restyle/generate/lipsync)."""
+    cls = {"restyle": RestyleSpec, "generate": GenerateSpec, "lipsync": LipsyncSpec}[kind]
+    spec: JobSpec = _build(cls, data)
+    return spec
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file a finished job produced, with the facts a timeline edit needs."""
+
+    path: str
+    role: str  # "video" (the result clip), "poster", "thumbnail", "contact_sheet"
+    frames: int | None = None
+    rate: str | None = None
+    width: int | None = None
+    height: int | None = None
+    has_audio: bool = False
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class JobResult:
+    outputs: tuple[OutputFile, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def video(self) -> OutputFile | None:
+        return next((o for o in self.outputs if o.role == "video"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outputs": [asdict(o) for o in self.outputs], "metadata": dict(self.metadata)}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> JobResult:
+        return JobResult(
+            outputs=tuple(OutputFile(**o) for o in data.get("outputs", [])),
+            metadata=dict(data.get("metadata", {})),
+        )

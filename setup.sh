@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One script, two uses (see README):
+#   ./setup.sh demo   install everything (ffmpeg included) and run the offline demo
+#   ./setup.sh test   install everything plus the test tools, then run the test suite
+# Installs into ./.venv; needs Python >= 3.11. System packages come from apt (Debian/Ubuntu)
+# or Homebrew (macOS). Extra arguments after the verb go to the demo / to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+verb="${1:-demo}"; shift || true
+
+need_ffmpeg() { ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; }
+if need_ffmpeg; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq ffmpeg >/dev/null
+  elif command -v brew >/dev/null 2>&1; then
+    brew install ffmpeg
+  else
+    echo "setup.sh: ffmpeg is missing and neither apt-get nor brew is here; install ffmpeg, then run again" >&2
+    exit 1
+  fi
+fi
+
+py="${PYTHON:-}"
+if [ -z "$py" ]; then
+  for cand in python3.13 python3.12 python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      py="$cand"; break
+    fi
+  done
+fi
+[ -n "$py" ] || { echo "setup.sh: needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+case "$verb" in
+  demo)
+    .venv/bin/python -m pip install -q -e . >/dev/null
+    exec .venv/bin/kling-bridge demo "$@" ;;
+  test)
+    .venv/bin/python -m pip install -q -e '.[dev]' >/dev/null
+    exec .venv/bin/python -m pytest -q -n 2 "$@" ;;
+  *)
+    echo "usage: ./setup.sh demo|test" >&2; exit 2 ;;
+esac
