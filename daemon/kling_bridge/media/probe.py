@@ -1,0 +1,421 @@
+"""What a media file really holds: exact rational rate, counted frames, timecode, geometry.
+
+Editors' clips lie in their headers often enough (``nb_frames`` missing or wrong, a field
+rate in ``r_frame_rate``, phone clips that are variable-rate under a constant-rate label),
+so the facts that decide a frame-exact round trip are *measured*: one demux pass over the
+video packets (no decoding, constant memory) gives the frame count, the true frame
+duration and whether the timing is variable.
+
+Bad input is refused here, before anything is planned, with a :mod:`.errors` exception
+that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import stat
+import subprocess
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    FfmpegFailed,
+    MediaCorrupt,
+    MediaEmpty,
+    MediaMissing,
+    MediaUnreadable,
+    NotAVideo,
+)
+from .run import ffprobe_bin, run
+
+#: Rates editors use; a measured rate within 0.2 % of one of these *is* that rate.
+STANDARD_RATES: tuple[Fraction, ...] = (
+    Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+    Fraction(48000, 1001), Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
+    Fraction(100), Fraction(120000, 1001), Fraction(120), Fraction(15), Fraction(12),
+    Fraction(15000, 1001), Fraction(8), Fraction(10), Fraction(16), Fraction(18),
+)
+
+_STILL_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
+                  "gif", "gif_pipe", "j2k_pipe", "jpegxl_pipe", "qoi_pipe"}
+_STILL_CODECS = {"png", "mjpeg", "jpeg2000", "webp", "bmp", "tiff", "gif", "jpegxl", "qoi"}
+_REORDER_DEPTH = 32  # B-frame reordering window when sorting packet timestamps
+
+
+def snap_rate(rate: Fraction) -> Fraction:
+    """The standard rate ``rate`` stands for, or ``rate`` itself (kept exact).
+
+    The tolerance (0.05 %) is below the 0.1 % between an NTSC rate and its integer twin,
+    so 29.97 never becomes 30.
+    """
+    best = min(STANDARD_RATES, key=lambda std: abs(rate - std))
+    if abs(rate - best) <= best * Fraction(5, 10000):
+        return best
+    return rate.limit_denominator(1001)
+
+
+def _fraction(value: Any) -> Fraction | None:
+    try:
+        f = Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return f if f > 0 else None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    width: int  # coded size
+    height: int
+    rate: Fraction  # exact frames per second the frames are spaced at (or nominal, if VFR)
+    frame_count: int  # counted packets, not the header's claim
+    duration: float  # seconds from first frame to the end of the last
+    start_time: float  # seconds: the first frame's presentation time
+    vfr: bool
+    pix_fmt: str = ""
+    sar: Fraction = Fraction(1)
+    rotation: int = 0  # degrees, as the display matrix says (ffmpeg auto-rotates on decode)
+    field_order: str = "progressive"
+    bit_rate: int | None = None
+    profile: str = ""
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order in ("tt", "bb", "tb", "bt")
+
+    @property
+    def frame_width(self) -> int:
+        """Width of a decoded frame (ffmpeg auto-rotates, so rotation swaps the sides)."""
+        return self.height if self.rotated else self.width
+
+    @property
+    def frame_height(self) -> int:
+        return self.width if self.rotated else self.height
+
+    @property
+    def display_width(self) -> int:
+        """Width as shown, in square pixels (anamorphic SAR applied, rotation applied)."""
+        w = _even(round(self.width * self.sar)) if self.sar != 1 else self.width
+        return self.height if self.rotated else w
+
+    @property
+    def display_height(self) -> int:
+        w = _even(round(self.width * self.sar)) if self.sar != 1 else self.width
+        return w if self.rotated else self.height
+
+    @property
+    def rotated(self) -> bool:
+        return self.rotation % 180 != 0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    channel_layout: str
+    start_time: float
+    duration: float | None
+    sample_fmt: str = ""
+    bits_per_sample: int = 0
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: str
+    format_name: str
+    size_bytes: int
+    duration: float
+    start_time: float
+    video: VideoInfo | None
+    audio: AudioInfo | None
+    timecode: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_still(self) -> bool:
+        v = self.video
+        if v is None:
+            return False
+        return self.format_name in _STILL_FORMATS or (
+            v.codec in _STILL_CODECS and v.frame_count <= 1
+        )
+
+    @property
+    def container(self) -> str:
+        """``mp4``/``mov``/... the way a provider's limits name it."""
+        ext = Path(self.path).suffix.lower().lstrip(".")
+        names = self.format_name.split(",")
+        if ext in names or (ext in ("mov", "mp4", "m4v") and "mov" in names):
+            return "mov" if ext == "mov" else ("mp4" if ext in ("mp4", "m4v") else ext)
+        return names[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.video is not None:
+            data["video"]["rate"] = str(self.video.rate)
+            data["video"]["sar"] = str(self.video.sar)
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> MediaInfo:
+        d = dict(data)
+        if d.get("video"):
+            v = dict(d["video"])
+            v["rate"] = Fraction(v["rate"])
+            v["sar"] = Fraction(v["sar"])
+            d["video"] = VideoInfo(**v)
+        if d.get("audio"):
+            d["audio"] = AudioInfo(**d["audio"])
+        return MediaInfo(**d)
+
+
+def _even(n: int) -> int:
+    return max(2, n - (n % 2))
+
+
+def check_readable(path: str | Path) -> Path:
+    """Refuse a missing, empty or unreadable path before ffprobe makes a vaguer complaint."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise MediaMissing(p, "file not found", "check the path; the media may be offline or "
+                           "was moved (relink it in your editor)") from None
+    except OSError as exc:
+        raise MediaUnreadable(p, f"cannot be read ({exc.strerror})",
+                              "check the drive is mounted and you have permission") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise MediaUnreadable(p, "is a folder, not a media file", "choose the clip itself")
+    if not os.access(p, os.R_OK):
+        raise MediaUnreadable(p, "permission denied", "make the file readable for your user")
+    if st.st_size == 0:
+        raise MediaEmpty(p, "file is empty (0 bytes)",
+                         "the copy or render that made it did not finish; export it again")
+    return p
+
+
+def _probe_json(p: Path) -> dict[str, Any]:
+    args = [ffprobe_bin(), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(p)]
+    try:
+        out = run(args, subject=p, what="ffprobe")
+    except FfmpegFailed as exc:
+        raise MediaCorrupt(
+            p, f"not a readable media file ({_reason(exc.detail)})",
+            "if it is a video, it may be truncated or damaged: copy or export it again",
+        ) from None
+    data: dict[str, Any] = json.loads(out or "{}")
+    return data
+
+
+def _reason(detail: str) -> str:
+    line = detail.splitlines()[-1] if detail else "unknown error"
+    # ffprobe prefixes "path: " -- the message already names the file.
+    return line.split(": ", 1)[-1] if ": " in line else line
+
+
+@dataclass
+class _PacketScan:
+    count: int = 0
+    first_pts: int | None = None
+    last_pts: int | None = None
+    last_duration: int = 0
+    deltas: Counter[int] = field(default_factory=Counter)
+    irregular: int = 0
+    truncated_error: str = ""
+
+
+def _scan_packets(p: Path, stream_index: int) -> _PacketScan:
+    """Demux (no decode) the video packets, streaming ffprobe's lines: constant memory."""
+    args = [ffprobe_bin(), "-v", "error", "-select_streams", str(stream_index),
+            "-show_entries", "packet=pts,duration,flags", "-of", "csv=p=0", str(p)]
+    scan = _PacketScan()
+    heap: list[int] = []
+    prev: int | None = None
+
+    def take(pts: int) -> None:
+        nonlocal prev
+        if prev is not None and pts > prev:
+            d = pts - prev
+            if len(scan.deltas) < 256 or d in scan.deltas:
+                scan.deltas[d] += 1
+        prev = pts
+
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    for raw in proc.stdout:
+        parts = raw.decode("ascii", "replace").strip().split(",")
+        if len(parts) < 3 or "D" in parts[2]:
+            continue
+        scan.count += 1
+        if parts[1].lstrip("-").isdigit():
+            scan.last_duration = int(parts[1])
+        if not parts[0].lstrip("-").isdigit():
+            continue
+        pts = int(parts[0])
+        scan.first_pts = pts if scan.first_pts is None else min(scan.first_pts, pts)
+        scan.last_pts = pts if scan.last_pts is None else max(scan.last_pts, pts)
+        heapq.heappush(heap, pts)
+        if len(heap) > _REORDER_DEPTH:
+            take(heapq.heappop(heap))
+    while heap:
+        take(heapq.heappop(heap))
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.wait()
+    if proc.returncode != 0 or err.strip():
+        scan.truncated_error = _reason(err.strip())
+    return scan
+
+
+def _rate_and_vfr(stream: dict[str, Any], scan: _PacketScan, tb: Fraction) -> tuple[Fraction, bool]:
+    r = _fraction(stream.get("r_frame_rate"))
+    avg = _fraction(stream.get("avg_frame_rate"))
+    measured: Fraction | None = None
+    if scan.deltas:
+        mode_delta, _ = scan.deltas.most_common(1)[0]
+        measured = 1 / (mode_delta * tb)
+        total = sum(scan.deltas.values())
+        off = sum(n for d, n in scan.deltas.items()
+                  if abs(d - mode_delta) > mode_delta * Fraction(1, 4))
+        scan.irregular = off
+        vfr = off > 0 and off >= max(1, total // 200)
+    else:
+        vfr = False
+    candidates = [c for c in (r, avg) if c is not None and c <= 1000]
+    if measured is not None:
+        close = [c for c in candidates if abs(c - measured) <= measured * 3 / 100]
+        rate = snap_rate(close[0] if close else measured)
+    elif candidates:
+        rate = snap_rate(candidates[0])
+    else:
+        rate = Fraction(25)
+    if vfr and r is not None and r <= 240:
+        rate = snap_rate(r)  # a VFR clip's nominal rate is the one editors interpret it at
+    return rate, vfr
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for sd in stream.get("side_data_list") or []:
+        if "rotation" in sd:
+            try:
+                return round(float(sd["rotation"])) % 360
+            except (TypeError, ValueError):
+                return 0
+    tag = (stream.get("tags") or {}).get("rotate")
+    try:
+        return int(tag) % 360 if tag is not None else 0
+    except ValueError:
+        return 0
+
+
+def _timecode(data: dict[str, Any]) -> str | None:
+    for s in data.get("streams", []):
+        tc = (s.get("tags") or {}).get("timecode")
+        if tc:
+            return str(tc)
+    tc = (data.get("format", {}).get("tags") or {}).get("timecode")
+    return str(tc) if tc else None
+
+
+def _float(value: Any, default: float = 0.0) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def probe(path: str | Path, *, require_video: bool = True) -> MediaInfo:
+    """Measure ``path``. Raises a :class:`MediaError` for anything an editor must fix."""
+    p = check_readable(path)
+    data = _probe_json(p)
+    fmt = data.get("format") or {}
+    streams = data.get("streams") or []
+    vstreams = [s for s in streams if s.get("codec_type") == "video"
+                and not (s.get("disposition") or {}).get("attached_pic")]
+    astreams = [s for s in streams if s.get("codec_type") == "audio"]
+    if not vstreams and not astreams:
+        raise NotAVideo(p, "holds no video or audio stream",
+                        "choose a video clip (mp4, mov, mxf, mkv...)")
+    video: VideoInfo | None = None
+    if vstreams:
+        vs = vstreams[0]
+        tb = _fraction(vs.get("time_base")) or Fraction(1, 90000)
+        scan = _scan_packets(p, int(vs["index"]))
+        if scan.count == 0:
+            raise MediaCorrupt(p, "has a video stream but no frames could be read",
+                               "the file is truncated or damaged: copy or export it again")
+        if scan.truncated_error and fmt.get("format_name", "") not in _STILL_FORMATS:
+            raise MediaCorrupt(p, f"is damaged ({scan.truncated_error})",
+                               "the file is truncated or damaged: copy or export it again")
+        rate, vfr = _rate_and_vfr(vs, scan, tb)
+        if scan.first_pts is not None and scan.last_pts is not None:
+            last = scan.last_duration or (1 / (rate * tb))
+            vdur = float((scan.last_pts - scan.first_pts + last) * tb)
+            vstart = float(scan.first_pts * tb)
+        else:
+            vdur = _float(vs.get("duration"), _float(fmt.get("duration")))
+            vstart = _float(vs.get("start_time"))
+        sar = _fraction(vs.get("sample_aspect_ratio", "1:1").replace(":", "/")) or Fraction(1)
+        video = VideoInfo(
+            codec=str(vs.get("codec_name", "")),
+            width=int(vs.get("width") or 0),
+            height=int(vs.get("height") or 0),
+            rate=rate,
+            frame_count=scan.count,
+            duration=vdur,
+            start_time=vstart,
+            vfr=vfr,
+            pix_fmt=str(vs.get("pix_fmt", "")),
+            sar=sar,
+            rotation=_rotation(vs),
+            field_order=str(vs.get("field_order") or "progressive"),
+            bit_rate=int(vs["bit_rate"]) if str(vs.get("bit_rate", "")).isdigit() else None,
+            profile=str(vs.get("profile", "")),
+        )
+        if video.width <= 0 or video.height <= 0:
+            raise MediaCorrupt(p, "video stream has no picture size",
+                               "the file is damaged: copy or export it again")
+    elif require_video:
+        raise NotAVideo(p, "is audio only (no video stream)",
+                        "choose a video clip; audio files are for lip-sync dialogue")
+    audio: AudioInfo | None = None
+    if astreams:
+        a = astreams[0]
+        adur = a.get("duration")
+        audio = AudioInfo(
+            codec=str(a.get("codec_name", "")),
+            sample_rate=int(a.get("sample_rate") or 48000),
+            channels=int(a.get("channels") or 2),
+            channel_layout=str(a.get("channel_layout") or ""),
+            start_time=_float(a.get("start_time")),
+            duration=_float(adur) if adur is not None else None,
+            sample_fmt=str(a.get("sample_fmt", "")),
+            bits_per_sample=int(a.get("bits_per_raw_sample") or a.get("bits_per_sample") or 0),
+        )
+    return MediaInfo(
+        path=str(p),
+        format_name=str(fmt.get("format_name", "")),
+        size_bytes=int(fmt.get("size") or p.stat().st_size),
+        duration=_float(fmt.get("duration"), video.duration if video else 0.0),
+        start_time=_float(fmt.get("start_time")),
+        video=video,
+        audio=audio,
+        timecode=_timecode(data),
+        tags={str(k): str(v) for k, v in (fmt.get("tags") or {}).items()},
+    )
+
+
+def require_motion_video(info: MediaInfo) -> VideoInfo:
+    """The video facts of a clip that must move (restyle sources), or a clear refusal."""
+    if info.video is None:
+        raise NotAVideo(info.path, "is audio only (no video stream)",
+                        "choose a video clip; audio files are for lip-sync dialogue")
+    if info.is_still:
+        raise NotAVideo(info.path, "is a still image, not a video clip",
+                        "restyle needs a clip; use generate (image to video) for stills")
+    return info.video

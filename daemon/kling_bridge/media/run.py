@@ -1,0 +1,142 @@
+"""Running ffmpeg/ffprobe: blocking and asyncio flavours, and atomic outputs.
+
+Every media operation ends here, so three promises are kept in one place: the daemon's
+event loop never blocks (``arun`` uses an asyncio subprocess and kills it on cancel),
+memory stays flat (only a bounded tail of stderr is kept), and no half-written file ever
+carries a final name (``atomic_output`` writes beside the target and renames).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from .errors import FfmpegFailed, ToolMissing
+
+_STDERR_TAIL = 40  # lines kept for error messages
+
+
+def ffmpeg_bin() -> str:
+    return _tool("ffmpeg", "KLING_BRIDGE_FFMPEG")
+
+
+def ffprobe_bin() -> str:
+    return _tool("ffprobe", "KLING_BRIDGE_FFPROBE")
+
+
+def _tool(name: str, env: str) -> str:
+    found = os.environ.get(env) or shutil.which(name)
+    if not found:
+        raise ToolMissing(
+            None,
+            f"{name} is not installed or not on PATH",
+            "install ffmpeg (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg) "
+            f"or point {env} at the binary",
+        )
+    return found
+
+
+def ffmpeg_args(*args: str) -> list[str]:
+    """Quiet, non-interactive ffmpeg; errors still reach stderr for our messages."""
+    return [ffmpeg_bin(), "-hide_banner", "-nostdin", "-v", "error", "-y", *args]
+
+
+def _tail(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return "\n".join(lines[-_STDERR_TAIL:])
+
+
+def run(args: Sequence[str], *, subject: str | Path | None = None, what: str = "ffmpeg") -> str:
+    """Run a command to completion; return stdout. Raise :class:`FfmpegFailed` naming ``subject``.
+
+    stdout is returned whole, so only use this for small answers (ffprobe JSON); large
+    outputs go to files.
+    """
+    try:
+        proc = subprocess.run(list(args), capture_output=True, check=False)
+    except FileNotFoundError as exc:  # the binary vanished between which() and exec
+        raise ToolMissing(None, f"cannot start {args[0]}: {exc}") from exc
+    if proc.returncode != 0:
+        detail = _tail(proc.stderr.decode("utf-8", "replace"))
+        raise FfmpegFailed(
+            subject, f"{what} failed: {detail.splitlines()[-1] if detail else 'no message'}",
+            "the file may be damaged or in a format ffmpeg cannot write; see the log",
+            detail=detail,
+        )
+    return proc.stdout.decode("utf-8", "replace")
+
+
+async def arun(
+    args: Sequence[str], *, subject: str | Path | None = None, what: str = "ffmpeg"
+) -> None:
+    """Async twin of :func:`run` for long jobs; output goes to files, stderr tail is kept.
+
+    Cancelling the awaiting task kills ffmpeg, so a cancelled job leaves no process behind.
+    """
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except FileNotFoundError as exc:
+        raise ToolMissing(None, f"cannot start {args[0]}: {exc}") from exc
+    tail: deque[str] = deque(maxlen=_STDERR_TAIL)
+    assert proc.stderr is not None
+    try:
+        async for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                tail.append(line)
+        code = await proc.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(proc.wait())
+        raise
+    if code != 0:
+        detail = "\n".join(tail)
+        raise FfmpegFailed(
+            subject, f"{what} failed: {tail[-1] if tail else f'exit code {code}'}",
+            "the file may be damaged or in a format ffmpeg cannot write; see the log",
+            detail=detail,
+        )
+
+
+def temp_sibling(dest: Path) -> Path:
+    """A hidden name beside ``dest`` that keeps its extension (ffmpeg picks the muxer by it)."""
+    return dest.with_name(f".{dest.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{dest.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_output(dest: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``dest``; rename it over ``dest`` only if the block succeeds."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(dest)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FfmpegFailed(dest, "no output was written")
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def link_or_copy(src: Path, dest: Path) -> Path:
+    """Place ``src`` at ``dest`` atomically: a hard link when possible, else a copy."""
+    with atomic_output(dest) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+    return dest

@@ -1,0 +1,191 @@
+"""Sample footage made with ffmpeg: what tests, benchmarks and ``kling-bridge demo`` run on.
+
+Real editors bring 23.976 ProRes scope, 59.94 phone verticals, interlaced broadcast,
+variable-rate phone clips, rotated clips, timecoded camera originals. Each of those is one
+flag here, so a test states the footage it needs in a line and the demo needs no download.
+Frame counts and audio lengths are exact (a frame-exact ``trim`` and a sample-exact ``atrim``), so
+tests can assert equality, not closeness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+from ..specs import parse_rate
+from .fonts import drawtext_font
+from .run import atomic_output, ffmpeg_args, run
+
+PATTERNS = ("testsrc2", "testsrc", "mandelbrot", "smptehdbars", "life", "gradients", "plain")
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    width: int = 320
+    height: int = 180
+    rate: str = "25"
+    frames: int = 50
+    pattern: str = "testsrc2"
+    audio: bool = True
+    sample_rate: int = 48000
+    channels: int = 2
+    tone_hz: int = 440
+    timecode: str | None = None  # "01:00:00:00" (or ";" for drop-frame) as a tmcd track
+    codec: str = "h264"  # h264 | prores | mjpeg
+    preset: str = "ultrafast"
+    crf: int = 23
+    gop: int | None = None  # long GOPs make frame-exact cutting honest
+    interlaced: bool = False  # top field first, coded interlaced
+    vfr: bool = False  # drop every 7th frame and keep the gaps (a phone's variable rate)
+    rotation: int | None = None  # display-matrix rotation written without re-encoding
+    label: str | None = None  # words burnt in (the demo's clip names)
+    frame_numbers: bool = False  # burn "frame N" in, to see a cut land
+
+    @property
+    def fps(self) -> Fraction:
+        return parse_rate(self.rate)
+
+    @property
+    def seconds(self) -> float:
+        return float(self.frames / self.fps)
+
+    @property
+    def audio_samples(self) -> int:
+        return round(self.frames / self.fps * self.sample_rate)
+
+
+def _source(spec: SynthSpec, rate: Fraction) -> str:
+    size = f"{spec.width}x{spec.height}"
+    r = f"{rate.numerator}/{rate.denominator}"
+    if spec.pattern == "mandelbrot":
+        return f"mandelbrot=size={size}:rate={r}"
+    if spec.pattern == "life":
+        return f"life=size={size}:rate={r}:mold=10:ratio=0.1:death_color=#202040"
+    if spec.pattern == "gradients":
+        return f"gradients=size={size}:rate={r}:speed=0.02"
+    if spec.pattern == "plain":
+        # Low detail, cheap to encode, still moving: long benches and 40 s round trips.
+        return f"testsrc=size={size}:rate={r}"
+    if spec.pattern in ("testsrc", "smptehdbars"):
+        return f"{spec.pattern}=size={size}:rate={r}"
+    return f"testsrc2=size={size}:rate={r}"
+
+
+def _video_filters(spec: SynthSpec) -> list[str]:
+    # trim, not -frames:v: ffmpeg closes the whole file when one stream hits -frames, which
+    # would cut the audio short of the picture.
+    chain: list[str] = [f"trim=end_frame={spec.frames * (2 if spec.interlaced else 1)}"]
+    font = drawtext_font()
+    if spec.label and font is not None:
+        text = _escape_drawtext(spec.label)
+        size = max(12, spec.height // 10)
+        chain.append(
+            f"drawtext={font}:text='{text}':fontsize={size}:fontcolor=white:"
+            f"box=1:boxcolor=black@0.6:boxborderw={size // 4}:x=(w-tw)/2:y=h/12"
+        )
+    if spec.frame_numbers and font is not None:
+        size = max(12, spec.height // 8)
+        chain.append(
+            f"drawtext={font}:text='%{{frame_num}}':start_number=0:fontsize={size}:"
+            f"fontcolor=yellow:box=1:boxcolor=black:x=(w-tw)/2:y=h-th-h/12"
+        )
+    if spec.interlaced:
+        chain.append("tinterlace=mode=interleave_top,setfield=tff")
+    if spec.vfr:
+        chain.append(r"select='not(eq(mod(n\,7)\,3))'")
+    return chain
+
+
+def _escape_drawtext(text: str) -> str:
+    out = text.replace("\\", "\\\\\\\\").replace("'", "\u2019").replace(":", "\\:")
+    return out.replace("%", "\\\\%").replace(",", "\\,")
+
+
+def synth_args(dest: Path, spec: SynthSpec) -> list[str]:
+    """The ffmpeg command for ``spec`` (the rotation pass, if any, is separate)."""
+    rate = spec.fps * 2 if spec.interlaced else spec.fps
+    args = ["-f", "lavfi", "-i", _source(spec, rate)]
+    if spec.audio:
+        secs = float(spec.audio_samples / spec.sample_rate) + 1.0
+        layout = "stereo" if spec.channels == 2 else "mono"
+        args += ["-f", "lavfi", "-i",
+                 f"sine=frequency={spec.tone_hz}:sample_rate={spec.sample_rate}:"
+                 f"duration={secs:.3f}:beep_factor=4"]
+    chain = _video_filters(spec)
+    if chain:
+        args += ["-vf", ",".join(chain)]
+    if spec.audio:
+        layout = "stereo" if spec.channels == 2 else "mono"
+        args += ["-af", f"aformat=channel_layouts={layout},atrim=end_sample={spec.audio_samples}"]
+    if spec.vfr:
+        args += ["-fps_mode", "vfr"]
+    if spec.codec == "prores":
+        args += ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le"]
+    elif spec.codec == "mjpeg":
+        args += ["-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p"]
+    else:
+        args += ["-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf),
+                 "-pix_fmt", "yuv420p"]
+        if spec.gop:
+            args += ["-g", str(spec.gop), "-keyint_min", str(spec.gop)]
+        if spec.interlaced:
+            args += ["-flags", "+ilme+ildct", "-x264opts", "tff=1"]
+    if spec.audio:
+        pcm = dest.suffix.lower() in (".mov", ".mxf") and spec.codec == "prores"
+        args += ["-c:a", "pcm_s24le"] if pcm else ["-c:a", "aac", "-b:a", "128k"]
+    if spec.timecode:
+        args += ["-timecode", spec.timecode]
+    return ffmpeg_args(*args, str(dest))
+
+
+def make_clip(dest: str | Path, spec: SynthSpec | None = None, **changes: object) -> Path:
+    """Write a clip per ``spec`` (plus keyword ``changes``) to ``dest`` atomically."""
+    spec = replace(spec or SynthSpec(), **changes)  # type: ignore[arg-type]
+    dest = Path(dest)
+    with atomic_output(dest) as tmp:
+        if spec.rotation is None:
+            run(synth_args(tmp, spec), subject=dest, what="making sample footage")
+        else:
+            plain = dest.with_name(f".{dest.stem}.unrotated{dest.suffix}")
+            try:
+                run(synth_args(plain, spec), subject=dest, what="making sample footage")
+                run(ffmpeg_args("-i", str(plain), "-map", "0", "-c", "copy",
+                                "-metadata:s:v:0", f"rotate={spec.rotation}", str(tmp)),
+                    subject=dest, what="tagging rotation")
+            finally:
+                plain.unlink(missing_ok=True)
+    return dest
+
+
+async def amake_clip(dest: str | Path, spec: SynthSpec | None = None, **changes: object) -> Path:
+    """:func:`make_clip` off the event loop."""
+    return await asyncio.to_thread(make_clip, dest, spec, **changes)
+
+
+def make_still(dest: str | Path, width: int = 1280, height: int = 720,
+               pattern: str = "testsrc2") -> Path:
+    """A single PNG/JPEG picture (a reference image for image-to-video)."""
+    dest = Path(dest)
+    spec = SynthSpec(width=width, height=height, pattern=pattern)
+    with atomic_output(dest) as tmp:
+        run(ffmpeg_args("-f", "lavfi", "-i", _source(spec, Fraction(25)), "-frames:v", "1",
+                        "-update", "1", str(tmp)), subject=dest, what="making a still")
+    return dest
+
+
+def make_tone(dest: str | Path, seconds: float = 4.0, *, sample_rate: int = 48000,
+              speech_like: bool = True) -> Path:
+    """Audio only. ``speech_like`` gates the tone into syllables so a lip-sync has an envelope."""
+    dest = Path(dest)
+    samples = round(seconds * sample_rate)
+    src = f"sine=frequency=220:sample_rate={sample_rate}:duration={seconds + 0.5:.3f}"
+    af = f"atrim=end_sample={samples}"
+    if speech_like:
+        af = "volume='0.2+0.8*gt(sin(2*PI*3*t)\\,0.2)':eval=frame," + af
+    with atomic_output(dest) as tmp:
+        codec = ["-c:a", "pcm_s16le"] if dest.suffix.lower() == ".wav" else ["-c:a", "aac"]
+        run(ffmpeg_args("-f", "lavfi", "-i", src, "-af", af, *codec, str(tmp)),
+            subject=dest, what="making a tone")
+    return dest
