@@ -1,0 +1,113 @@
+"""Cost before spending: estimates from a job's spec, and the budget caps.
+
+The API must show a price *before* a job is prepared (fitting a 40 s clip takes time), so
+this module predicts the provider requests a spec will become -- the same segment split the
+media fitter makes (balanced segments within the provider's maximum, each padded to its
+minimum) -- and asks the provider to price them. After preparation the engine prices the
+real requests again and enforces the caps on that figure, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..providers.base import (
+    AudioMode,
+    Cost,
+    InputLimits,
+    Operation,
+    Provider,
+    Resolution,
+    TaskRequest,
+)
+from ..specs import GenerateSpec, JobSpec, LipsyncSpec, RestyleSpec
+
+
+def segment_seconds(seconds: float, limits: InputLimits) -> list[float]:
+    """How a clip of ``seconds`` is billed: balanced segments, each at least the minimum."""
+    usable_max = math.floor(limits.video_max_seconds)  # whole seconds keep segments safe
+    count = max(1, math.ceil(seconds / usable_max))
+    each = seconds / count
+    return [max(limits.video_min_seconds, each)] * count
+
+
+def predicted_requests(spec: JobSpec, limits: InputLimits) -> list[TaskRequest]:
+    """The requests ``spec`` will become, for pricing only (no media is touched)."""
+    if isinstance(spec, RestyleSpec):
+        audio = AudioMode.ORIGINAL if spec.keep_audio else AudioMode.OFF
+        return [
+            TaskRequest(
+                operation=Operation.EDIT,
+                model=spec.model,
+                video=Path(spec.source.path),
+                video_duration=round(s, 3),
+                resolution=Resolution(spec.resolution),
+                audio_mode=audio,
+            )
+            for s in segment_seconds(spec.source.seconds, limits)
+        ]
+    if isinstance(spec, GenerateSpec):
+        duration = sum(s.duration for s in spec.shots) if spec.shots else spec.duration
+        return [
+            TaskRequest(
+                operation=Operation.IMAGE_TO_VIDEO if spec.image else Operation.TEXT_TO_VIDEO,
+                model=spec.model,
+                prompt=spec.prompt,
+                shots=spec.shots,
+                duration=duration,
+                resolution=Resolution(spec.resolution),
+                audio_mode=AudioMode.NATIVE if spec.audio else AudioMode.OFF,
+            )
+        ]
+    assert isinstance(spec, LipsyncSpec)
+    end = spec.audio_end if spec.audio_end is not None else spec.audio_start + 5.0
+    return [
+        TaskRequest(
+            operation=Operation.LIPSYNC,
+            model="lipsync",
+            audio=Path(spec.audio),
+            audio_range=(spec.audio_start, end),
+            resolution=Resolution(spec.resolution),
+        )
+    ]
+
+
+def estimate_spec(spec: JobSpec, provider: Provider) -> Cost:
+    total = Cost()
+    for request in predicted_requests(spec, provider.limits):
+        total = total + provider.estimate(request)
+    return total
+
+
+@dataclass(frozen=True)
+class BudgetVerdict:
+    ok: bool
+    message: str = ""
+    hint: str = ""
+
+
+def check_budget(
+    estimate_units: float,
+    *,
+    per_job: float | None,
+    per_day: float | None,
+    committed_today: float,
+) -> BudgetVerdict:
+    """Refuse work that would break a cap -- before anything is sent (pure)."""
+    if per_job is not None and estimate_units > per_job:
+        return BudgetVerdict(
+            False,
+            f"this job would cost about {estimate_units:g} units, over the per-job cap of "
+            f"{per_job:g}",
+            "lower the resolution, shorten the clip, or raise budget.per_job_units in config.toml",
+        )
+    if per_day is not None and committed_today + estimate_units > per_day:
+        return BudgetVerdict(
+            False,
+            f"today's spend would reach {committed_today + estimate_units:g} units, over the "
+            f"daily cap of {per_day:g} ({committed_today:g} already committed)",
+            "wait until tomorrow or raise budget.per_day_units in config.toml",
+        )
+    return BudgetVerdict(True)

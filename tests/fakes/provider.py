@@ -1,0 +1,189 @@
+"""A durable fake provider: stands in for a paid video service in engine and crash tests.
+
+Its "servers" are a SQLite file, so tasks created by a daemon that is then killed with
+SIGKILL are still there for the restarted daemon to find -- exactly what Kling's servers do.
+It follows the contract the engine relies on: a duplicate idempotency key is refused
+(like Kling's 1201), tasks are found by key, there is no cancel, and every create attempt
+is counted so tests can prove "exactly one submission per task".
+
+Faults are read from ``faults.json`` in its folder on every call, so a test can change
+them while a daemon subprocess runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kling_bridge.providers.base import (
+    Capabilities,
+    Cost,
+    ErrorKind,
+    InputLimits,
+    Operation,
+    ProviderError,
+    Reachability,
+    TaskOutput,
+    TaskPhase,
+    TaskRequest,
+    TaskStatus,
+)
+
+
+class FakeProvider:
+    def __init__(
+        self, root: Path, *, name: str = "fake", delay: float = 0.0, paid: bool = True
+    ) -> None:
+        self.name = name
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.delay = delay
+        self.limits = InputLimits()
+        self.capabilities = Capabilities(operations=frozenset(Operation), paid=paid)
+        self._db = root / "provider.sqlite3"
+        with self._conn() as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, "
+                "external_id TEXT UNIQUE, created_at REAL, seconds REAL, prompt TEXT)"
+            )
+            c.execute("CREATE TABLE IF NOT EXISTS attempts (external_id TEXT, at REAL)")
+
+    # ---------------------------------------------------------------- test knobs
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._db, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    @property
+    def faults_file(self) -> Path:
+        return self.root / "faults.json"
+
+    def set_faults(self, **faults: Any) -> None:
+        tmp = self.faults_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(faults))
+        os.replace(tmp, self.faults_file)
+
+    def _faults(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.faults_file.read_text())
+            return data
+        except FileNotFoundError:
+            return {}
+
+    def _take_fault(self, name: str) -> bool:
+        """Consume one count of a counted fault (``{"name": n}``)."""
+        faults = self._faults()
+        left = int(faults.get(name, 0))
+        if left <= 0:
+            return False
+        faults[name] = left - 1
+        self.set_faults(**faults)
+        return True
+
+    def created(self) -> dict[str, int]:
+        with self._conn() as c:
+            rows = c.execute("SELECT external_id, COUNT(*) FROM tasks GROUP BY external_id")
+            return {r[0]: r[1] for r in rows}
+
+    def attempts(self) -> dict[str, int]:
+        with self._conn() as c:
+            rows = c.execute("SELECT external_id, COUNT(*) FROM attempts GROUP BY external_id")
+            return {r[0]: r[1] for r in rows}
+
+    # ---------------------------------------------------------------- the port
+
+    def validate(self, request: TaskRequest) -> None:
+        if len(request.prompt) > self.limits.prompt_max_chars:
+            raise ProviderError(ErrorKind.BAD_REQUEST, "prompt too long", code=1201)
+
+    def estimate(self, request: TaskRequest) -> Cost:
+        return Cost(round(request.output_seconds * 1.0, 6)) if self.capabilities.paid else Cost()
+
+    async def submit(self, request: TaskRequest, external_id: str) -> str:
+        await asyncio.sleep(float(self._faults().get("submit_latency", 0.0)))
+        with self._conn() as c:
+            c.execute("INSERT INTO attempts VALUES (?, ?)", (external_id, time.time()))
+        if self._take_fault("rate_limit"):
+            raise ProviderError(
+                ErrorKind.RATE_LIMIT, "concurrency over the pack limit", code=1303, http_status=429
+            )
+        if self._faults().get("quota"):
+            raise ProviderError(
+                ErrorKind.QUOTA, "resource pack exhausted", code=1102, hint="buy credits"
+            )
+        if "POLICY" in request.prompt:
+            raise ProviderError(ErrorKind.POLICY, "content safety: prompt refused", code=1301)
+        task_id = f"t-{external_id}"
+        try:
+            with self._conn() as c:
+                c.execute(
+                    "INSERT INTO tasks VALUES (?, ?, ?, ?, ?)",
+                    (task_id, external_id, time.time(), request.output_seconds, request.prompt),
+                )
+        except sqlite3.IntegrityError:
+            raise ProviderError(
+                ErrorKind.DUPLICATE, "external_task_id already used", code=1201, http_status=400
+            ) from None
+        if self._take_fault("server_error_after_create"):
+            raise ProviderError(
+                ErrorKind.SERVER, "internal error", code=5000, http_status=500, maybe_created=True
+            )
+        if self._take_fault("drop_after_create"):
+            raise ConnectionResetError("connection dropped after the create")
+        return task_id
+
+    def _status(self, row: Sequence[Any]) -> TaskStatus:
+        task_id, ext, created, seconds, prompt = row
+        if time.time() - created < self.delay:
+            return TaskStatus(task_id, ext, TaskPhase.PROCESSING)
+        if "FAILME" in (prompt or ""):
+            return TaskStatus(task_id, ext, TaskPhase.FAILED, message="the model refused")
+        return TaskStatus(
+            task_id,
+            ext,
+            TaskPhase.SUCCEEDED,
+            outputs=(TaskOutput(url=f"fake://{task_id}", output_id=task_id, duration=seconds),),
+            billed=self.estimate_seconds(seconds),
+        )
+
+    def estimate_seconds(self, seconds: float) -> Cost:
+        return Cost(seconds) if self.capabilities.paid else Cost()
+
+    async def lookup(self, external_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        if self._take_fault("lookup_error"):
+            raise ProviderError(ErrorKind.CONNECTION, "lookup failed", maybe_created=False)
+        with self._conn() as c:
+            rows = c.execute(
+                f"SELECT * FROM tasks WHERE external_id IN ({','.join('?' * len(external_ids))})",
+                list(external_ids),
+            ).fetchall()
+        return {r[1]: self._status(r) for r in rows}
+
+    async def poll(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        with self._conn() as c:
+            rows = c.execute(
+                f"SELECT * FROM tasks WHERE task_id IN ({','.join('?' * len(task_ids))})",
+                list(task_ids),
+            ).fetchall()
+        return {r[0]: self._status(r) for r in rows}
+
+    async def fetch(self, output: TaskOutput, dest: Path) -> Path:
+        if self._take_fault("fetch_error"):
+            raise ProviderError(ErrorKind.CONNECTION, "download dropped")
+        tmp = dest.with_name(dest.name + ".part")
+        tmp.write_text(f"output of {output.output_id}\n")
+        os.replace(tmp, dest)
+        return dest
+
+    async def check(self) -> Reachability:
+        return Reachability(True, "fake provider")
+
+    async def aclose(self) -> None:
+        return None
