@@ -1,0 +1,83 @@
+"""What both of Kling's wire formats share: model names, inputs as sent, multi-shot text.
+
+Pure data and pure functions; :mod:`.standard` and :mod:`.legacy` build on these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ...specs import Shot
+from ..base import Resolution
+
+#: New-standard model (in the path) -> legacy ``model_name`` (kling-api.md, "Names").
+#: ``kling-3.0-turbo`` has no legacy name: it exists only on the new standard.
+LEGACY_MODEL_NAMES: dict[str, str] = {
+    "kling-3.0-omni": "kling-v3-omni",
+    "kling-o1": "kling-video-o1",
+    "kling-3.0": "kling-v3",
+}
+
+OMNI_MODELS = frozenset({"kling-3.0-omni", "kling-o1"})
+GENERATION_MODELS = frozenset({"kling-3.0", "kling-3.0-turbo"})
+KNOWN_MODELS = OMNI_MODELS | GENERATION_MODELS
+
+LEGACY_MODES: dict[Resolution, str] = {
+    Resolution.R720: "std",
+    Resolution.R1080: "pro",
+    Resolution.R4K: "4k",
+}
+
+#: How the prompt names the inputs of an omni task (kling-api.md: ``@video_1``, ``@image_1``).
+VIDEO_ID = "video_1"
+IMAGE_ID = "image_1"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Media as Kling receives it: a URL (hosted) or raw base64 (images/sound, no prefix)."""
+
+    video: str | None = None
+    image: str | None = None
+    end_image: str | None = None
+    reference_image: str | None = None
+    sound: str | None = None
+
+    def __repr__(self) -> str:  # base64 blobs and signed URLs do not belong in logs
+        present = [k for k in ("video", "image", "end_image", "reference_image", "sound")
+                   if getattr(self, k)]
+        return f"Inputs({', '.join(present)})"
+
+
+def is_omni(model: str) -> bool:
+    return model in OMNI_MODELS
+
+
+def shot_text(shot: Shot) -> str:
+    """A shot's words, made safe for the ``shot N, D, words;`` grammar (no ``;`` inside)."""
+    return " ".join(shot.prompt.replace(";", ",").split())
+
+
+def multi_shot_prompt(prompt: str, shots: Sequence[Shot]) -> str:
+    """New-standard multi-shot: ``shot 1, 3, words; shot 2, 4, words;`` after any lead text."""
+    parts = [f"shot {i}, {s.duration}, {shot_text(s)};" for i, s in enumerate(shots, start=1)]
+    lead = " ".join(prompt.split())
+    return " ".join([lead, *parts]) if lead else " ".join(parts)
+
+
+def with_negative(prompt: str, negative: str) -> str:
+    """The new standard has no ``negative_prompt`` field: say it in words instead of
+    silently dropping what the user asked to avoid."""
+    negative = negative.strip()
+    return f"{prompt.rstrip()} Avoid: {negative}." if negative else prompt
+
+
+def edit_prompt(prompt: str, has_reference: bool) -> str:
+    """An edit's prompt must point at its base video; a look reference at its image."""
+    text = prompt.strip()
+    if f"@{VIDEO_ID}" not in text:
+        text = f"Restyle @{VIDEO_ID}: {text}"
+    if has_reference and f"@{IMAGE_ID}" not in text:
+        text = f"{text} Match the look of @{IMAGE_ID}."
+    return text
