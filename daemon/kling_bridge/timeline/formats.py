@@ -1,0 +1,566 @@
+"""Reading and writing every editor's timeline format (the I/O edge of the timeline layer).
+
+One entry point each way -- :func:`read_timeline` / :func:`read_timeline_text` and
+:func:`write_timeline` / :func:`timeline_to_string` / :func:`timeline_to_bytes` -- so the API,
+the CLI and the watch folder all get the same format detection, the same host-quirk
+normalisation (:mod:`.quirks`), the same adapter work-arounds and the same errors.
+
+The adapters are called directly (not through ``otio.adapters.read_from_file``) so a user's
+``OTIO_DEFAULT_MEDIA_LINKER`` or other plugins' hooks cannot change what the bridge sees;
+our own OTIO plugin applies the same normalisation for OTIO's command-line tools.
+
+Writes go to a temporary name in the destination folder and are renamed into place, and an
+existing file is only replaced when the caller says so: a source timeline is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import opentimelineio as otio
+
+from kling_bridge.timeline import quirks
+from kling_bridge.timeline.errors import ClipIssue, TimelineError
+from kling_bridge.timeline.paths import path_from_url, url_from_path
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    name: str  # the OTIO adapter name
+    suffixes: tuple[str, ...]
+    binary: bool = False
+    directory: bool = False  # written as a folder (bundle)
+    media_type: str = "text/plain; charset=utf-8"
+
+
+FORMATS: dict[str, FormatInfo] = {
+    "otio_json": FormatInfo("otio_json", (".otio",), media_type="application/json"),
+    "otioz": FormatInfo("otioz", (".otioz",), binary=True, media_type="application/zip"),
+    "otiod": FormatInfo("otiod", (".otiod",), directory=True),
+    "fcp_xml": FormatInfo("fcp_xml", (".xml",), media_type="application/xml"),
+    "fcpx_xml": FormatInfo("fcpx_xml", (".fcpxml", ".fcpxmld"), media_type="application/xml"),
+    "cmx_3600": FormatInfo("cmx_3600", (".edl",)),
+    "AAF": FormatInfo("AAF", (".aaf",), binary=True, media_type="application/octet-stream"),
+    "ale": FormatInfo("ale", (".ale",)),
+}
+
+#: Names users and the API may give for a format.
+ALIASES: dict[str, str] = {
+    "otio": "otio_json",
+    "json": "otio_json",
+    "xml": "fcp_xml",
+    "fcp7": "fcp_xml",
+    "fcp7_xml": "fcp_xml",
+    "xmeml": "fcp_xml",
+    "premiere": "fcp_xml",
+    "fcpxml": "fcpx_xml",
+    "fcpx": "fcpx_xml",
+    "fcpxmld": "fcpx_xml",
+    "edl": "cmx_3600",
+    "cmx3600": "cmx_3600",
+    "aaf": "AAF",
+}
+
+_SUFFIXES = {s: info.name for info in FORMATS.values() for s in info.suffixes}
+
+
+@dataclass
+class ReadResult:
+    """A timeline as read, with what the reader had to assume and what is wrong per clip."""
+
+    timeline: otio.schema.Timeline
+    format: str
+    path: str | None = None
+    notes: list[str] = field(default_factory=list)
+    issues: list[ClipIssue] = field(default_factory=list)
+
+
+def canonical_format(name: str) -> str:
+    """``"otio"``/``"edl"``/``"fcpxml"``... -> the adapter name; unknown names are refused."""
+    if name in FORMATS:
+        return name
+    key = name.strip().lower().lstrip(".")
+    if key in ALIASES:
+        return ALIASES[key]
+    for known in FORMATS:
+        if known.lower() == key:
+            return known
+    if "." + key in _SUFFIXES:
+        return _SUFFIXES["." + key]
+    raise TimelineError(
+        f"unsupported timeline format {name!r}",
+        hint="use one of otio, otioz, otiod, fcp_xml, fcpx_xml, cmx_3600, aaf, ale",
+    )
+
+
+def suffix_for(fmt: str) -> str:
+    return FORMATS[canonical_format(fmt)].suffixes[0]
+
+
+def media_type_for(fmt: str) -> str:
+    """Content-Type for an HTTP answer holding this format."""
+    return FORMATS[canonical_format(fmt)].media_type
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The format of a file from its first bytes, when the extension does not say."""
+    if head.startswith(b"PK\x03\x04"):
+        return "otioz"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):  # structured storage: AAF
+        return "AAF"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"{") and b"OTIO_SCHEMA" in head:
+        return "otio_json"
+    if b"<fcpxml" in head:
+        return "fcpx_xml"
+    if b"<xmeml" in head:
+        return "fcp_xml"
+    if text.startswith(b"Heading") or b"\nColumn" in head:
+        return "ale"
+    if text.startswith(b"TITLE:") or b"FCM:" in head:
+        return "cmx_3600"
+    return None
+
+
+def detect_format(path: Path) -> str:
+    """By bundle layout, then extension, then content (an ``.xml`` may hold FCPXML)."""
+    if path.is_dir():
+        if (path / "Info.fcpxml").is_file():
+            return "fcpx_xml"
+        if (path / "content.otio").is_file():
+            return "otiod"
+        raise TimelineError(
+            "folder is not a timeline bundle (no Info.fcpxml or content.otio inside)",
+            path=str(path),
+            hint="pass the timeline file itself, or an .fcpxmld/.otiod bundle",
+        )
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise TimelineError(f"cannot open: {exc.strerror}", path=str(path)) from exc
+    sniffed = sniff_format(head)
+    by_suffix = _SUFFIXES.get(path.suffix.lower())
+    if by_suffix == "fcp_xml" and sniffed == "fcpx_xml":
+        return "fcpx_xml"
+    if by_suffix:
+        return by_suffix
+    if sniffed:
+        return sniffed
+    raise TimelineError(
+        "cannot tell the timeline format from the name or the content",
+        path=str(path),
+        hint="name it .otio, .otioz, .xml (FCP 7), .fcpxml, .edl, .aaf or .ale, or pass the format",
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_timeline(
+    path: Path,
+    fmt: str | None = None,
+    *,
+    rate: float | None = None,
+    check_media: bool = True,
+    extract_dir: Path | None = None,
+) -> ReadResult:
+    """Read any supported timeline file or bundle, normalised (see :mod:`.quirks`).
+
+    ``rate`` is the frame rate for formats that do not record it (EDL, ALE); when it is not
+    given an EDL's rate is worked out from its timecodes. ``extract_dir`` is where an
+    ``.otioz``'s media is unpacked (default: the bridge's cache folder). ``check_media``
+    reports clips whose media file is missing as issues (never fatal).
+    """
+    path = Path(path)
+    where = str(path)
+    if not path.exists():
+        raise TimelineError("file not found", path=where, hint="check the path")
+    fmt = canonical_format(fmt) if fmt else detect_format(path)
+    notes: list[str] = []
+    drop: list[bool] = []
+    with _adapter_errors(where, fmt):
+        if fmt == "otiod":
+            loaded = _read_otiod(path)
+        elif fmt == "otioz":
+            loaded = _read_otioz(path, extract_dir, notes)
+        elif fmt == "AAF":
+            loaded = _adapter("AAF").read_from_file(str(path))
+        elif fmt == "fcpx_xml" and path.is_dir():
+            loaded = _from_text(_read_text(path / "Info.fcpxml"), fmt, rate, notes, where)
+        else:
+            text = _read_text(path)
+            drop = _drop_frame_flag(text, fmt)
+            loaded = _from_text(text, fmt, rate, notes, where)
+    return _finish(loaded, fmt, where, notes, check_media, drop)
+
+
+def read_timeline_text(
+    text: str,
+    fmt: str = "otio_json",
+    *,
+    name: str = "request body",
+    rate: float | None = None,
+    check_media: bool = True,
+) -> ReadResult:
+    """Same as :func:`read_timeline` for a timeline sent as text (the API's request body)."""
+    fmt = canonical_format(fmt)
+    if FORMATS[fmt].binary or FORMATS[fmt].directory:
+        raise TimelineError(
+            f"{fmt} is a binary or bundle format and cannot be sent as text",
+            path=name,
+            hint="send OTIO JSON, FCP XML, FCPXML or EDL text, or give a file path",
+        )
+    notes: list[str] = []
+    with _adapter_errors(name, fmt):
+        loaded = _from_text(text, fmt, rate, notes, name)
+    result = _finish(loaded, fmt, name, notes, check_media, _drop_frame_flag(text, fmt))
+    result.path = None
+    return result
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+def _adapter(name: str) -> Any:
+    return otio.adapters.from_name(name).module()
+
+
+def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where: str) -> Any:
+    if fmt == "otio_json":
+        if not text.strip():
+            raise TimelineError("the file is empty", path=where, hint="export the timeline again")
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TimelineError(
+                f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+                path=where,
+                hint="export the timeline again; the file may be truncated",
+            ) from exc
+        if not isinstance(document, dict) or "OTIO_SCHEMA" not in document:
+            raise TimelineError("JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)",
+                                path=where, hint="send an .otio timeline")
+        unknown = quirks.unknown_schemas(document)
+        if unknown:
+            item, schema = unknown[0]
+            raise TimelineError(
+                f"unsupported schema {schema!r}",
+                path=where,
+                item=item or None,
+                hint=f"this OpenTimelineIO ({otio.__version__}) cannot read it; export with an "
+                "older OTIO schema or upgrade OpenTimelineIO",
+            )
+        return otio.adapters.otio_json.read_from_string(text)
+    if fmt == "fcpx_xml":
+        from kling_bridge.timeline.fcpx_exact import read_fcpx_string
+
+        return read_fcpx_string(text)
+    if fmt == "fcp_xml":
+        return _adapter("fcp_xml").read_from_string(text)
+    if fmt == "cmx_3600":
+        edl_rate = rate or quirks.guess_edl_rate(text)
+        if rate is None:
+            notes.append(f"EDL frame rate {edl_rate:g} worked out from its timecodes")
+        return _adapter("cmx_3600").read_from_string(text, rate=edl_rate)
+    if fmt == "ale":
+        kwargs = {"fps": rate} if rate else {}
+        return _adapter("ale").read_from_string(text, **kwargs)
+    raise TimelineError(f"{fmt} cannot be read from text", path=where)
+
+
+def _read_otiod(path: Path) -> Any:
+    """content.otio with bundle-relative media made absolute (percent-encoded)."""
+    loaded = otio.adapters.otio_json.read_from_file(str(path / "content.otio"))
+    for clip in loaded.find_clips():
+        ref = clip.media_reference
+        url = getattr(ref, "target_url", "")
+        local = path_from_url(url) if url else None
+        if local and not os.path.isabs(local) and ":" not in local[:3]:
+            ref.target_url = url_from_path(str((path / local).resolve()))
+    return loaded
+
+
+def _read_otioz(path: Path, extract_dir: Path | None, notes: list[str]) -> Any:
+    if not zipfile.is_zipfile(path):
+        raise TimelineError("not a valid .otioz (zip) file", path=str(path))
+    if extract_dir is None:
+        from kling_bridge.config import Paths
+
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        extract_dir = Paths.resolve().cache_dir / "otioz" / digest
+    extract_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            target = (extract_dir / member).resolve()
+            if not target.is_relative_to(extract_dir.resolve()):
+                raise TimelineError(f"unsafe member {member!r} in archive", path=str(path))
+        archive.extractall(extract_dir)
+    notes.append(f"bundle media unpacked to {extract_dir}")
+    return _read_otiod(extract_dir)
+
+
+def _as_timeline(loaded: Any, where: str, notes: list[str]) -> otio.schema.Timeline:
+    if isinstance(loaded, otio.schema.Timeline):
+        return loaded
+    if isinstance(loaded, otio.schema.SerializableCollection):
+        timelines = list(loaded.find_children(descended_from_type=otio.schema.Timeline))
+        if timelines:
+            if len(timelines) > 1:
+                others = ", ".join(repr(t.name) for t in timelines[1:])
+                notes.append(f"file holds {len(timelines)} timelines; using {timelines[0].name!r}"
+                             f" (others: {others})")
+            return timelines[0]
+        clips = [c for c in loaded if isinstance(c, otio.schema.Clip)]
+        if clips:
+            return quirks.clips_to_timeline(clips, loaded.name)
+        raise TimelineError("the file holds no timeline", path=where,
+                            hint="export a sequence/timeline, not a bin")
+    if isinstance(loaded, otio.schema.Stack):
+        return otio.schema.Timeline(name=loaded.name, tracks=loaded)
+    if isinstance(loaded, otio.schema.Track):
+        timeline = otio.schema.Timeline(name=loaded.name)
+        timeline.tracks.append(loaded)
+        return timeline
+    schema = getattr(loaded, "schema_name", lambda: type(loaded).__name__)()
+    raise TimelineError(
+        f"unsupported schema {schema!r} at the top of the file",
+        path=where,
+        hint="the bridge reads Timeline, SerializableCollection, Stack or Track documents",
+    )
+
+
+def _drop_frame_flag(text: str, fmt: str) -> list[bool]:
+    """What the file says about drop-frame timecode ([] when it says nothing)."""
+    if fmt == "cmx_3600":
+        fcm = re.search(r"^FCM:\s*(NON-DROP|DROP)", text, re.MULTILINE)
+        if fcm:
+            return [fcm.group(1) == "DROP"]
+        if re.search(r"\d{2}:\d{2}:\d{2};\d{2}", text):
+            return [True]
+    elif fmt == "fcp_xml":
+        seq = text.find("<sequence")
+        tc = text.find("<timecode", seq) if seq >= 0 else -1
+        found = _DISPLAY_FORMAT.search(text, tc) if tc >= 0 else None
+        if found:
+            return [found.group(1) == "DF"]
+    return []
+
+
+_DISPLAY_FORMAT = re.compile(r"<displayformat>\s*(DF|NDF)\s*</displayformat>")
+
+
+def _finish(
+    loaded: Any, fmt: str, where: str, notes: list[str], check: bool, drop: list[bool]
+) -> ReadResult:
+    timeline = _as_timeline(loaded, where, notes)
+    notes.extend(quirks.normalise(timeline, fmt, drop_frame=drop[0] if drop else None))
+    issues = quirks.media_issues(timeline, os.path.exists) if check else []
+    return ReadResult(timeline=timeline, format=fmt, path=where, notes=notes, issues=issues)
+
+
+@contextlib.contextmanager
+def _adapter_errors(where: str, fmt: str) -> Iterator[None]:
+    """Adapter exceptions -> TimelineError naming the file (and item when they say)."""
+    try:
+        yield
+    except TimelineError as exc:
+        if exc.path is None:
+            raise TimelineError(exc.problem, path=where, item=exc.item, hint=exc.hint) from exc
+        raise
+    except ParseError as exc:
+        line, column = getattr(exc, "position", (0, 0))
+        raise TimelineError(
+            f"not well-formed XML (line {line}, column {column})",
+            path=where,
+            hint="export the timeline again; the file may be truncated or hand-edited",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise TimelineError(f"not a text file ({exc.reason})", path=where) from exc
+    except (otio.exceptions.OTIOError, ValueError, KeyError, AttributeError, TypeError,
+            IndexError) as exc:
+        raise TimelineError(
+            f"cannot be read as {fmt}: {exc}",
+            path=where,
+            hint=f"check that the file really is {fmt} and was exported completely",
+        ) from exc
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def timeline_to_string(
+    timeline: otio.schema.Timeline, fmt: str, *, video_track: int | str | None = None
+) -> str:
+    """The timeline as text in ``fmt`` (otio_json, fcp_xml, fcpx_xml, cmx_3600, ale).
+
+    ``video_track`` picks the track an EDL holds (EDLs have one video track; default: the
+    topmost one with clips, which on a result timeline is the newest look).
+    """
+    fmt = canonical_format(fmt)
+    info = FORMATS[fmt]
+    if info.binary or info.directory:
+        raise TimelineError(f"{fmt} is not a text format", hint="use timeline_to_bytes or a file")
+    prepared = quirks.prepare_for_write(timeline, fmt, video_track=video_track)
+    try:
+        if fmt == "otio_json":
+            text: str = otio.adapters.otio_json.write_to_string(prepared)
+        elif fmt == "fcpx_xml":
+            from kling_bridge.timeline.fcpx_exact import write_fcpx_string
+
+            text = write_fcpx_string(prepared)
+        elif fmt == "cmx_3600":
+            text = quirks.finish_edl(_adapter("cmx_3600").write_to_string(prepared), prepared)
+        elif fmt == "ale":
+            text = _adapter("ale").write_to_string(
+                prepared, fps=quirks.timeline_rate_float(timeline)
+            )
+        else:
+            text = _adapter(fmt).write_to_string(prepared)
+    except otio.exceptions.OTIOError as exc:
+        raise TimelineError(f"cannot be written as {fmt}: {exc}", item=timeline.name) from exc
+    return text
+
+
+def timeline_to_bytes(timeline: otio.schema.Timeline, fmt: str) -> bytes:
+    """Any non-folder format as bytes (``otioz`` and ``AAF`` go through a temporary file)."""
+    fmt = canonical_format(fmt)
+    info = FORMATS[fmt]
+    if info.directory:
+        raise TimelineError(f"{fmt} is a folder bundle", hint="write it with write_timeline")
+    if not info.binary:
+        return timeline_to_string(timeline, fmt).encode("utf-8")
+    with tempfile.TemporaryDirectory(prefix="kb-tl-") as tmp:
+        target = Path(tmp) / ("out" + info.suffixes[0])
+        _write_binary(timeline, target, fmt)
+        return target.read_bytes()
+
+
+def write_timeline(
+    timeline: otio.schema.Timeline,
+    path: Path,
+    fmt: str | None = None,
+    *,
+    replace: bool = False,
+    video_track: int | str | None = None,
+) -> Path:
+    """Write atomically (temporary name in the same folder, then rename); returns ``path``.
+
+    ``fmt`` defaults to the one the extension names. An existing file or folder is only
+    replaced with ``replace=True`` -- never pass that for the editor's own timeline.
+    """
+    path = Path(path)
+    fmt = canonical_format(fmt) if fmt else _format_for_new_path(path)
+    if path.exists() and not replace:
+        raise TimelineError(
+            "already exists; the bridge does not overwrite timelines",
+            path=str(path),
+            hint="choose another name (see result_path) or remove the old file",
+        )
+    if not path.parent.is_dir():
+        raise TimelineError("folder does not exist", path=str(path.parent))
+    info = FORMATS[fmt]
+    if path.suffix.lower() == ".fcpxmld" or info.directory:
+        return _write_folder(timeline, path, fmt)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if info.binary:
+            tmp.unlink()
+            _write_binary(timeline, tmp, fmt)
+        else:
+            data = timeline_to_string(timeline, fmt, video_track=video_track).encode("utf-8")
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path
+
+
+def result_path(source: Path, fmt: str | None = None, tag: str = "kling") -> Path:
+    """A fresh name beside ``source`` for its result timeline: ``cut.kling.otio``, ``-2``..."""
+    source = Path(source)
+    suffix = suffix_for(fmt) if fmt else source.suffix or ".otio"
+    stem = source.name[: -len(source.suffix)] if source.suffix else source.name
+    candidate = source.with_name(f"{stem}.{tag}{suffix}")
+    counter = 2
+    while candidate.exists():
+        candidate = source.with_name(f"{stem}.{tag}-{counter}{suffix}")
+        counter += 1
+    return candidate
+
+
+def _format_for_new_path(path: Path) -> str:
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise TimelineError(
+            f"cannot tell which format to write from the extension {path.suffix!r}",
+            path=str(path),
+            hint="use .otio, .otioz, .otiod, .xml, .fcpxml, .fcpxmld, .edl, .aaf or .ale",
+        )
+    return fmt
+
+
+def _write_binary(timeline: otio.schema.Timeline, target: Path, fmt: str) -> None:
+    prepared = quirks.prepare_for_write(timeline, fmt)
+    try:
+        if fmt == "AAF":
+            _adapter("AAF").write_to_file(prepared, str(target), use_empty_mob_ids=True)
+        else:
+            otio.adapters.otioz.write_to_file(
+                prepared, str(target),
+                media_policy=otio.adapters.file_bundle_utils.MediaReferencePolicy.MissingIfNotFile,
+            )
+    except (otio.exceptions.OTIOError, ValueError, AttributeError, TypeError) as exc:
+        raise TimelineError(f"cannot be written as {fmt}: {exc}", path=str(target)) from exc
+
+
+def _write_folder(timeline: otio.schema.Timeline, path: Path, fmt: str) -> Path:
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    built = staging / path.name
+    try:
+        if fmt == "otiod":
+            prepared = quirks.prepare_for_write(timeline, fmt)
+            otio.adapters.otiod.write_to_file(
+                prepared, str(built),
+                media_policy=otio.adapters.file_bundle_utils.MediaReferencePolicy.MissingIfNotFile,
+            )
+        else:  # .fcpxmld: a folder holding Info.fcpxml
+            built.mkdir()
+            (built / "Info.fcpxml").write_text(
+                timeline_to_string(timeline, "fcpx_xml"), encoding="utf-8"
+            )
+        old = None
+        if path.exists():
+            old = staging / (path.name + ".old")
+            os.replace(path, old)
+        os.replace(built, path)
+    except otio.exceptions.OTIOError as exc:
+        raise TimelineError(f"cannot be written as {fmt}: {exc}", path=str(path)) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path

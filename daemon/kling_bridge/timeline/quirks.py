@@ -1,0 +1,459 @@
+"""What each editor and adapter gets wrong, put right at the edge.
+
+Reading (:func:`normalise`, on a timeline the reader owns, idempotent so OTIO's own
+``post_adapter_read`` hook and our reader can both run it):
+
+- rates snapped to the SMPTE rate they stand for (``23.976`` -> ``24000/1001``) without
+  changing any frame number;
+- an EDL's record start (the adapter hides it as a negative track offset that OTIO's range
+  maths then refuses) becomes the timeline's ``global_start_time``;
+- provenance that travelled through a format without free metadata (a ``kling_bridge``
+  marker, an EDL comment) is lifted back into ``metadata["kling_bridge"]``.
+
+Writing (:func:`prepare_for_write`, always on a copy: several adapters mutate what they
+write):
+
+- bare paths (Resolve) become percent-encoded ``file:`` URLs for every format but OTIO JSON;
+- EDL: one video track, a leading gap so record timecodes start at the timeline's start,
+  reel names without spaces, ``FCM`` line and drop-frame timecode handled in :func:`finish_edl`;
+- FCPXML: a leading gap matching the ``tcStart`` the exact writer adds, and an available
+  range on every reference (the writer needs one);
+- provenance copied into markers or EDL comments, which those formats keep.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import opentimelineio as otio
+
+from kling_bridge.timeline.errors import ClipIssue
+from kling_bridge.timeline.paths import is_bare_path, path_from_url, url_from_path
+from kling_bridge.timeline.rates import (
+    exact_rate,
+    is_drop_frame_rate,
+    rational,
+    snap_rate,
+    timeline_rate,
+)
+
+KEY = "kling_bridge"  # metadata namespace and provenance marker name
+EDL_COMMENT = "KLING_BRIDGE "
+_TC = re.compile(r"\b\d{2}:\d{2}:\d{2}[:;]\d{2}\b")
+
+# --------------------------------------------------------------------------- reading
+
+
+def guess_edl_rate(text: str) -> float:
+    """EDLs do not record their rate: drop-frame says 29.97, frame fields above 23 say more.
+
+    A 24 fps guess for an EDL whose frame numbers never pass 23 is the adapter's own default;
+    pass the rate explicitly when the EDL is 25 or 30 fps but short.
+    """
+    if re.search(r"^FCM:\s*DROP FRAME", text, re.MULTILINE) or re.search(
+        r"\d{2}:\d{2}:\d{2};\d{2}", text
+    ):
+        return 30000 / 1001
+    highest = 0
+    for line in text.splitlines():
+        if line[:1].isdigit():
+            for tc in _TC.findall(line):
+                highest = max(highest, int(tc[-2:]))
+    if highest >= 30:
+        return 60.0
+    if highest >= 25:
+        return 30.0
+    if highest == 24:
+        return 25.0
+    return 24.0
+
+
+def clips_to_timeline(clips: Iterable[otio.schema.Clip], name: str) -> otio.schema.Timeline:
+    """An ALE (a bin, not a cut) as a one-track timeline of its clips end to end."""
+    timeline = otio.schema.Timeline(name=name or "clips")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for clip in clips:
+        track.append(copy.deepcopy(clip))
+    timeline.tracks.append(track)
+    return timeline
+
+
+def unknown_schemas(document: Any) -> list[tuple[str, str]]:
+    """(item name, "Schema.N") of objects in parsed OTIO JSON this OTIO cannot load.
+
+    OTIO itself only says "type mismatch ... UnknownSchema" or "unsupported schema version"
+    without naming the item, so the JSON is checked first.
+    """
+    known = dict(otio.core.type_version_map())
+    known.update({"RationalTime": 1, "TimeRange": 1, "TimeTransform": 1})
+    found: list[tuple[str, str]] = []
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            schema = node.get("OTIO_SCHEMA")
+            if isinstance(schema, str):
+                name, _, version = schema.rpartition(".")
+                if name not in known or (version.isdigit() and int(version) > known[name]):
+                    found.append((str(node.get("name", "")), schema))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def normalise(
+    timeline: otio.schema.Timeline, fmt: str, *, drop_frame: bool | None = None
+) -> list[str]:
+    """Normalise a freshly read timeline in place; returns notes on what was assumed.
+
+    ``drop_frame`` is what the source file said about its timecode (EDL ``FCM`` line, FCP
+    XML ``displayformat``); it is kept in ``metadata["kling_bridge"]`` for the writers.
+    """
+    notes: list[str] = []
+    if drop_frame is not None:
+        meta = dict(timeline.metadata.get(KEY, {}))
+        meta["drop_frame"] = drop_frame
+        timeline.metadata[KEY] = meta
+    if _snap_rates(timeline):
+        notes.append("frame rates snapped to exact SMPTE rates")
+    if _edl_offsets_to_start(timeline):
+        notes.append("record start moved from the EDL's track offset to the timeline start")
+    if fmt == "cmx_3600":
+        _lift_edl_comments(timeline)
+    _lift_provenance_markers(timeline)
+    if "Resolve_OTIO" in timeline.metadata:
+        notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
+    return notes
+
+
+def media_issues(
+    timeline: otio.schema.Timeline, exists: Callable[[str], bool]
+) -> list[ClipIssue]:
+    """Clips whose media cannot be found on this machine (reported, never fatal)."""
+    issues: list[ClipIssue] = []
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        track = _track_name(clip)
+        if isinstance(ref, otio.schema.GeneratorReference):
+            continue
+        if isinstance(ref, otio.schema.MissingReference) or ref is None:
+            issues.append(ClipIssue(clip.name or "<unnamed>", "offline: the editor exported no "
+                                    "media path for it; relink it before exporting", track))
+            continue
+        url = getattr(ref, "target_url", "")
+        if not url:
+            continue
+        path = path_from_url(url)
+        if path is None:
+            issues.append(ClipIssue(clip.name, f"media is not a local file ({url}); download it"
+                                    " and relink", track))
+        elif not exists(path):
+            issues.append(ClipIssue(clip.name or "<unnamed>", f"media not found at {path}; "
+                                    "relink it or put the file there", track))
+    return issues
+
+
+def _walk(root: Any) -> Iterator[Any]:
+    yield root
+    yield from root.find_children()
+
+
+def _references(item: Any) -> list[Any]:
+    if isinstance(item, otio.schema.Clip):
+        return list(item.media_references().values())
+    return []
+
+
+def _track_name(item: Any) -> str:
+    parent = item.parent()
+    while parent is not None and not isinstance(parent, otio.schema.Track):
+        parent = parent.parent()
+    return parent.name if parent is not None else ""
+
+
+def _snap_time(time: otio.opentime.RationalTime) -> otio.opentime.RationalTime | None:
+    snapped = snap_rate(time.rate)
+    if snapped == time.rate:
+        return None
+    return otio.opentime.RationalTime(time.value, snapped)
+
+
+def _snap_range(rng: otio.opentime.TimeRange | None) -> otio.opentime.TimeRange | None:
+    if rng is None:
+        return None
+    start, duration = _snap_time(rng.start_time), _snap_time(rng.duration)
+    if start is None and duration is None:
+        return None
+    return otio.opentime.TimeRange(start or rng.start_time, duration or rng.duration)
+
+
+def _snap_rates(timeline: otio.schema.Timeline) -> bool:
+    changed = False
+    if timeline.global_start_time is not None:
+        start = _snap_time(timeline.global_start_time)
+        if start is not None:
+            timeline.global_start_time, changed = start, True
+    for item in _walk(timeline.tracks):
+        if isinstance(item, otio.schema.Transition):
+            for attr in ("in_offset", "out_offset"):
+                snapped = _snap_time(getattr(item, attr))
+                if snapped is not None:
+                    setattr(item, attr, snapped)
+                    changed = True
+            continue
+        rng = _snap_range(item.source_range)
+        if rng is not None:
+            item.source_range, changed = rng, True
+        for marker in item.markers:
+            mrng = _snap_range(marker.marked_range)
+            if mrng is not None:
+                marker.marked_range, changed = mrng, True
+        for ref in _references(item):
+            arng = _snap_range(ref.available_range)
+            if arng is not None:
+                ref.available_range, changed = arng, True
+    return changed
+
+
+def _edl_offsets_to_start(timeline: otio.schema.Timeline) -> bool:
+    """Tracks with a negative source start (the EDL adapter's record-in) -> global start."""
+    tracks = [t for t in timeline.tracks if t.source_range is not None
+              and t.source_range.start_time.value < 0]
+    if not tracks:
+        return False
+    rate = exact_rate(tracks[0].source_range.start_time.rate)
+    starts = {id(t): -round(t.source_range.start_time.rescaled_to(float(rate)).value)
+              for t in tracks}
+    first = min(starts.values())
+    for track in tracks:
+        track.source_range = None
+        lead = starts[id(track)] - first
+        if lead > 0:
+            track.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
+                rational(0, rate), rational(lead, rate))))
+    if timeline.global_start_time is None:
+        timeline.global_start_time = rational(first, rate)
+    return True
+
+
+def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
+    for clip in timeline.find_clips():
+        cmx = clip.metadata.get("cmx_3600")
+        if not cmx or not cmx.get("comments"):
+            continue
+        kept = []
+        for comment in cmx["comments"]:
+            if comment.startswith(EDL_COMMENT):
+                _merge_provenance(clip, comment[len(EDL_COMMENT):])
+            else:
+                kept.append(comment)
+        cmx["comments"] = kept
+
+
+def _lift_provenance_markers(timeline: otio.schema.Timeline) -> None:
+    for item in timeline.find_children():
+        markers = getattr(item, "markers", None)
+        if not markers:
+            continue
+        for index in reversed(range(len(markers))):
+            marker = markers[index]
+            if marker.name.startswith(KEY):
+                text = marker.name[len(KEY):].strip() or marker.comment
+                if _merge_provenance(item, text):
+                    del markers[index]
+
+
+def _merge_provenance(item: Any, text: str) -> bool:
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    existing = dict(item.metadata.get(KEY, {}))
+    existing.update(data)
+    item.metadata[KEY] = existing
+    return True
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def prepare_for_write(
+    timeline: otio.schema.Timeline,
+    fmt: str,
+    *,
+    video_track: int | str | None = None,
+    ours: bool = True,
+) -> otio.schema.Timeline:
+    """A copy of ``timeline`` that ``fmt``'s adapter writes correctly.
+
+    ``ours=False`` is for OTIO's own pipeline (our plugin's ``pre_adapter_write`` hook): it
+    leaves the track set alone and adds no ``tcStart`` gap, since the stock writers run.
+    """
+    result: otio.schema.Timeline = copy.deepcopy(timeline)
+    if fmt in ("otio_json",):
+        return result
+    _urls_for_adapters(result)
+    if fmt in ("otioz", "otiod"):
+        return result
+    _provenance_to_carriers(result, fmt)
+    if fmt == "cmx_3600":
+        if ours:
+            _single_video_track(result, video_track)
+        _start_as_leading_gap(result, video_only=False)
+        _safe_reel_names(result)
+    elif fmt == "fcpx_xml":
+        _ensure_available_ranges(result)
+        if ours:
+            _start_as_leading_gap(result, video_only=False)
+    elif fmt == "AAF":
+        _ensure_available_ranges(result)
+    return result
+
+
+def timeline_rate_float(timeline: otio.schema.Timeline) -> float:
+    return float(timeline_rate(timeline))
+
+
+def drop_frame(timeline: otio.schema.Timeline) -> bool:
+    """Whether timecode is drop-frame: recorded on read, else 29.97/59.94 are (as OTIO does)."""
+    recorded = timeline.metadata.get(KEY, {}).get("drop_frame")
+    if isinstance(recorded, bool):
+        return recorded
+    return is_drop_frame_rate(timeline_rate(timeline))
+
+
+def finish_edl(text: str, timeline: otio.schema.Timeline) -> str:
+    """Add the ``FCM`` line and, for non-drop 29.97/59.94, rewrite the timecodes.
+
+    The adapter always writes drop-frame timecode at 29.97 (OTIO's default) and no ``FCM``
+    line, so Avid would read a non-drop cut an hour and 3.6 s off.
+    """
+    rate = timeline_rate(timeline)
+    df_rate = is_drop_frame_rate(rate)
+    is_df = df_rate and drop_frame(timeline)
+    if df_rate and not is_df:
+        fps = float(rate)
+
+        def ndf(match: re.Match[str]) -> str:
+            frame = otio.opentime.from_timecode(match.group(0), fps)
+            return str(otio.opentime.to_timecode(frame, fps, False))
+
+        text = _TC.sub(ndf, text)
+    fcm = "FCM: DROP FRAME" if is_df else "FCM: NON-DROP FRAME"
+    lines = text.split("\n")
+    at = 1 if lines and lines[0].startswith("TITLE:") else 0
+    lines.insert(at, fcm)
+    return "\n".join(lines)
+
+
+def _urls_for_adapters(timeline: otio.schema.Timeline) -> None:
+    for clip in timeline.find_clips():
+        refs = clip.media_references()
+        changed = False
+        for ref in refs.values():
+            url = getattr(ref, "target_url", "")
+            if url and is_bare_path(url):
+                ref.target_url = url_from_path(url)
+                changed = True
+        if changed:
+            clip.set_media_references(refs, clip.active_media_reference_key)
+
+
+def _provenance_to_carriers(timeline: otio.schema.Timeline, fmt: str) -> None:
+    for item in timeline.find_children():
+        data = item.metadata.get(KEY) if hasattr(item, "metadata") else None
+        if not data or not isinstance(item, otio.schema.Clip) or "job_id" not in data:
+            continue
+        text = json.dumps(dict(data), separators=(",", ":"), sort_keys=True, default=str)
+        if fmt == "cmx_3600":
+            cmx = dict(item.metadata.get("cmx_3600", {}))
+            cmx["comments"] = [*cmx.get("comments", []), EDL_COMMENT + text]
+            item.metadata["cmx_3600"] = cmx
+            continue
+        start = item.trimmed_range().start_time
+        item.markers.append(otio.schema.Marker(
+            name=f"{KEY} {text}",
+            marked_range=otio.opentime.TimeRange(start, otio.opentime.RationalTime(0, start.rate)),
+            color=otio.schema.MarkerColor.PURPLE,
+            comment=text,
+        ))
+
+
+def _video_tracks(timeline: otio.schema.Timeline) -> list[otio.schema.Track]:
+    return [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]
+
+
+def _single_video_track(timeline: otio.schema.Timeline, choice: int | str | None) -> None:
+    video = _video_tracks(timeline)
+    if len(video) <= 1 and choice is None:
+        keep = video[0] if video else None
+    elif isinstance(choice, int):
+        keep = video[choice]
+    elif isinstance(choice, str):
+        named = [t for t in video if t.name == choice]
+        keep = named[0] if named else video[int(choice) if choice.isdigit() else -1]
+    else:
+        with_clips = [t for t in video if t.enabled and any(
+            isinstance(c, otio.schema.Clip) for c in t)]
+        keep = (with_clips or video)[-1]
+    audio = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio][:2]
+    kept = [t for t in timeline.tracks if t is keep or any(t is a for a in audio)]
+    for track in list(timeline.tracks):
+        if not any(track is k for k in kept):
+            timeline.tracks.remove(track)
+
+
+def _start_as_leading_gap(timeline: otio.schema.Timeline, *, video_only: bool) -> None:
+    """Writers that count record time from zero get the start as a gap before every track."""
+    start = timeline.global_start_time
+    if start is None or start.value == 0:
+        return
+    for track in timeline.tracks:
+        if video_only and track.kind != otio.schema.TrackKind.Video:
+            continue
+        if len(track) and isinstance(track[0], otio.schema.Gap):
+            gap = track[0]
+            gap.source_range = otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, start.rate),
+                gap.duration().rescaled_to(start.rate) + start,
+            )
+        else:
+            track.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, start.rate), start)))
+    timeline.global_start_time = None
+
+
+def _safe_reel_names(timeline: otio.schema.Timeline) -> None:
+    """Reels with spaces split the EDL event line; the adapter copies them unchecked."""
+    for clip in timeline.find_clips():
+        cmx = clip.metadata.get("cmx_3600")
+        reel = cmx.get("reel") if cmx else None
+        if reel is None:
+            source = clip.name
+            url = getattr(clip.media_reference, "target_url", "")
+            if url:
+                source = (path_from_url(url) or url).replace("\\", "/").rsplit("/", 1)[-1]
+            reel = re.sub(r"\.[A-Za-z0-9]+$", "", source or "AX")
+            reel = re.sub(r"[^A-Za-z0-9_]", "_", reel)[:8] or "AX"
+        elif re.search(r"\s", str(reel)):
+            reel = re.sub(r"\s+", "_", str(reel).strip())
+        else:
+            continue
+        updated = dict(cmx or {})
+        updated["reel"] = reel
+        clip.metadata["cmx_3600"] = updated
+
+
+def _ensure_available_ranges(timeline: otio.schema.Timeline) -> None:
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ExternalReference) and ref.available_range is None:
+            ref.available_range = clip.source_range
+

@@ -1,0 +1,96 @@
+"""Frame rates and frame counts, exact.
+
+Adapters hand back rates as floats written every which way (``23.976``, ``23.98``,
+``23.976023976023978``, ``29.97``); frame maths on those drifts by a frame an hour. Every rate
+the timeline layer uses goes through :func:`exact_rate` (a :class:`~fractions.Fraction`) or
+:func:`snap_rate` (the float OTIO itself uses for that SMPTE rate), and every count through
+:func:`frames`, which rounds instead of truncating.
+
+``nearest_smpte_timecode_rate`` alone would turn 15 fps into 23.976 (it always answers), so a
+rate is only snapped when it is within 0.05% of a SMPTE rate; other rates stay as they are.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+
+import opentimelineio as otio
+
+_TOLERANCE = 0.0005  # relative: 23.976 vs 24000/1001 is 1e-6, 23.98 is 1.7e-4
+
+_NTSC = {24: 24000, 30: 30000, 48: 48000, 60: 60000, 120: 120000}
+
+
+@lru_cache(maxsize=256)
+def snap_rate(rate: float) -> float:
+    """The float OTIO uses for the SMPTE rate ``rate`` stands for, or ``rate`` unchanged."""
+    if rate <= 0:
+        return rate
+    nearest = float(otio.opentime.RationalTime.nearest_smpte_timecode_rate(rate))
+    if abs(nearest - rate) <= rate * _TOLERANCE:
+        return nearest
+    return rate
+
+
+@lru_cache(maxsize=256)
+def exact_rate(rate: float | Fraction | str) -> Fraction:
+    """``23.976`` -> ``Fraction(24000, 1001)``; ``25.0`` -> ``Fraction(25)``."""
+    if isinstance(rate, str):
+        rate = Fraction(rate)
+    if isinstance(rate, Fraction):
+        if rate.denominator in (1, 1001):
+            return rate
+        rate = float(rate)
+    snapped = snap_rate(float(rate))
+    whole = round(snapped)
+    if abs(snapped - whole) < 1e-9:
+        return Fraction(whole)
+    ntsc = round(snapped * 1001 / 1000)
+    if ntsc in _NTSC and abs(snapped - ntsc * 1000 / 1001) < 1e-6:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(snapped).limit_denominator(1001)
+
+
+def rate_text(rate: float | Fraction | str) -> str:
+    """Exact rate as ``kling_bridge.specs`` stores it: ``"24000/1001"``, ``"25"``."""
+    value = exact_rate(rate)
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{value.numerator}/{value.denominator}"
+
+
+def frames(time: otio.opentime.RationalTime, rate: float | Fraction) -> int:
+    """Whole frames of ``time`` at ``rate`` (nearest; adapters' floats are off by 1e-9)."""
+    target = exact_rate(rate)
+    source = exact_rate(time.rate)
+    value = Fraction(time.value).limit_denominator(1000) if time.value % 1 else Fraction(
+        int(time.value)
+    )
+    return round(value * target / source)
+
+
+def rational(count: int, rate: float | Fraction) -> otio.opentime.RationalTime:
+    """``count`` frames at ``rate`` as the RationalTime OTIO expects (snapped float rate)."""
+    return otio.opentime.RationalTime(count, float(exact_rate(rate)))
+
+
+def is_drop_frame_rate(rate: float | Fraction) -> bool:
+    """29.97 and 59.94 (the rates that have a drop-frame timecode)."""
+    return exact_rate(rate) in (Fraction(30000, 1001), Fraction(60000, 1001))
+
+
+def timeline_rate(timeline: otio.schema.Timeline) -> Fraction:
+    """The timeline's edit rate: its start time's, else the rate most of its items use."""
+    start = timeline.global_start_time
+    if start is not None and start.rate > 0:
+        return exact_rate(start.rate)
+    counts: dict[float, int] = {}
+    for track in timeline.tracks:
+        for item in list(track)[:200]:
+            rng = getattr(item, "source_range", None)
+            if rng is not None:
+                counts[rng.duration.rate] = counts.get(rng.duration.rate, 0) + 1
+    if counts:
+        return exact_rate(max(counts, key=lambda r: counts[r]))
+    return Fraction(24)

@@ -1,0 +1,118 @@
+"""Bad timelines get errors naming the file, the item and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kling_bridge.timeline.errors import TimelineError
+from kling_bridge.timeline.formats import read_timeline, read_timeline_text
+
+GOOD_OTIO = """{"OTIO_SCHEMA": "Timeline.1", "name": "cut", "tracks": {"OTIO_SCHEMA": "Stack.1",
+ "children": [{"OTIO_SCHEMA": "Track.1", "name": "V1", "kind": "Video", "children": [
+   {"OTIO_SCHEMA": "Clip.2", "name": "shot 010", "source_range": {"OTIO_SCHEMA": "TimeRange.1",
+     "start_time": {"OTIO_SCHEMA": "RationalTime.1", "rate": 24, "value": 0},
+     "duration": {"OTIO_SCHEMA": "RationalTime.1", "rate": 24, "value": 48}},
+    "media_references": {"DEFAULT_MEDIA": {"OTIO_SCHEMA": "ExternalReference.1",
+      "target_url": "/nowhere/shot 010.mov"}},
+    "active_media_reference_key": "DEFAULT_MEDIA"}]}]}}"""
+
+
+def _error(path: Path) -> TimelineError:
+    with pytest.raises(TimelineError) as caught:
+        read_timeline(path)
+    return caught.value
+
+
+def test_malformed_json_names_file_and_position(tmp_path: Path) -> None:
+    bad = tmp_path / "cut.otio"
+    bad.write_text(GOOD_OTIO[:200])
+    error = _error(bad)
+    assert str(bad) in str(error)
+    assert "not valid JSON" in str(error) and "line" in str(error)
+    assert error.hint
+
+
+def test_malformed_xml_names_file_and_line(samples: Path, tmp_path: Path) -> None:
+    text = (samples / "premiere_example.xml").read_text()
+    bad = tmp_path / "premiere cut.xml"
+    bad.write_text(text[: len(text) // 2])
+    error = _error(bad)
+    assert str(bad) in str(error)
+    assert "not well-formed XML (line" in str(error)
+
+
+def test_malformed_fcpxml(samples: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cut.fcpxml"
+    bad.write_text((samples / "fcpx_project.fcpxml").read_text().replace("</spine>", "", 1))
+    assert "not well-formed XML" in str(_error(bad))
+
+
+def test_unsupported_schema_names_the_item(tmp_path: Path) -> None:
+    bad = tmp_path / "future.otio"
+    bad.write_text(GOOD_OTIO.replace('"Clip.2"', '"HoloClip.1"'))
+    error = _error(bad)
+    assert error.item == "shot 010"
+    assert "HoloClip.1" in str(error) and str(bad) in str(error)
+    newer = tmp_path / "newer.otio"
+    newer.write_text(GOOD_OTIO.replace('"Clip.2"', '"Clip.9"'))
+    assert "'Clip.9'" in str(_error(newer))
+
+
+def test_json_that_is_not_otio(tmp_path: Path) -> None:
+    bad = tmp_path / "cut.otio"
+    bad.write_text('{"clips": []}')
+    assert "not an OpenTimelineIO document" in str(_error(bad))
+
+
+def test_a_bin_is_not_a_timeline(tmp_path: Path) -> None:
+    bad = tmp_path / "bin.otio"
+    bad.write_text('{"OTIO_SCHEMA": "SerializableCollection.1", "name": "bin", "children": []}')
+    assert "holds no timeline" in str(_error(bad))
+
+
+def test_edl_with_overlapping_events(tmp_path: Path) -> None:
+    bad = tmp_path / "cut.edl"
+    bad.write_text(
+        "TITLE: overlap\n"
+        "001  A001 V C 01:00:00:00 01:00:02:00 01:00:00:00 01:00:02:00\n"
+        "002  A002 V C 01:00:00:00 01:00:02:00 01:00:01:00 01:00:03:00\n"
+    )
+    error = _error(bad)
+    assert str(bad) in str(error) and "cmx_3600" in str(error)
+
+
+def test_missing_file_unknown_format_and_empty_file(tmp_path: Path) -> None:
+    assert "file not found" in str(_error(tmp_path / "gone.otio"))
+    odd = tmp_path / "cut.xyz"
+    odd.write_text("hello")
+    assert "cannot tell the timeline format" in str(_error(odd))
+    empty = tmp_path / "empty.otio"
+    empty.write_text("")
+    assert "empty" in str(_error(empty))
+
+
+def test_missing_media_is_an_issue_not_an_error(tmp_path: Path) -> None:
+    good = tmp_path / "cut.otio"
+    good.write_text(GOOD_OTIO)
+    result = read_timeline(good)
+    assert [(i.item, i.track) for i in result.issues] == [("shot 010", "V1")]
+    assert "/nowhere/shot 010.mov" in result.issues[0].reason
+
+
+def test_text_body_errors_name_the_body() -> None:
+    with pytest.raises(TimelineError) as caught:
+        read_timeline_text("{nope", name="POST /v1/restyle body")
+    assert str(caught.value).startswith("POST /v1/restyle body: not valid JSON")
+    with pytest.raises(TimelineError, match="binary or bundle"):
+        read_timeline_text("x", "otioz")
+    with pytest.raises(TimelineError, match="unsupported timeline format"):
+        read_timeline_text("x", "final-draft")
+
+
+def test_error_to_dict_for_api_bodies(tmp_path: Path) -> None:
+    bad = tmp_path / "cut.otio"
+    bad.write_text("[")
+    data = _error(bad).to_dict()
+    assert data["file"] == str(bad) and data["hint"] and data["message"].startswith(str(bad))
