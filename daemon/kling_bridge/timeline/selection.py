@@ -1,0 +1,562 @@
+"""The editor's selection -> job specs (pure: a timeline and criteria in, plain data out).
+
+Which clips: those a host plugin marked (``metadata["kling_bridge"]["selected"]``), or -- for
+files from editors without our plugin -- those with a clip colour, on a named track, under a
+marker, inside a time range, or all of them. Filters given together must all match. With no
+filter at all, the marked clips are taken.
+
+Each chosen clip becomes a restyle of its source frames (counted from the media file's first
+frame, whatever its timecode) plus handles clamped to the media the editor has. A clip the
+bridge cannot restyle as it stands (retimed, reversed, a generator or title, a nested
+compound, audio-only, offline) is reported by name with the reason, and the rest proceed.
+
+Markers whose note or name starts with ``kling:`` (:data:`PROMPT_PREFIX`) become B-roll
+generation jobs placed at the marker. Rule for multi-shot: prompt markers that *touch*
+(each starts on the frame the previous one ends, both with a length) form one multi-shot
+job, up to 6 shots and 15 s, each shot its marker's length rounded to whole seconds (at
+least 1). A zero-length marker asks for :data:`DEFAULT_SECONDS`; every job is clamped to
+Kling's 3-15 s.
+
+Like OTIO's ``algorithms``, nothing here mutates its input or touches the disk: media
+facts come in as callbacks (``media_start``, ``media_exists``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+import opentimelineio as otio
+
+from kling_bridge.specs import ClipRef, GenerateSpec, Look, RestyleSpec, Shot, SourceRange
+from kling_bridge.timeline.errors import TimelineError
+from kling_bridge.timeline.paths import path_from_url
+from kling_bridge.timeline.rates import exact_rate, rate_text, timeline_rate
+
+KEY = "kling_bridge"
+PROMPT_PREFIX = "kling:"
+DEFAULT_SECONDS = 5
+MIN_SECONDS, MAX_SECONDS, MAX_SHOTS = 3, 15, 6
+
+AUDIO_SUFFIXES = {".wav", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".flac", ".ogg", ".bwf", ".opus"}
+STILL_SUFFIXES = {".exr", ".dpx", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".psd",
+                  ".tga", ".gif", ".webp", ".cin", ".heic"}
+
+MediaStart = Callable[[str], "otio.opentime.RationalTime | None"]
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What to take from a timeline. Filters combine with AND; none given = marked clips."""
+
+    marked: bool = False
+    colours: tuple[str, ...] = ()
+    tracks: tuple[str, ...] = ()  # track names, or "V2"/"2" (1-based video track number)
+    time_range: tuple[int | str, int | str] | None = None  # frames from start, or timecodes
+    markers: tuple[str, ...] = ()  # text in a marker's name/note, or a marker colour
+    all_clips: bool = False
+    handles: int = 0  # frames each side, at the media's rate
+    generations: bool = True  # turn ``kling:`` markers into B-roll jobs
+    multishot: bool = True
+    audio: bool = True  # generated B-roll with native sound
+    default_seconds: int = DEFAULT_SECONDS
+    prompt_prefix: str = PROMPT_PREFIX
+
+    @property
+    def has_filter(self) -> bool:
+        return bool(self.marked or self.colours or self.tracks or self.time_range
+                    or self.markers or self.all_clips)
+
+    @classmethod
+    def parse(cls, *selectors: str, **options: Any) -> Criteria:
+        """CLI/API spelling: ``all``, ``marked``, ``colour:Orange,Teal``, ``track:V1``,
+        ``range:01:00:10:00-01:00:20:00`` (or frames ``240-480``), ``marker:RED``."""
+        values: dict[str, Any] = dict(options)
+        for selector in selectors:
+            kind, _, arg = selector.partition(":")
+            kind = kind.strip().lower()
+            items = tuple(a.strip() for a in arg.split(",") if a.strip())
+            if kind == "all":
+                values["all_clips"] = True
+            elif kind in ("marked", "selected"):
+                values["marked"] = True
+            elif kind in ("colour", "color", "label") and items:
+                values["colours"] = values.get("colours", ()) + items
+            elif kind == "track" and items:
+                values["tracks"] = values.get("tracks", ()) + items
+            elif kind == "marker" and items:
+                values["markers"] = values.get("markers", ()) + items
+            elif kind == "range" and "-" in arg:
+                start, _, end = arg.strip().partition("-")
+                values["time_range"] = (_int_or_text(start), _int_or_text(end))
+            else:
+                raise TimelineError(
+                    f"unknown selection {selector!r}",
+                    hint="use all, marked, colour:NAME, track:NAME, range:IN-OUT or marker:TEXT",
+                )
+        return cls(**values)
+
+
+@dataclass
+class Selection:
+    """What :func:`select` found: restyles, generations and what was left out and why."""
+
+    restyles: list[tuple[ClipRef, SourceRange]] = field(default_factory=list)
+    generations: list[GenerateSpec] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (item name, reason)
+    notes: list[str] = field(default_factory=list)
+
+
+def select(
+    timeline: otio.schema.Timeline,
+    criteria: Criteria | None = None,
+    media_start: MediaStart | None = None,
+    *,
+    media_exists: Callable[[str], bool] | None = None,
+    source: str | None = None,
+) -> Selection:
+    """Jobs for ``timeline`` under ``criteria``; raises TimelineError when nothing is left.
+
+    ``media_start(path)`` gives a file's first timecode when the timeline does not say
+    (EDLs); without it a file is assumed to start at 00:00:00:00 and a note says so.
+    ``source`` names the timeline in error messages.
+    """
+    criteria = criteria or Criteria()
+    rate = timeline_rate(timeline)
+    start = _start_frames(timeline, rate)
+    window = _resolve_range(criteria.time_range, rate, start) if criteria.time_range else None
+    result = Selection()
+    auto = not criteria.has_filter
+    audio_ignored = 0
+    for kind, number, index, track, item, rec_start, rec_len in _items(timeline, rate):
+        marked = _is_marked(item)
+        if kind == otio.schema.TrackKind.Audio:
+            if marked:
+                result.skipped.append((_name(item), "audio-only: the bridge restyles picture"))
+            elif isinstance(item, otio.schema.Clip):
+                audio_ignored += 1
+            continue
+        if not _matches(criteria, auto, marked, item, track, number, rec_start, rec_len,
+                        window, timeline):
+            continue
+        ref = ClipRef(
+            clip_id=clip_id(item, number, index), name=_name(item), track_index=number - 1,
+            track_name=track.name, record_start=rec_start, record_duration=rec_len,
+            timeline_rate=rate_text(rate),
+        )
+        outcome = _source_range(item, criteria.handles, media_start, media_exists)
+        if isinstance(outcome, str):
+            result.skipped.append((_name(item), outcome))
+            continue
+        source_range, note = outcome
+        if note:
+            result.notes.append(f"{_name(item)!r}: {note}")
+        result.restyles.append((ref, source_range))
+    if audio_ignored and not auto:
+        result.notes.append(f"{audio_ignored} clip(s) on audio tracks left out (picture only)")
+    if criteria.generations:
+        result.generations = _generations(timeline, criteria, rate, window)
+    if not result.restyles and not result.generations:
+        raise _empty(result, criteria, auto, source)
+    return result
+
+
+def clip_id(item: Any, track_number: int, index: int) -> str:
+    """The plugin's id for a clip when it gave one, else its place (``v2-5``)."""
+    meta = item.metadata.get(KEY) if hasattr(item, "metadata") else None
+    if isinstance(meta, Mapping) and meta.get("clip_id"):
+        return str(meta["clip_id"])
+    return f"v{track_number}-{index}"
+
+
+def restyle_specs(
+    selection: Selection, looks: list[Look], variants: int = 1, **settings: Any
+) -> list[RestyleSpec]:
+    """One RestyleSpec per clip x look x variant (``settings``: resolution, model, ...)."""
+    return [
+        RestyleSpec(source=source, look=look, variant=variant, clip=ref, **settings)
+        for ref, source in selection.restyles
+        for look in looks
+        for variant in range(max(1, variants))
+    ]
+
+
+def generate_specs(selection: Selection, variants: int = 1) -> list[GenerateSpec]:
+    """Each generation job ``variants`` times (variant 0, 1, ...)."""
+    return [replace(spec, variant=v) for spec in selection.generations
+            for v in range(max(1, variants))]
+
+
+# --------------------------------------------------------------------------- walking
+
+
+def _items(
+    timeline: otio.schema.Timeline, rate: Fraction
+) -> Iterator[tuple[str, int, int, otio.schema.Track, Any, int, int]]:
+    """(kind, 1-based number within its kind, index, track, item, record start, length)."""
+    numbers = {otio.schema.TrackKind.Video: 0, otio.schema.TrackKind.Audio: 0}
+    for track in timeline.tracks:
+        if not isinstance(track, otio.schema.Track):
+            continue
+        numbers[track.kind] = numbers.get(track.kind, 0) + 1
+        position = Fraction(0)
+        for index, item in enumerate(track):
+            if isinstance(item, otio.schema.Transition):
+                continue
+            duration = item.duration()
+            seconds = Fraction(duration.value).limit_denominator(1000) / exact_rate(duration.rate)
+            begin = round(position * rate)
+            position += seconds
+            if isinstance(item, otio.schema.Gap):
+                continue
+            yield (track.kind, numbers[track.kind], index, track, item, begin,
+                   round(position * rate) - begin)
+
+
+def _name(item: Any) -> str:
+    return str(item.name) or "<unnamed>"
+
+
+def _is_marked(item: Any) -> bool:
+    meta = item.metadata.get(KEY) if hasattr(item, "metadata") else None
+    return isinstance(meta, Mapping) and bool(meta.get("selected"))
+
+
+def clip_colour(item: Any) -> str | None:
+    """The clip colour/label as the editor named it (OTIO, Premiere label, Resolve, Blender)."""
+    color = getattr(item, "color", None)
+    if color is not None and color.name:
+        return str(color.name)
+    meta = item.metadata
+    for keys in _COLOUR_KEYS:
+        value: Any = meta
+        for key in keys:
+            try:
+                value = value[key]
+            except (KeyError, TypeError, IndexError):
+                value = None
+                break
+        if value and value != "NONE":
+            return str(value)
+    return None
+
+
+_COLOUR_KEYS = (
+    (KEY, "colour"),
+    ("fcp_xml", "labels", "label2"),
+    ("Resolve_OTIO", "Clip Color"),
+    ("blender", "strip", "color_tag"),
+)
+
+
+def _matches(criteria: Criteria, auto: bool, marked: bool, item: Any, track: Any,
+             number: int, rec_start: int, rec_len: int,
+             window: tuple[int, int] | None, timeline: otio.schema.Timeline) -> bool:
+    if auto:
+        return marked
+    if criteria.marked and not marked:
+        return False
+    if criteria.colours:
+        colour = (clip_colour(item) or "").lower()
+        if colour not in {c.lower() for c in criteria.colours}:
+            return False
+    if criteria.tracks and not _track_matches(criteria.tracks, track, number):
+        return False
+    if window is not None and not (rec_start < window[1] and rec_start + rec_len > window[0]):
+        return False
+    return not criteria.markers or _under_marker(criteria.markers, item, track, timeline,
+                                                 rec_start, rec_len, criteria.prompt_prefix)
+
+
+def _track_matches(wanted: tuple[str, ...], track: Any, number: int) -> bool:
+    for name in wanted:
+        if name.lower() == track.name.lower():
+            return True
+        digits = name.upper().removeprefix("V")
+        if digits.isdigit() and int(digits) == number:
+            return True
+    return False
+
+
+def _marker_matches(wanted: tuple[str, ...], marker: Any, prefix: str) -> bool:
+    if _prompt_of(marker, prefix) is not None:
+        return False
+    text = f"{marker.name}\n{marker.comment}".lower()
+    return any(w.lower() == str(marker.color).lower() or w.lower() in text for w in wanted)
+
+
+def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
+                  timeline: otio.schema.Timeline, rec_start: int, rec_len: int,
+                  prefix: str) -> bool:
+    if any(_marker_matches(wanted, m, prefix) for m in item.markers):
+        return True
+    rate = timeline_rate(timeline)
+    for holder in (track, timeline.tracks):
+        for marker in holder.markers:
+            if not _marker_matches(wanted, marker, prefix):
+                continue
+            begin = _frames(marker.marked_range.start_time, rate)
+            end = begin + max(1, _frames(marker.marked_range.duration, rate))
+            if begin < rec_start + rec_len and end > rec_start:
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _frames(time: otio.opentime.RationalTime, rate: Fraction) -> int:
+    return round(Fraction(time.value).limit_denominator(1000) * rate / exact_rate(time.rate))
+
+
+def _cannot_restyle(item: Any) -> str | None:
+    if not item.enabled:
+        return "disabled in the timeline"
+    if isinstance(item, otio.schema.Stack):
+        return "nested/compound clip: open it and select the clips inside, or flatten it"
+    if not isinstance(item, otio.schema.Clip):
+        return f"{item.schema_name()} is not a clip"
+    for effect in item.effects:
+        if isinstance(effect, otio.schema.LinearTimeWarp):
+            scalar = effect.time_scalar
+            if scalar < 0:
+                return f"reversed (speed {scalar * 100:g}%): render the reverse or remove it first"
+            if scalar != 1:
+                return f"retimed (speed {scalar * 100:g}%): render the speed change or reset it"
+        elif isinstance(effect, otio.schema.FreezeFrame):
+            return "freeze frame: there is no motion to restyle"
+        elif isinstance(effect, otio.schema.TimeEffect):
+            return f"time effect {effect.effect_name!r}: render it first"
+        elif _is_time_remap(effect):
+            return "retimed (time remap): render the speed change or reset it"
+    ref = item.media_reference
+    if isinstance(ref, otio.schema.GeneratorReference):
+        kind = ref.generator_kind or ref.name or "generator"
+        return f"generator or title ({kind}): there is no footage to restyle"
+    if isinstance(ref, otio.schema.ImageSequenceReference):
+        return "image sequence: render it to a movie file (or relink to one) first"
+    if ref is None or isinstance(ref, otio.schema.MissingReference):
+        return "offline: no media path in the timeline; relink it in the editor and export again"
+    return None
+
+
+def _is_time_remap(effect: Any) -> bool:
+    text = str(effect.metadata.get("fcp_xml", "")).lower() + effect.effect_name.lower()
+    return "timeremap" in text or "time remap" in text
+
+
+def _source_range(
+    item: Any, handles: int, media_start: MediaStart | None,
+    media_exists: Callable[[str], bool] | None,
+) -> tuple[SourceRange, str] | str:
+    reason = _cannot_restyle(item)
+    if reason:
+        return reason
+    ref = item.media_reference
+    url = getattr(ref, "target_url", "")
+    path = path_from_url(url) if url else None
+    if not path:
+        return f"media is not a local file ({url or 'no path'}): download it and relink"
+    suffix = ("." + path.rsplit(".", 1)[-1].lower()) if "." in path.rsplit("/", 1)[-1] else ""
+    if suffix in AUDIO_SUFFIXES:
+        return "audio-only media: the bridge restyles picture"
+    if suffix in STILL_SUFFIXES:
+        return "still image or image-sequence frame: render it to a movie file or relink"
+    if media_exists is not None and not media_exists(path):
+        return f"media not found at {path}: relink it or put the file there"
+    trimmed = item.trimmed_range()
+    available = ref.available_range
+    note = ""
+    if available is not None and available.duration.value > 0:
+        media_rate = exact_rate(available.duration.rate)
+        origin = _frames(available.start_time, media_rate)
+        length: int | None = _frames(available.duration, media_rate)
+    else:
+        media_rate = exact_rate(trimmed.duration.rate)
+        first = media_start(path) if media_start else None
+        if first is None:
+            origin = 0
+            note = "media start timecode unknown; assumed the file starts at 00:00:00:00"
+        else:
+            origin = _frames(first, media_rate)
+        length = None
+    start = _frames(trimmed.start_time, media_rate) - origin
+    count = _frames(trimmed.duration, media_rate)
+    if count <= 0:
+        return "zero length"
+    if start < 0:
+        return "its source starts before the media's first frame: relink to the full file"
+    if length is not None and start + count > length:
+        return "its source runs past the end of the media: relink to the full file"
+    before = min(handles, start)
+    after = handles if length is None else max(0, min(handles, length - start - count))
+    if length is None and handles:
+        unchecked = "handles after the clip not checked (media length unknown)"
+        note = f"{note}; {unchecked}" if note else unchecked
+    return SourceRange(path=path, start_frame=start, frame_count=count,
+                       rate=rate_text(media_rate), handle_before=before,
+                       handle_after=after), note
+
+
+# --------------------------------------------------------------------------- generations
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    text: str
+    start: int  # timeline frames from the start
+    length: int  # frames (0 = a point marker)
+    name: str
+
+
+def _prompt_of(marker: Any, prefix: str) -> str | None:
+    for text in (marker.comment or "", marker.name or ""):
+        stripped = text.strip()
+        if stripped.lower().startswith(prefix.lower()):
+            return stripped[len(prefix):].strip()
+    return None
+
+
+def _prompt_markers(timeline: otio.schema.Timeline, prefix: str,
+                    rate: Fraction) -> list[_Prompt]:
+    found: dict[tuple[int, int, str], _Prompt] = {}
+
+    def add(marker: Any, offset: int) -> None:
+        text = _prompt_of(marker, prefix)
+        if not text:
+            return
+        start = offset + _frames(marker.marked_range.start_time, rate)
+        length = _frames(marker.marked_range.duration, rate)
+        found.setdefault((start, length, text), _Prompt(text, start, length, marker.name))
+
+    for marker in timeline.tracks.markers:
+        add(marker, 0)
+    for track in timeline.tracks:
+        for marker in track.markers:
+            add(marker, 0)
+    for kind, _n, _i, _t, item, rec_start, _len in _items(timeline, rate):
+        del kind
+        for marker in item.markers:
+            source_start = _frames(item.trimmed_range().start_time, rate)
+            add(marker, rec_start - source_start)
+    return sorted(found.values(), key=lambda p: (p.start, p.length))
+
+
+def _generations(timeline: otio.schema.Timeline, criteria: Criteria, rate: Fraction,
+                 window: tuple[int, int] | None) -> list[GenerateSpec]:
+    prompts = _prompt_markers(timeline, criteria.prompt_prefix, rate)
+    if window is not None:
+        prompts = [p for p in prompts if window[0] <= p.start < window[1]]
+    groups: list[list[_Prompt]] = []
+    for prompt in prompts:
+        last = groups[-1] if groups else None
+        if (criteria.multishot and last and last[-1].length > 0 and prompt.length > 0
+                and abs(prompt.start - (last[-1].start + last[-1].length)) <= 1
+                and len(last) < MAX_SHOTS
+                and sum(_shot_seconds(p, rate) for p in last) + _shot_seconds(prompt, rate)
+                <= MAX_SECONDS):
+            last.append(prompt)
+        else:
+            groups.append([prompt])
+    return [_spec_for(group, criteria, rate, n) for n, group in enumerate(groups, 1)]
+
+
+def _seconds(frames: int, rate: Fraction) -> Fraction:
+    """Timecode seconds (120 frames at 29.97 are the editor's "4 seconds", not 4.004)."""
+    return Fraction(frames, round(rate))
+
+
+def _shot_seconds(prompt: _Prompt, rate: Fraction) -> int:
+    return max(1, round(_seconds(prompt.length, rate)))
+
+
+def _spec_for(group: list[_Prompt], criteria: Criteria, rate: Fraction, n: int) -> GenerateSpec:
+    first, last = group[0], group[-1]
+    span = last.start + last.length - first.start
+    default = max(MIN_SECONDS, min(MAX_SECONDS, criteria.default_seconds))
+    placement = ClipRef(
+        clip_id=f"marker-{n}", name=first.name or first.text[:40], track_index=-1,
+        record_start=first.start,
+        record_duration=span if span > 0 else default * round(rate),
+        timeline_rate=rate_text(rate),
+    )
+    if len(group) == 1:
+        seconds = math.ceil(_seconds(first.length, rate)) if first.length else default
+        return GenerateSpec(prompt=first.text, duration=max(MIN_SECONDS, min(MAX_SECONDS, seconds)),
+                            audio=criteria.audio, placement=placement)
+    shots = [Shot(prompt=p.text, duration=_shot_seconds(p, rate)) for p in group]
+    total = sum(s.duration for s in shots)
+    if total < MIN_SECONDS:
+        shots[-1] = Shot(shots[-1].prompt, shots[-1].duration + MIN_SECONDS - total)
+        total = MIN_SECONDS
+    return GenerateSpec(prompt="", shots=tuple(shots), duration=total, audio=criteria.audio,
+                        placement=placement)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _int_or_text(value: str) -> int | str:
+    value = value.strip()
+    return int(value) if value.isdigit() else value
+
+
+def _start_frames(timeline: otio.schema.Timeline, rate: Fraction) -> int:
+    start = timeline.global_start_time
+    return _frames(start, rate) if start is not None else 0
+
+
+_TIMECODE = re.compile(r"^\d{1,2}:\d{2}:\d{2}[:;]\d{2}$")
+
+
+def _resolve_range(span: tuple[int | str, int | str], rate: Fraction,
+                   start: int) -> tuple[int, int]:
+    """Frames from the timeline start; timecodes are absolute (01:00:10:00 = 10 s in)."""
+    def one(value: int | str) -> int:
+        if isinstance(value, int):
+            return value
+        if _TIMECODE.match(value):
+            return _frames(otio.opentime.from_timecode(value, float(rate)), rate) - start
+        raise TimelineError(f"cannot read {value!r} as a timecode or frame number",
+                            hint="write range:HH:MM:SS:FF-HH:MM:SS:FF or range:FRAMES-FRAMES")
+    begin, end = one(span[0]), one(span[1])
+    if end <= begin:
+        raise TimelineError(f"range {span[0]}-{span[1]} is empty",
+                            hint="the out point must come after the in point")
+    return begin, end
+
+
+def _empty(result: Selection, criteria: Criteria, auto: bool, source: str | None) -> TimelineError:
+    if result.skipped:
+        listed = "; ".join(f"{name!r}: {why}" for name, why in result.skipped[:5])
+        more = f" (+{len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
+        return TimelineError(f"no clip can be restyled: {listed}{more}", path=source,
+                             hint="fix or deselect those clips")
+    if auto:
+        return TimelineError(
+            "no clip is marked for the bridge and no 'kling:' marker was found", path=source,
+            hint="choose clips with --select all, colour:NAME, track:NAME, range:IN-OUT or "
+            "marker:TEXT, or mark them with the editor plugin")
+    return TimelineError("the selection matched no clip", path=source,
+                         hint=f"check the criteria ({_describe(criteria)})")
+
+
+def _describe(criteria: Criteria) -> str:
+    parts = []
+    if criteria.marked:
+        parts.append("marked")
+    if criteria.colours:
+        parts.append("colour " + "/".join(criteria.colours))
+    if criteria.tracks:
+        parts.append("track " + "/".join(criteria.tracks))
+    if criteria.time_range:
+        parts.append(f"range {criteria.time_range[0]}-{criteria.time_range[1]}")
+    if criteria.markers:
+        parts.append("marker " + "/".join(criteria.markers))
+    if criteria.all_clips:
+        parts.append("all clips")
+    return ", ".join(parts)
