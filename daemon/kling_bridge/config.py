@@ -118,6 +118,11 @@ class KlingSettings(_Section):
     poll_max_seconds: float = 30.0
     poll_timeout_seconds: float = 3 * 3600.0
     request_timeout_seconds: float = 60.0
+    # Additions for the Kling provider (all optional, defaults keep old configs valid):
+    callback_url: str | None = None  # sent as options.callback_url (legacy: callback_url)
+    download_timeout_seconds: float = 1800.0
+    inline_image_max_bytes: int = 7_500_000  # larger images are hosted (base64 stays <10 MB)
+    poll_fraction: float = Field(0.02, gt=0, le=1)  # poll delay as a share of a task's age
 
     @property
     def base_url(self) -> str:
@@ -133,6 +138,7 @@ class HostingSettings(_Section):
     url_ttl_seconds: int = Field(6 * 3600, ge=60)
     listen_host: str = "127.0.0.1"  # signed-link listener (behind the user's tunnel)
     listen_port: int = Field(47822, ge=0, le=65535)
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"  # auto: path w/ endpoint
 
 
 class BudgetSettings(_Section):

@@ -1,0 +1,93 @@
+"""Fixtures for the Kling provider tests: small real media, the emulator, a media host."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.kling_emulator import Account, KlingEmulator
+
+from kling_bridge.config import KlingSettings
+from kling_bridge.credentials import KlingCredential
+from kling_bridge.hosting import SignedLinkHost
+from kling_bridge.providers.kling import KlingProvider
+
+ACCOUNT = Account()
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-y", "-v", "error", *args], check=True)
+
+
+@dataclass(frozen=True)
+class Media:
+    clip: Path  # 1280x720, 25 fps, 4 s, with sound: an editor's clip within Kling's limits
+    clip_small: Path  # 640x360: below Kling's 700 px minimum
+    still: Path  # 1024x576 PNG
+    dialogue: Path  # 5 s WAV
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
+    d = tmp_path_factory.mktemp("kling-media")
+    clip = d / "shot 01 #take é.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=4",
+           "-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=48000",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           "-shortest", str(clip))
+    small = d / "small.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=4",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(small))
+    still = d / "still.png"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1024x576", "-frames:v", "1", str(still))
+    dialogue = d / "line.wav"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=220:duration=5:sample_rate=48000", str(dialogue))
+    return Media(clip, small, still, dialogue)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[KlingEmulator]:
+    emu = KlingEmulator([Account()], submitted_seconds=0.05, processing_seconds=0.15,
+                        output_height=120)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def signed_host(tmp_path: Path) -> AsyncIterator[SignedLinkHost]:
+    host = SignedLinkHost(tmp_path / "hosted", tmp_path / "link.key", listen_port=0)
+    await host.start()
+    yield host
+    await host.aclose()
+
+
+CREDENTIALS = {
+    "new": KlingCredential(api_key=ACCOUNT.api_key, source="test"),
+    "legacy": KlingCredential(access_key=ACCOUNT.access_key, secret_key=ACCOUNT.secret_key,
+                              source="test"),
+}
+
+MakeProvider = Callable[..., KlingProvider]
+
+
+@pytest.fixture
+async def make_provider(
+    emulator: KlingEmulator, signed_host: SignedLinkHost, tmp_path: Path
+) -> AsyncIterator[MakeProvider]:
+    made: list[KlingProvider] = []
+
+    def make(standard: str = "new", **settings: object) -> KlingProvider:
+        kling = KlingSettings(api_base=emulator.base_url, **settings)  # type: ignore[arg-type]
+        provider = KlingProvider(CREDENTIALS[standard], settings=kling, host=signed_host,
+                                 scratch_dir=tmp_path / "scratch")
+        provider.client._resume_backoff = 0.01
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        await provider.client.aclose()
