@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import opentimelineio as otio
 
+from kling_bridge.timeline.paths import url_from_path
+
 RATES: dict[str, tuple[float, bool]] = {
     "23.976": (24000 / 1001, False),
     "24": (24.0, False),
@@ -44,7 +46,7 @@ class Built:
 
 def media(path: str, rate: float, first: int, length: int) -> otio.schema.ExternalReference:
     return otio.schema.ExternalReference(
-        target_url=otio.url_utils.url_from_filepath(path) if "#" not in path else path,
+        target_url=url_from_path(path),
         available_range=tr(first, length, rate),
     )
 

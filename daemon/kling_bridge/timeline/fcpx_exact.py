@@ -97,6 +97,29 @@ class ExactFcpxXml(_adapter.FcpxXml):  # type: ignore[misc]
             metadata={"fcpx": metadata},
         )
 
+    def _build_composable(self, element: Any, default_format: Any) -> Any:
+        """The adapter collects markers with ``.//marker``, so a clip also gets the markers
+        of every clip connected to it; only its own markers belong to it."""
+        timing_clip = self._timing_clip(element)
+        source_range = self._time_range(
+            timing_clip, self._format_id_for_clip(element, default_format))
+        if element.tag != "ref-clip":
+            composable = otio.schema.Clip(
+                name=timing_clip.get("name"),
+                media_reference=self._reference_from_id(element.get("ref"), default_format),
+                source_range=source_range,
+            )
+        else:
+            media_element = self._compound_clip_by_id(element.get("ref"))
+            composable = self._squence_to_stack(
+                media_element.find("./sequence"),
+                name=media_element.get("name"),
+                source_range=source_range,
+            )
+        for marker in timing_clip.findall("./marker"):
+            composable.markers.append(self._marker(marker, default_format))
+        return composable
+
     def _from_project(self, project_element: Any) -> otio.schema.Timeline:
         timeline = super()._from_project(project_element)
         sequence = project_element.find("./sequence")
@@ -126,7 +149,39 @@ def _trim_leading_gaps(timeline: otio.schema.Timeline, frames: int, rate: Fracti
 
 
 class ExactFcpxOtio(_adapter.FcpxOtio):  # type: ignore[misc]
-    """The adapter's writer with exact ``frameDuration`` and rational times."""
+    """The adapter's writer with exact ``frameDuration`` and rational times.
+
+    Connected clips (every track but the first) are placed through ``_find_parent_element``
+    and ``_offset_based_on_parent``, which the adapter computes with integer frame rates:
+    both are redone here in exact seconds.
+    """
+
+    def _format_frame_rate(self, format_id: str | None) -> float:
+        element = self.resource_element.find(f"./format[@id='{format_id}']")
+        return float(exact_rate(1 / parse_fcpx_time(element.get("frameDuration"))))
+
+    def _find_parent_element(self, spine: Any, trimmed_range: Any, format_id: Any) -> Any:
+        target = Fraction(trimmed_range.value).limit_denominator(1000) / exact_rate(
+            trimmed_range.rate)
+        for item in spine.iter():
+            if item.tag not in ("clip", "asset-clip", "gap", "ref-clip"):
+                continue
+            if item.get("lane") is not None:
+                continue
+            if item.tag == "gap" and item.find("./audio") is not None:
+                continue
+            offset = parse_fcpx_time(item.get("offset"))
+            if offset > target:
+                continue
+            if offset + parse_fcpx_time(item.get("duration")) > target:
+                return item
+        return None
+
+    def _offset_based_on_parent(self, child: Any, parent: Any, default_format_id: Any) -> Any:
+        seconds = (parse_fcpx_time(child.get("offset")) - parse_fcpx_time(parent.get("offset"))
+                   + parse_fcpx_time(parent.get("start")))
+        rate = exact_rate(self._format_frame_rate(default_format_id))
+        return otio.opentime.RationalTime(_frames(seconds, rate), float(rate))
 
     @staticmethod
     def _framerate_to_frame_duration(framerate: float) -> str:
@@ -142,21 +197,28 @@ class ExactFcpxOtio(_adapter.FcpxOtio):  # type: ignore[misc]
         token = _ROUND_FORMAT_TOKENS.get(rate, str(round(rate)))
         if clip.schema_name() in ("Stack", "Track") or not clip.media_reference:
             return ""
-        if clip.media_reference.is_missing_reference:
+        if clip.media_reference.is_missing_reference or not hasattr(
+            clip.media_reference, "target_url"
+        ):
             return ""
         name: str = _adapter.format_name(token, clip.media_reference.target_url)
         return name
 
 
-def write_fcpx_string(timeline: otio.schema.Timeline) -> str:
-    """FCPXML text for ``timeline`` (already prepared by ``quirks.prepare_for_write``)."""
+def write_fcpx_string(
+    timeline: otio.schema.Timeline, start: otio.opentime.RationalTime | None = None
+) -> str:
+    """FCPXML text for ``timeline`` prepared by ``quirks.prepare_for_write`` (which moved the
+    start into leading gaps); ``start`` becomes the sequence's ``tcStart``."""
     text: str = ExactFcpxOtio(timeline).to_xml()
-    start = timeline.global_start_time
     if start is not None and start.value:
         seconds = Fraction(round(start.value)) / exact_rate(start.rate)
-        # the first <sequence> is the project's (compound clips live in <media> after it)
+        # the project's own sequence (compound clips' sequences live in <resources>)
         text = re.sub(
-            r"<sequence ", f'<sequence tcStart="{fcpx_time(seconds)}" ', text, count=1
+            r"(<project\b[^>]*>\s*<sequence )",
+            lambda m: f'{m.group(1)}tcStart="{fcpx_time(seconds)}" ',
+            text,
+            count=1,
         )
     return text
 

@@ -30,6 +30,7 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import opentimelineio as otio
+from opentimelineio.adapters import file_bundle_utils, otiod, otioz
 
 from kling_bridge.timeline import quirks
 from kling_bridge.timeline.errors import ClipIssue, TimelineError
@@ -427,7 +428,7 @@ def timeline_to_string(
         elif fmt == "fcpx_xml":
             from kling_bridge.timeline.fcpx_exact import write_fcpx_string
 
-            text = write_fcpx_string(prepared)
+            text = write_fcpx_string(prepared, timeline.global_start_time)
         elif fmt == "cmx_3600":
             text = quirks.finish_edl(_adapter("cmx_3600").write_to_string(prepared), prepared)
         elif fmt == "ale":
@@ -525,16 +526,16 @@ def _format_for_new_path(path: Path) -> str:
     return fmt
 
 
+_MISSING_IF_NOT_FILE = file_bundle_utils.MediaReferencePolicy.MissingIfNotFile
+
+
 def _write_binary(timeline: otio.schema.Timeline, target: Path, fmt: str) -> None:
     prepared = quirks.prepare_for_write(timeline, fmt)
     try:
         if fmt == "AAF":
             _adapter("AAF").write_to_file(prepared, str(target), use_empty_mob_ids=True)
         else:
-            otio.adapters.otioz.write_to_file(
-                prepared, str(target),
-                media_policy=otio.adapters.file_bundle_utils.MediaReferencePolicy.MissingIfNotFile,
-            )
+            otioz.write_to_file(prepared, str(target), media_policy=_MISSING_IF_NOT_FILE)
     except (otio.exceptions.OTIOError, ValueError, AttributeError, TypeError) as exc:
         raise TimelineError(f"cannot be written as {fmt}: {exc}", path=str(target)) from exc
 
@@ -545,10 +546,7 @@ def _write_folder(timeline: otio.schema.Timeline, path: Path, fmt: str) -> Path:
     try:
         if fmt == "otiod":
             prepared = quirks.prepare_for_write(timeline, fmt)
-            otio.adapters.otiod.write_to_file(
-                prepared, str(built),
-                media_policy=otio.adapters.file_bundle_utils.MediaReferencePolicy.MissingIfNotFile,
-            )
+            otiod.write_to_file(prepared, str(built), media_policy=_MISSING_IF_NOT_FILE)
         else:  # .fcpxmld: a folder holding Info.fcpxml
             built.mkdir()
             (built / "Info.fcpxml").write_text(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import opentimelineio as otio
@@ -89,7 +89,7 @@ def unknown_schemas(document: Any) -> list[tuple[str, str]]:
     without naming the item, so the JSON is checked first.
     """
     known = dict(otio.core.type_version_map())
-    known.update({"RationalTime": 1, "TimeRange": 1, "TimeTransform": 1})
+    known.update({"RationalTime": 1, "TimeRange": 1, "TimeTransform": 1, "Color": 1})
     found: list[tuple[str, str]] = []
     stack = [document]
     while stack:
@@ -125,6 +125,8 @@ def normalise(
         notes.append("record start moved from the EDL's track offset to the timeline start")
     if fmt == "cmx_3600":
         _lift_edl_comments(timeline)
+    if fmt == "AAF":
+        _lift_aaf_comments(timeline)
     _lift_provenance_markers(timeline)
     if "Resolve_OTIO" in timeline.metadata:
         notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
@@ -255,6 +257,14 @@ def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
         cmx["comments"] = kept
 
 
+def _lift_aaf_comments(timeline: otio.schema.Timeline) -> None:
+    for clip in timeline.find_clips():
+        aaf = clip.metadata.get("AAF")
+        comments = aaf.get("UserComments") if isinstance(aaf, Mapping) else None
+        if isinstance(comments, Mapping) and KEY in comments:
+            _merge_provenance(clip, str(comments[KEY]))
+
+
 def _lift_provenance_markers(timeline: otio.schema.Timeline) -> None:
     for item in timeline.find_children():
         markers = getattr(item, "markers", None)
@@ -299,7 +309,10 @@ def prepare_for_write(
     result: otio.schema.Timeline = copy.deepcopy(timeline)
     if fmt in ("otio_json",):
         return result
-    _urls_for_adapters(result)
+    if fmt == "cmx_3600":
+        _local_paths(result)  # Avid writes "* FROM CLIP: S:\\path", not URLs
+    else:
+        _urls_for_adapters(result)
     if fmt in ("otioz", "otiod"):
         return result
     _provenance_to_carriers(result, fmt)
@@ -308,12 +321,22 @@ def prepare_for_write(
             _single_video_track(result, video_track)
         _start_as_leading_gap(result, video_only=False)
         _safe_reel_names(result)
+    elif fmt == "fcp_xml":
+        _ensure_available_ranges(result)
+        _fcp7_generators(result)
+        _fcp7_track_names(result)
     elif fmt == "fcpx_xml":
+        _fcpx_generators(result)
         _ensure_available_ranges(result)
         if ours:
             _start_as_leading_gap(result, video_only=False)
+        _spine_to_the_end(result)
     elif fmt == "AAF":
+        _generators_to_gaps(result)
         _ensure_available_ranges(result)
+        _media_at_edit_rate(result)
+    elif fmt == "ale":
+        _bin_of_new_clips(result)
     return result
 
 
@@ -366,6 +389,15 @@ def _urls_for_adapters(timeline: otio.schema.Timeline) -> None:
             clip.set_media_references(refs, clip.active_media_reference_key)
 
 
+def _local_paths(timeline: otio.schema.Timeline) -> None:
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        url = getattr(ref, "target_url", "")
+        local = path_from_url(url) if url else None
+        if local and local != url:
+            ref.target_url = local
+
+
 def _provenance_to_carriers(timeline: otio.schema.Timeline, fmt: str) -> None:
     for item in timeline.find_children():
         data = item.metadata.get(KEY) if hasattr(item, "metadata") else None
@@ -376,6 +408,11 @@ def _provenance_to_carriers(timeline: otio.schema.Timeline, fmt: str) -> None:
             cmx = dict(item.metadata.get("cmx_3600", {}))
             cmx["comments"] = [*cmx.get("comments", []), EDL_COMMENT + text]
             item.metadata["cmx_3600"] = cmx
+            continue
+        if fmt == "AAF":  # the writer keeps a mob's user comments (Avid's bin columns)
+            aaf = dict(item.metadata.get("AAF", {}))
+            aaf["UserComments"] = {**dict(aaf.get("UserComments", {})), KEY: text}
+            item.metadata["AAF"] = aaf
             continue
         start = item.trimmed_range().start_time
         item.markers.append(otio.schema.Marker(
@@ -404,10 +441,11 @@ def _single_video_track(timeline: otio.schema.Timeline, choice: int | str | None
             isinstance(c, otio.schema.Clip) for c in t)]
         keep = (with_clips or video)[-1]
     audio = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio][:2]
-    kept = [t for t in timeline.tracks if t is keep or any(t is a for a in audio)]
-    for track in list(timeline.tracks):
-        if not any(track is k for k in kept):
-            timeline.tracks.remove(track)
+    kept = [keep, *audio] if keep is not None else audio
+    # the writer takes its video events from the first track: picture first, then sound
+    detached = [copy.deepcopy(t) for t in kept]
+    timeline.tracks[:] = []
+    timeline.tracks.extend(detached)
 
 
 def _start_as_leading_gap(timeline: otio.schema.Timeline, *, video_only: bool) -> None:
@@ -451,9 +489,96 @@ def _safe_reel_names(timeline: otio.schema.Timeline) -> None:
         clip.metadata["cmx_3600"] = updated
 
 
+def _fcp7_track_names(timeline: otio.schema.Timeline) -> None:
+    """Only ``metadata["fcp_xml"]`` reaches the XML: a track's name (the look) goes there,
+    as the ``<name>`` Hiero writes and the reader takes back."""
+    for track in timeline.tracks:
+        fcp = dict(track.metadata.get("fcp_xml", {}))
+        if track.name and "name" not in fcp:
+            fcp["name"] = track.name
+            track.metadata["fcp_xml"] = fcp
+
+
+def _fcp7_generators(timeline: otio.schema.Timeline) -> None:
+    """The FCP 7 writer crashes on generators it did not read itself (Resolve's Text+):
+    marking them as generator items makes it write its empty-file placeholder instead."""
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.GeneratorReference):
+            fcp = dict(ref.metadata.get("fcp_xml", {}))
+            if "effecttype" not in fcp:
+                fcp["effecttype"] = "generator"
+                ref.metadata["fcp_xml"] = fcp
+
+
+def _fcpx_generators(timeline: otio.schema.Timeline) -> None:
+    """The FCPXML writer crashes on generators; they travel as offline clips of that name."""
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.GeneratorReference):
+            clip.media_reference = otio.schema.MissingReference(
+                name=ref.name, metadata={KEY: {"generator_kind": ref.generator_kind}})
+
+
+def _generators_to_gaps(timeline: otio.schema.Timeline) -> None:
+    """The AAF writer refuses generators (titles, mattes): they become gaps of their length."""
+    for track in timeline.find_children(descended_from_type=otio.schema.Track):
+        for index, item in enumerate(list(track)):
+            if isinstance(item, otio.schema.Clip) and isinstance(
+                item.media_reference, otio.schema.GeneratorReference
+            ):
+                track[index] = otio.schema.Gap(source_range=item.trimmed_range(), name=item.name)
+
+
+def _bin_of_new_clips(timeline: otio.schema.Timeline) -> None:
+    """An ALE is a bin, not a cut: for a result timeline, the bridge's new media only."""
+    added = [c for c in timeline.find_clips()
+             if isinstance(c.metadata.get(KEY), Mapping) and c.metadata[KEY].get("job_id")]
+    if not added:
+        return
+    track = otio.schema.Track(name="Kling results", kind=otio.schema.TrackKind.Video)
+    for clip in added:
+        track.append(copy.deepcopy(clip))
+    timeline.tracks[:] = []
+    timeline.tracks.append(track)
+
+
+def _spine_to_the_end(timeline: otio.schema.Timeline) -> None:
+    """FCPXML hangs every other track's clips off the primary storyline; the writer crashes
+    on a clip with nothing under it, so the storyline is padded with a gap to the end."""
+    video = _video_tracks(timeline)
+    if not video:
+        return
+    end = timeline.tracks.duration()
+    spine = video[0]
+    short = end - spine.duration().rescaled_to(end.rate)
+    if short.value > 0:
+        spine.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, end.rate), short)))
+
+
+def _media_at_edit_rate(timeline: otio.schema.Timeline) -> None:
+    """The AAF writer insists every media range is at the timeline's edit rate (a 24 fps
+    B-roll in a 23.976 cut is refused): ranges are re-expressed at that rate."""
+    rate = timeline_rate_float(timeline)
+
+    def at_rate(rng: otio.opentime.TimeRange) -> otio.opentime.TimeRange:
+        return otio.opentime.TimeRange(
+            otio.opentime.RationalTime(round(rng.start_time.rescaled_to(rate).value), rate),
+            otio.opentime.RationalTime(round(rng.duration.rescaled_to(rate).value), rate))
+
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        if ref is not None and ref.available_range is not None:
+            ref.available_range = at_rate(ref.available_range)
+        if clip.source_range is not None:
+            clip.source_range = at_rate(clip.source_range)
+
+
 def _ensure_available_ranges(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
         ref = clip.media_reference
-        if isinstance(ref, otio.schema.ExternalReference) and ref.available_range is None:
+        if (ref is not None and not isinstance(ref, otio.schema.MissingReference)
+                and ref.available_range is None):
             ref.available_range = clip.source_range
 

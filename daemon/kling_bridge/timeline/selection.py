@@ -478,8 +478,9 @@ def _spec_for(group: list[_Prompt], criteria: Criteria, rate: Fraction, n: int) 
     first, last = group[0], group[-1]
     span = last.start + last.length - first.start
     default = max(MIN_SECONDS, min(MAX_SECONDS, criteria.default_seconds))
+    named = first.name and not first.name.lower().startswith(criteria.prompt_prefix.lower())
     placement = ClipRef(
-        clip_id=f"marker-{n}", name=first.name or first.text[:40], track_index=-1,
+        clip_id=f"marker-{n}", name=first.name if named else first.text[:60], track_index=-1,
         record_start=first.start,
         record_duration=span if span > 0 else default * round(rate),
         timeline_rate=rate_text(rate),
