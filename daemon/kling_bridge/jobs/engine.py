@@ -181,36 +181,50 @@ class Engine:
         provider: str | None = None,
         request: Mapping[str, Any] | None = None,
     ) -> tuple[str, list[m.Job]]:
-        """Create a batch of jobs (one transaction). Budget caps are checked here too."""
-        if not new_jobs:
+        """Create a batch of jobs of one kind (one transaction)."""
+        return await self.submit_mixed(
+            [(kind, j) for j in new_jobs], provider=provider, request=request
+        )
+
+    async def submit_mixed(
+        self,
+        items: Sequence[tuple[m.JobKind, NewJob]],
+        *,
+        provider: str | None = None,
+        request: Mapping[str, Any] | None = None,
+    ) -> tuple[str, list[m.Job]]:
+        """Create a batch (restyles plus the B-roll its markers ask for) in one transaction.
+
+        Budget caps and a provider hold refuse the whole batch before anything is stored.
+        """
+        if not items:
             raise EngineError("empty_batch", "nothing to do: the request selects no work")
         prov = self.provider(provider)
         now = self.clock()
         batch_id = m.new_id("b", now)
-        jobs = []
-        total = 0.0
-        for item in new_jobs:
-            units = estimate_spec(item.spec, prov).units
-            total += units
-            jobs.append(
-                m.Job(
-                    id=m.new_id("j", now),
-                    batch_id=batch_id,
-                    kind=kind,
-                    provider=prov.name,
-                    spec=spec_to_dict(item.spec),
-                    estimate_units=units,
-                    created_at=now,
-                    updated_at=now,
-                    label=item.label,
-                )
+        jobs = [
+            m.Job(
+                id=m.new_id("j", now),
+                batch_id=batch_id,
+                kind=kind,
+                provider=prov.name,
+                spec=spec_to_dict(item.spec),
+                estimate_units=estimate_spec(item.spec, prov).units,
+                created_at=now,
+                updated_at=now,
+                label=item.label,
             )
+            for kind, item in items
+        ]
         if prov.capabilities.paid:
-            self._check_budget(max((j.estimate_units for j in jobs), default=0.0), total)
             hold = self._holds.get(prov.name)
             if hold:
                 raise EngineError(hold.error.code, hold.error.message, hold.error.hint, status=402)
-        await self.store.acreate_batch(batch_id, str(kind), dict(request or {}), jobs)
+            total = sum(j.estimate_units for j in jobs)
+            self._check_budget(max(j.estimate_units for j in jobs), total)
+        kinds = {str(k) for k, _ in items}
+        kind_name = kinds.pop() if len(kinds) == 1 else "mixed"
+        await self.store.acreate_batch(batch_id, kind_name, dict(request or {}), jobs)
         for job in jobs:
             self.events.publish("job", m.job_summary(job))
         self._wake.set()

@@ -1,0 +1,140 @@
+"""The OpenAPI 3.1 document, generated from the routes and the pydantic models they use.
+
+One table (``OPERATIONS``) names, for every route, its request and answer models; the
+document is built from it and from the app's router, and a test checks that the two agree
+and that real answers validate against the models. Nothing here is written by hand twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from .. import __version__
+from . import schemas as s
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    request: type[BaseModel] | None = None
+    answer: type[BaseModel] | None = None
+    status: int = 200
+    content_type: str = "application/json"
+    query: tuple[tuple[str, str], ...] = ()  # (name, description)
+    public: bool = False
+
+
+#: (method, route name) -> operation. Route names are those given in ``register``.
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "health"): Operation("Version, provider in use, credential source (never the value)",
+                                 answer=s.HealthOut),
+    ("POST", "restyle"): Operation(
+        "Restyle clips (O3): a timeline with clips marked, or clips by path; answers with the "
+        "batch and its price", s.RestyleIn, s.BatchOut, 201),
+    ("POST", "generate"): Operation(
+        "Generate B-roll (3.0): prompt, image or a timeline frame, shots, duration, aspect, audio",
+        s.GenerateIn, s.BatchOut, 201),
+    ("POST", "lipsync"): Operation("Lip-sync a face (video or image) to a dialogue range",
+                                   s.LipsyncIn, s.BatchOut, 201),
+    ("GET", "list_jobs"): Operation(
+        "Jobs, newest first", answer=s.JobListOut,
+        query=(("state", "comma-separated states"), ("batch", "batch id"),
+               ("limit", "1-500, default 100"), ("before", "page: next_before of the last page"))),
+    ("GET", "get_job"): Operation("One job", answer=s.JobOut),
+    ("POST", "cancel_job"): Operation(
+        "Cancel: free while queued; once sent, Kling has no cancel and the credits are spent",
+        answer=s.JobOut),
+    ("POST", "retry_job"): Operation(
+        "Run a failed, cancelled or unresolved job again (paid tasks are reused, not re-sent)",
+        answer=s.JobOut),
+    ("GET", "get_batch"): Operation("A batch: its jobs, state, price and spend",
+                                    answer=s.BatchStatusOut),
+    ("GET", "batch_timeline"): Operation(
+        "The batch's results as timeline edits", content_type="application/octet-stream",
+        query=(("format", "otio | fcp_xml | fcpx_xml | cmx_3600 | otioz | AAF"),)),
+    ("GET", "presets"): Operation("Looks for menus: id, name, category, description",
+                                  answer=s.PresetListOut),
+    ("GET", "events"): Operation(
+        "Server-sent events: `job` events carrying the whole job (JobOut)",
+        content_type="text/event-stream", query=(("batch", "only this batch"),)),
+    ("GET", "openapi"): Operation("This document", public=True),
+}
+
+
+def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _openapi_path(app: web.Application, route: web.AbstractRoute) -> str:
+    info = route.resource.get_info() if route.resource else {}
+    if "path" in info:
+        return str(info["path"])
+    formatter = str(info.get("formatter", ""))
+    return formatter
+
+
+def document(app: web.Application) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    error_ref = _schema_of(s.ErrorAnswer, components)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        if route.method == "HEAD" or route.name is None:
+            continue
+        op = OPERATIONS.get((route.method, route.name))
+        if op is None:
+            continue
+        path = _openapi_path(app, route)
+        entry: dict[str, Any] = {
+            "operationId": route.name,
+            "summary": op.summary,
+            "responses": {
+                "4XX": {"description": "refused", "content": {"application/json": {
+                    "schema": error_ref}}},
+            },
+        }
+        params = [{"name": n, "in": "query", "required": False, "description": d,
+                   "schema": {"type": "string"}} for n, d in op.query]
+        if "{id}" in path:
+            params.append({"name": "id", "in": "path", "required": True,
+                           "schema": {"type": "string", "pattern": r"^[jb][0-9a-f]{23}$"}})
+        if params:
+            entry["parameters"] = params
+        if op.request is not None:
+            entry["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": _schema_of(op.request, components)}}}
+        answer: dict[str, Any] = {"description": op.summary}
+        if op.answer is not None:
+            answer["content"] = {op.content_type: {"schema": _schema_of(op.answer, components)}}
+        elif op.content_type != "application/json":
+            answer["content"] = {op.content_type: {"schema": {"type": "string"}}}
+        else:
+            answer["content"] = {"application/json": {"schema": {"type": "object"}}}
+        entry["responses"][str(op.status)] = answer
+        if not op.public:
+            entry["security"] = [{"bearer": []}]
+        paths.setdefault(path, {})[route.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kling-bridge daemon API",
+            "version": __version__,
+            "description": "Loopback-only API of the kling-bridge daemon. Requests need "
+            "'Authorization: Bearer <token>' (token and port in the discovery file); any "
+            "Origin header is refused; writes are JSON.",
+        },
+        "servers": [{"url": "http://127.0.0.1:{port}", "variables": {"port": {
+            "default": "47821"}}}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

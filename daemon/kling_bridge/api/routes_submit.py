@@ -1,0 +1,256 @@
+"""Create work: restyle (O3), generate (3.0), lip-sync. Each answer carries the price.
+
+Requests name local files by path (the daemon runs on the editor's machine); the handlers
+probe what they must to turn a request into exact job specs, price them, and hand them to
+the engine in one durable batch. ``dry_run`` prices without creating anything, so a plugin
+can show "about 14 units (US$1.96)" before the editor confirms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from ..jobs import model as m
+from ..jobs.engine import EngineError, NewJob
+from ..media.errors import MediaError
+from ..media.probe import probe
+from ..specs import (
+    ClipRef,
+    ConformTarget,
+    GenerateSpec,
+    JobSpec,
+    LipsyncSpec,
+    Look,
+    RestyleSpec,
+    Shot,
+    SourceRange,
+    rate_str,
+)
+from . import schemas as s
+from .routes_jobs import engine_error, job_out, json_response, money
+from .security import ApiError
+from .state import Services, services
+from .timelines import TimelineSelection, select_from_request
+
+T = TypeVar("T", bound=BaseModel)
+
+
+async def parse_body(request: web.Request, model: type[T]) -> T:
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}",
+                       "send a JSON object") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(400, "bad_request", f"{where}: {first['msg']}",
+                       "see /v1/openapi.json for the request shape") from exc
+
+
+def media_error(exc: MediaError) -> ApiError:
+    return ApiError(400, exc.code, exc.message, exc.hint)
+
+
+async def clip_source(clip: s.ClipIn, handles: int) -> tuple[ClipRef, SourceRange]:
+    """Turn a bare media path (+ optional range) into an exact source range by probing."""
+    try:
+        info = await asyncio.to_thread(probe, clip.path)
+    except MediaError as exc:
+        raise media_error(exc) from exc
+    assert info.video is not None
+    total = info.video.frame_count
+    rate = rate_str(info.video.rate) if clip.rate is None else clip.rate
+    start = clip.start_frame or 0
+    count = clip.frame_count if clip.frame_count is not None else total - start
+    if start >= total or count < 1 or start + count > total:
+        raise ApiError(400, "range_outside_media",
+                       f"{clip.path}: frames {start}-{start + count - 1} are outside the media "
+                       f"(it has {total} frames)", "pick a range inside the clip")
+    name = clip.name or Path(clip.path).stem
+    ref = ClipRef(clip_id=f"file:{name}", name=name, record_start=0, record_duration=count,
+                  timeline_rate=rate)
+    source = SourceRange(clip.path, start, count, rate, handle_before=min(handles, start),
+                         handle_after=min(handles, total - start - count))
+    return ref, source
+
+
+def _check_looks(sv: Services, looks: Sequence[s.LookIn]) -> list[Look]:
+    known = {p["id"] for p in sv.presets()}
+    out = []
+    for look in looks:
+        if not look.preset and not look.prompt:
+            raise ApiError(400, "no_look", "a look needs a preset or a prompt",
+                           "e.g. {\"preset\": \"film-noir\"}; GET /v1/presets lists them")
+        if look.preset and known and look.preset not in known:
+            raise ApiError(400, "unknown_preset", f"no preset called {look.preset!r}",
+                           f"known presets: {', '.join(sorted(known))}")
+        out.append(Look(preset=look.preset, prompt=look.prompt))
+    return out
+
+
+async def _answer(
+    request: web.Request,
+    kind: m.JobKind,
+    items: list[tuple[m.JobKind, NewJob]],
+    provider: str | None,
+    dry_run: bool,
+    batch_request: dict[str, Any],
+    skipped: Sequence[s.SkippedOut] = (),
+    notes: Sequence[str] = (),
+) -> web.Response:
+    sv = services(request)
+    engine = sv.engine
+    try:
+        prov = engine.provider(provider)
+        estimate = engine.estimate([job.spec for _, job in items], provider)
+    except EngineError as exc:
+        raise engine_error(exc) from exc
+    base = {
+        "provider": prov.name,
+        "paid": prov.capabilities.paid,
+        "draft": prov.capabilities.draft,
+        "estimate": money(estimate),
+        "skipped": list(skipped),
+        "notes": list(notes),
+    }
+    if dry_run:
+        return json_response(s.BatchOut(batch_id=None, jobs=[], dry_run=True, **base))
+    try:
+        batch_id, jobs = await engine.submit_mixed(items, provider=provider,
+                                                   request=batch_request)
+    except EngineError as exc:
+        raise engine_error(exc) from exc
+    return json_response(
+        s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), status=201
+    )
+
+
+async def restyle(request: web.Request) -> web.Response:
+    sv = services(request)
+    body = await parse_body(request, s.RestyleIn)
+    looks = _check_looks(sv, body.looks or [body.look])
+    sources: list[tuple[ClipRef, SourceRange]] = []
+    for clip in body.clips:
+        sources.append(await clip_source(clip, body.select.handles))
+    selection = TimelineSelection()
+    if body.timeline is not None or body.timeline_path is not None:
+        selection = await select_from_request(body)
+        sources.extend(selection.restyles)
+    if not sources and not selection.generations:
+        raise ApiError(400, "empty_selection", "nothing to restyle: no clips given or selected",
+                       "mark clips in the host, pass clips, or choose select.mode")
+    items: list[tuple[m.JobKind, NewJob]] = []
+    for ref, source in sources:
+        for look in looks:
+            for variant in range(body.variants):
+                label = f"{ref.name or Path(source.path).stem} · {look.label}"
+                if body.variants > 1:
+                    label += f" v{variant + 1}"
+                spec = RestyleSpec(source=source, look=look, resolution=body.resolution,
+                                   variant=variant, keep_audio=body.keep_audio,
+                                   reference_image=body.reference_image, clip=ref)
+                items.append((m.JobKind.RESTYLE, NewJob(spec, label)))
+    for broll in selection.generations:
+        items.append((m.JobKind.GENERATE, NewJob(broll, f"B-roll · {broll.prompt[:40]}")))
+    batch_request = {"kind": "restyle", "timeline": selection.timeline_json,
+                     "format": selection.format, "source": selection.source}
+    skipped = [s.SkippedOut(name=n, reason=r) for n, r in selection.skipped]
+    return await _answer(request, m.JobKind.RESTYLE, items, body.provider, body.dry_run,
+                         batch_request, skipped, selection.notes)
+
+
+def _conform(c: s.ConformIn | None) -> ConformTarget | None:
+    return ConformTarget(c.rate, c.width, c.height) if c else None
+
+
+def _placement(p: s.PlacementIn | None) -> ClipRef | None:
+    if p is None:
+        return None
+    return ClipRef(clip_id=f"placement:{p.record_start}", name=p.name, track_index=p.track_index,
+                   record_start=p.record_start, timeline_rate=p.timeline_rate)
+
+
+def _existing_file(path: str | None, what: str) -> str | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise ApiError(400, "media_missing", f"{path}: the {what} does not exist",
+                       "give the full path of a file on this machine")
+    return path
+
+
+async def generate(request: web.Request) -> web.Response:
+    body = await parse_body(request, s.GenerateIn)
+    shots = tuple(Shot(x.prompt, x.duration) for x in body.shots)
+    if not body.prompt and not shots and not body.image and not body.frame_of:
+        raise ApiError(400, "no_prompt", "a generation needs a prompt, shots or an image",
+                       "describe the shot you want in 'prompt'")
+    duration = sum(x.duration for x in shots) if shots else body.duration
+    if shots and not 3 <= duration <= 15:
+        raise ApiError(400, "bad_shots", f"the shots last {duration} s in all",
+                       "multi-shot totals must be 3 to 15 s")
+    image = _existing_file(body.image, "image")
+    if body.frame_of is not None:
+        image = await grab_frame(request, body.frame_of)
+    specs: list[JobSpec] = [
+        GenerateSpec(prompt=body.prompt, negative_prompt=body.negative_prompt, image=image,
+                     end_image=_existing_file(body.end_image, "end image"), shots=shots,
+                     duration=duration, aspect_ratio=body.aspect_ratio,
+                     resolution=body.resolution, audio=body.audio, variant=v,
+                     conform=_conform(body.conform), placement=_placement(body.placement))
+        for v in range(body.variants)
+    ]
+    label = body.prompt[:48] or (shots[0].prompt[:48] if shots else "image to video")
+    items = [
+        (m.JobKind.GENERATE, NewJob(spec, label + (f" v{n + 1}" if body.variants > 1 else "")))
+        for n, spec in enumerate(specs)
+    ]
+    return await _answer(request, m.JobKind.GENERATE, items, body.provider, body.dry_run,
+                         {"kind": "generate"})
+
+
+async def grab_frame(request: web.Request, clip: s.ClipIn) -> str:
+    """Image-to-video from a timeline frame: grab it to a still in the job cache."""
+    from ..media.pictures import grab_frame as grab
+
+    sv = services(request)
+    frame = clip.start_frame or 0
+    dest_dir = sv.paths.cache_dir / "frames"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out = await asyncio.to_thread(grab, Path(clip.path), frame, dest_dir)
+    except MediaError as exc:
+        raise media_error(exc) from exc
+    return str(out)
+
+
+async def lipsync(request: web.Request) -> web.Response:
+    body = await parse_body(request, s.LipsyncIn)
+    if (body.video is None) == (body.image is None):
+        raise ApiError(400, "bad_request", "give exactly one of 'video' or 'image'",
+                       "the face to drive comes from a clip or a still")
+    if body.audio_end is not None and body.audio_end <= body.audio_start:
+        raise ApiError(400, "bad_range", "audio_end must be after audio_start", "")
+    spec = LipsyncSpec(audio=_existing_file(body.audio, "dialogue audio") or body.audio,
+                       audio_start=body.audio_start, audio_end=body.audio_end,
+                       video=_existing_file(body.video, "video"),
+                       image=_existing_file(body.image, "image"), resolution=body.resolution,
+                       conform=_conform(body.conform), placement=_placement(body.placement))
+    items = [(m.JobKind.LIPSYNC, NewJob(spec, f"lip-sync · {Path(body.audio).stem}"))]
+    return await _answer(request, m.JobKind.LIPSYNC, items, body.provider, body.dry_run,
+                         {"kind": "lipsync"})
+
+
+def register(app: web.Application) -> None:
+    app.router.add_post("/v1/restyle", restyle, name="restyle")
+    app.router.add_post("/v1/generate", generate, name="generate")
+    app.router.add_post("/v1/lipsync", lipsync, name="lipsync")

@@ -1,0 +1,235 @@
+"""The API's wire shapes (v1), validated at the edge with pydantic.
+
+These models are the contract the host plugins, the watch folder and scripts share; the
+OpenAPI document is generated from them, and a test checks real answers against it. Add
+optional fields freely; never rename or remove one once a plugin uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Resolution = Literal["720p", "1080p", "4k"]
+Aspect = Literal["16:9", "9:16", "1:1"]
+TimelineFormat = Literal["otio", "otio_json", "fcp_xml", "fcpx_xml", "cmx_3600", "otioz", "AAF"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ErrorBody(_Out):
+    code: str
+    message: str
+    hint: str = ""
+
+
+class ErrorAnswer(_Out):
+    error: ErrorBody
+
+
+# ---------------------------------------------------------------- requests
+
+
+class LookIn(_In):
+    preset: str | None = Field(None, description="preset id, e.g. film-noir (GET /v1/presets)")
+    prompt: str | None = Field(None, max_length=2500, description="free words, added to the preset")
+
+
+class ClipIn(_In):
+    """A media file (range) to restyle without a timeline."""
+
+    path: str = Field(..., min_length=1, description="absolute path of the media file")
+    start_frame: int | None = Field(None, ge=0, description="first frame, 0 = file's first")
+    frame_count: int | None = Field(None, ge=1, description="frames; default to the end")
+    rate: str | None = Field(None, description="exact rate '24000/1001'; default: probed")
+    name: str | None = None
+
+
+class SelectIn(_In):
+    """How clips of a timeline are chosen (plugins mark clips; other editors choose here)."""
+
+    mode: Literal["marked", "all", "color", "track", "range", "marker"] = "marked"
+    values: list[str] = Field(default_factory=list, description="colours, track names, markers")
+    range: tuple[str, str] | None = Field(None, description="record in/out: frames or timecode")
+    handles: int = Field(12, ge=0, le=240, description="frames of handles each side")
+
+
+class RestyleIn(_In):
+    timeline: dict[str, Any] | None = Field(None, description="OTIO JSON with clips marked")
+    timeline_path: str | None = Field(None, description="a timeline file on this machine")
+    timeline_format: str | None = None
+    clips: list[ClipIn] = Field(default_factory=list)
+    select: SelectIn = Field(default_factory=SelectIn)
+    look: LookIn = Field(default_factory=LookIn)
+    looks: list[LookIn] = Field(default_factory=list, description="several looks at once")
+    variants: int = Field(1, ge=1, le=8)
+    resolution: Resolution = "1080p"
+    keep_audio: bool = True
+    reference_image: str | None = None
+    provider: str | None = None
+    dry_run: bool = Field(False, description="price it, create nothing")
+
+
+class ShotIn(_In):
+    prompt: str = Field(..., min_length=1, max_length=512)
+    duration: int = Field(..., ge=1, le=15)
+
+
+class ConformIn(_In):
+    rate: str
+    width: int = Field(..., ge=16, le=16384)
+    height: int = Field(..., ge=16, le=16384)
+
+
+class PlacementIn(_In):
+    record_start: int = Field(0, ge=0, description="timeline frame")
+    track_index: int = Field(0, ge=0)
+    timeline_rate: str = "24"
+    name: str = ""
+
+
+class GenerateIn(_In):
+    prompt: str = Field("", max_length=2500)
+    negative_prompt: str = Field("", max_length=2500)
+    image: str | None = Field(None, description="first frame: a still image path")
+    frame_of: ClipIn | None = Field(None, description="or a frame of a clip (start_frame)")
+    end_image: str | None = None
+    shots: list[ShotIn] = Field(default_factory=list, max_length=6)
+    duration: int = Field(5, ge=3, le=15)
+    aspect_ratio: Aspect = "16:9"
+    resolution: Resolution = "1080p"
+    audio: bool = False
+    variants: int = Field(1, ge=1, le=8)
+    conform: ConformIn | None = None
+    placement: PlacementIn | None = None
+    provider: str | None = None
+    dry_run: bool = False
+
+
+class LipsyncIn(_In):
+    audio: str = Field(..., min_length=1)
+    audio_start: float = Field(0.0, ge=0)
+    audio_end: float | None = Field(None, gt=0)
+    video: str | None = None
+    image: str | None = None
+    resolution: Resolution = "1080p"
+    conform: ConformIn | None = None
+    placement: PlacementIn | None = None
+    provider: str | None = None
+    dry_run: bool = False
+
+
+# ---------------------------------------------------------------- answers
+
+
+class Money(_Out):
+    units: float
+    usd: float
+
+
+class TaskOut(_Out):
+    index: int
+    state: str
+    provider_task_id: str | None
+    external_id: str
+    cached: bool
+    message: str
+
+
+class JobOut(_Out):
+    id: str
+    batch_id: str
+    kind: str
+    label: str
+    provider: str
+    state: str
+    progress: float
+    generation: int
+    attempts: int
+    note: str
+    error: ErrorBody | None
+    estimate: Money
+    billed: Money
+    tasks: list[TaskOut]
+    result: dict[str, Any] | None
+    spec: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+class SkippedOut(_Out):
+    name: str
+    reason: str
+
+
+class BatchOut(_Out):
+    batch_id: str | None
+    provider: str
+    paid: bool
+    draft: bool
+    estimate: Money
+    jobs: list[JobOut]
+    skipped: list[SkippedOut] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+
+
+class BatchStatusOut(_Out):
+    batch_id: str
+    kind: str
+    state: str
+    created_at: float
+    estimate: Money
+    billed: Money
+    jobs: list[JobOut]
+
+
+class JobListOut(_Out):
+    jobs: list[JobOut]
+    next_before: str | None
+
+
+class CredentialOut(_Out):
+    configured: bool
+    kind: str
+    source: str
+    standard: str
+
+
+class ProviderOut(_Out):
+    name: str
+    paid: bool
+    draft: bool
+    held: ErrorBody | None = None
+
+
+class HealthOut(_Out):
+    ok: bool
+    version: str
+    api: str
+    provider: str
+    providers: list[ProviderOut]
+    credentials: CredentialOut
+    queue: dict[str, int]
+    ready: bool
+
+
+class PresetOut(_Out):
+    id: str
+    name: str
+    category: str
+    description: str
+
+
+class PresetListOut(_Out):
+    presets: list[PresetOut]

@@ -1,0 +1,37 @@
+"""Typed application state shared by the route modules (aiohttp ``AppKey``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .. import __version__
+from ..config import Paths, Settings
+from ..jobs.engine import Engine
+from .security import allowed_hosts
+
+
+@dataclass
+class Services:
+    engine: Engine
+    settings: Settings
+    paths: Paths
+    token: str
+    credentials: dict[str, Any]  # describe(): where the credential came from, never its value
+    presets: Callable[[], Sequence[dict[str, str]]] = lambda: []
+    version: str = __version__
+    port: int = 0  # the bound port, known after the site starts
+    extra_hosts: Sequence[str] = field(default_factory=list)
+
+    def hosts(self) -> frozenset[str]:
+        return allowed_hosts(self.port, [*self.settings.server.allowed_hosts, *self.extra_hosts])
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
