@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kling_bridge.api.app import Services, create_app
 from kling_bridge.api.security import new_token
 from kling_bridge.config import Paths
+from kling_bridge.credentials import KlingCredential, describe
 from kling_bridge.jobs.engine import Engine
 from kling_bridge.jobs.store import JobStore
 from tests.fakes.pipeline import PassthroughPipeline

@@ -131,6 +131,7 @@ class FakeProvider:
             raise ProviderError(
                 ErrorKind.DUPLICATE, "external_task_id already used", code=1201, http_status=400
             ) from None
+        await asyncio.sleep(float(self._faults().get("post_create_latency", 0.0)))
         if self._take_fault("server_error_after_create"):
             raise ProviderError(
                 ErrorKind.SERVER, "internal error", code=5000, http_status=500, maybe_created=True

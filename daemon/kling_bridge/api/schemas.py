@@ -203,7 +203,7 @@ class CredentialOut(_Out):
     configured: bool
     kind: str
     source: str
-    standard: str
+    standard: str | None
 
 
 class ProviderOut(_Out):

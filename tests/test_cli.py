@@ -1,0 +1,139 @@
+"""The command line against a real daemon subprocess (durable fake provider) and alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kling_bridge.cli import main
+from kling_bridge.config import Paths
+from tests.test_crash_recovery import start
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kling_bridge.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_status_without_daemon_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status"]) == 3
+    out = capsys.readouterr().out
+    assert "not running" in out and "kling-bridge serve" in out
+    assert main(["status", "--json"]) == 3
+    assert json.loads(capsys.readouterr().out)["running"] is False
+
+
+def test_login_refuses_without_keyring_then_stores_0600_file_on_opt_in(bridge_home: Path) -> None:
+    secret = "sk-test-0123456789abcdef"
+    refused = run("login", "--from-stdin", stdin=secret)
+    assert refused.returncode == 2
+    assert "No keyring backend" in refused.stderr and "Nothing was stored" in refused.stderr
+    assert secret not in refused.stderr + refused.stdout
+    paths = Paths.resolve()
+    assert not paths.credentials_file.exists()
+    ok = run("login", "--from-stdin", "--insecure-file", stdin=secret)
+    assert ok.returncode == 0, ok.stderr
+    assert stat.S_IMODE(paths.credentials_file.stat().st_mode) == 0o600
+    status = run("status", "--json")
+    cred = json.loads(status.stdout)["credentials"]
+    assert cred["source"] == "file" and cred["kind"] == "api_key"
+    assert secret not in status.stdout + status.stderr
+    out = run("logout")
+    assert out.returncode == 0 and "file" in out.stdout
+    assert not paths.credentials_file.exists()
+
+
+def test_generate_wait_jobs_cancel_retry_against_running_daemon(
+    tmp_path: Path, bridge_home: Path
+) -> None:
+    proc = start(bridge_home, tmp_path / "provider")
+    try:
+        done = run(
+            "generate",
+            "--prompt",
+            "rain on a tin roof",
+            "--duration",
+            "4",
+            "--wait",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        )
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["state"] == "succeeded" and len(answer["written"]) == 1
+        assert Path(answer["written"][0]).read_text().startswith("output of")
+        again = run(
+            "generate",
+            "--prompt",
+            "rain on a tin roof",
+            "--duration",
+            "4",
+            "--wait",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        )
+        written = json.loads(again.stdout)["written"][0]
+        assert written != answer["written"][0] and Path(answer["written"][0]).exists()
+        queued = json.loads(run("generate", "--prompt", "FAILME", "--json").stdout)
+        job_id = queued["jobs"][0]["id"]
+        listing = run("jobs", "--json")
+        assert job_id in {j["id"] for j in json.loads(listing.stdout)["jobs"]}
+        table = run("jobs")
+        assert "STATE" in table.stdout and job_id in table.stdout
+        bad = run("cancel", "j" + "0" * 23)
+        assert bad.returncode == 2 and "no job" in bad.stderr
+        dry = run("generate", "--prompt", "x", "--duration", "10", "--dry-run")
+        assert dry.returncode == 0 and "about 10 units" in dry.stdout
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_failed_job_makes_wait_exit_non_zero(tmp_path: Path, bridge_home: Path) -> None:
+    proc = start(bridge_home, tmp_path / "provider")
+    try:
+        failed = run("generate", "--prompt", "FAILME please", "--wait")
+        assert failed.returncode == 1
+        assert "the model refused" in failed.stdout
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_bad_usage_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["restyle", "/no/such/clip.mov"]) == 2
+    err = capsys.readouterr().err
+    assert "/no/such/clip.mov" in err and "what to do" in err
+    assert main(["generate", "--shot", "three:words"]) == 2
+    assert "SECONDS:WORDS" in capsys.readouterr().err
+
+
+def test_copies_into_out_never_overwrite(tmp_path: Path) -> None:
+    from kling_bridge.cli_output import atomic_copy
+
+    src = tmp_path / "take.mp4"
+    src.write_bytes(b"one")
+    out = tmp_path / "out"
+    first = atomic_copy(src, out)
+    src.write_bytes(b"two")
+    second = atomic_copy(src, out)
+    assert first.name == "take.mp4" and second.name == "take (2).mp4"
+    assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
+    assert sorted(p.name for p in out.iterdir()) == ["take (2).mp4", "take.mp4"]
