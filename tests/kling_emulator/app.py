@@ -250,10 +250,10 @@ class KlingEmulator:
     async def _create(self, request: web.Request, account: Account, standard: str,
                       endpoint: str, external_id: Any,
                       make_plan: Callable[[], Awaitable[validation.Plan]]) -> Task:
-        fault = self._pre_fault(request, "create")
         ext = external_id if isinstance(external_id, str) and external_id else None
         if ext:
             self.stats.creates_attempted[ext] += 1
+        fault = self._pre_fault(request, "create")
         if ext and (account.name, ext) in self.by_external:
             raise bad(f"external_task_id already exists: {ext}")
         plan = await make_plan()

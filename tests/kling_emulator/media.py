@@ -95,7 +95,7 @@ def render_args(spec: RenderSpec, out: Path, height: int) -> list[str]:
     enc = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-r", "24"]
     if spec.kind == "edit":
         assert spec.video is not None
-        vf = f"fps=24,scale=-2:{height},hue=s=0,eq=contrast=1.4"
+        vf = f"scale=-2:{height}:flags=fast_bilinear,fps=24,hue=s=0,eq=contrast=1.4"
         audio = ["-map", "0:a:0?", "-c:a", "aac"] if spec.keep_audio else ["-an"]
         return ["ffmpeg", "-y", "-v", "error", "-i", str(spec.video), "-map", "0:v:0",
                 "-vf", vf, *enc, *audio, str(out)]

@@ -78,6 +78,7 @@ class S3Host:
         return None
 
     def _publish(self, path: Path, job_id: str) -> str:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         s3 = self._s3()
@@ -88,7 +89,7 @@ class S3Host:
             url: str = s3.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.ttl
             )
-        except (BotoCoreError, ClientError) as exc:
+        except (Boto3Error, BotoCoreError, ClientError) as exc:
             raise HostingError(
                 f"Could not upload '{path.name}' to s3://{self.bucket}/{key} "
                 f"({type(exc).__name__}: {_short(exc)})",

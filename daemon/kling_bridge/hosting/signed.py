@@ -182,7 +182,7 @@ class SignedLinkHost:
         except (FileNotFoundError, ValueError, KeyError):
             return missing
         path = Path(entry["path"])
-        if not path.is_file():
+        if request.match_info["name"] != entry["name"] or not path.is_file():
             return missing
         self.served += 1
         resp = web.FileResponse(path, headers={
