@@ -37,3 +37,32 @@ def clip(media_dir: Path) -> MakeClip:
         return dest
 
     return make
+
+
+def simulate_kling_edit(segment: Path, dest: Path, *, short_side: int = 180,
+                        extra_frames: int = 0) -> Path:
+    """Kling O3's answer, as far as timing and geometry go: 24 fps, its own size, same length.
+
+    ``extra_frames`` (positive or negative) mimics answers a frame longer or shorter than
+    the input (Kling reports durations like "5.041").
+    """
+    import subprocess
+
+    from kling_bridge.media.probe import probe
+
+    info = probe(segment)
+    assert info.video is not None
+    frames = round(info.video.duration * 24) + extra_frames
+    vf = f"fps=24,scale=-2:{short_side}" if info.video.width >= info.video.height else \
+        f"fps=24,scale={short_side}:-2"
+    vf += f",tpad=stop=4:stop_mode=clone,trim=end_frame={frames}"
+    args = ["ffmpeg", "-v", "error", "-y", "-i", str(segment), "-vf", vf,
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28"]
+    args += ["-c:a", "aac"] if info.audio else []
+    subprocess.run([*args, str(dest)], check=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def kling_sim() -> Callable[..., Path]:
+    return simulate_kling_edit

@@ -42,6 +42,7 @@ class SynthSpec:
     rotation: int | None = None  # display-matrix rotation written without re-encoding
     label: str | None = None  # words burnt in (the demo's clip names)
     frame_numbers: bool = False  # burn "frame N" in, to see a cut land
+    barcode: bool = False  # frame number as 12 black/white cells along the top (machine-read)
 
     @property
     def fps(self) -> Fraction:
@@ -66,8 +67,9 @@ def _source(spec: SynthSpec, rate: Fraction) -> str:
     if spec.pattern == "gradients":
         return f"gradients=size={size}:rate={r}:speed=0.02"
     if spec.pattern == "plain":
-        # Low detail, cheap to encode, still moving: long benches and 40 s round trips.
-        return f"testsrc=size={size}:rate={r}"
+        # Low detail, cheap to make and encode, still moving: long round trips and benches.
+        return (f"color=c=0x404850:size={size}:rate={r},"
+                f"drawbox=x='mod(t*iw/4\\,iw)':y=ih/3:w=iw/10:h=ih/5:color=orange:t=fill")
     if spec.pattern in ("testsrc", "smptehdbars"):
         return f"{spec.pattern}=size={size}:rate={r}"
     return f"testsrc2=size={size}:rate={r}"
@@ -91,11 +93,31 @@ def _video_filters(spec: SynthSpec) -> list[str]:
             f"drawtext={font}:text='%{{frame_num}}':start_number=0:fontsize={size}:"
             f"fontcolor=yellow:box=1:boxcolor=black:x=(w-tw)/2:y=h-th-h/12"
         )
+    if spec.barcode:
+        chain.extend(barcode_filters())
     if spec.interlaced:
         chain.append("tinterlace=mode=interleave_top,setfield=tff")
     if spec.vfr:
         chain.append(r"select='not(eq(mod(n\,7)\,3))'")
     return chain
+
+
+BARCODE_BITS = 12
+
+
+def barcode_filters() -> list[str]:
+    """Draw the frame number as ``BARCODE_BITS`` cells across the top tenth of the picture.
+
+    Survives scaling, letterboxing and crop-back, compression and a 24 fps retime, so
+    round-trip tests can read which source frame every result frame shows.
+    """
+    out = ["drawbox=x=0:y=0:w=iw:h=ih/10:color=black:t=fill"]
+    for bit in range(BARCODE_BITS):
+        out.append(
+            f"drawbox=x=iw*{bit}/{BARCODE_BITS}:y=0:w=iw/{BARCODE_BITS}:h=ih/10:color=white:"
+            f"t=fill:enable='eq(mod(floor(n/{2**bit})\\,2)\\,1)'"
+        )
+    return out
 
 
 def _escape_drawtext(text: str) -> str:
@@ -189,3 +211,35 @@ def make_tone(dest: str | Path, seconds: float = 4.0, *, sample_rate: int = 4800
         run(ffmpeg_args("-f", "lavfi", "-i", src, "-af", af, *codec, str(tmp)),
             subject=dest, what="making a tone")
     return dest
+
+
+def read_barcodes(path: str | Path) -> list[int]:
+    """The frame number every frame of ``path`` shows (see :func:`barcode_filters`).
+
+    Streams tiny grey strips from ffmpeg, so a long clip costs no memory.
+    """
+    import subprocess
+
+    from .run import ffmpeg_bin
+
+    cell = 8
+    width = BARCODE_BITS * cell
+    args = [ffmpeg_bin(), "-v", "error", "-i", str(path), "-map", "0:v:0",
+            "-vf", f"crop=iw:ih/10:0:0,scale={width}:4:flags=area,format=gray",
+            "-f", "rawvideo", "-"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    numbers: list[int] = []
+    frame_bytes = width * 4
+    while True:
+        buf = proc.stdout.read(frame_bytes)
+        if len(buf) < frame_bytes:
+            break
+        row = buf[width * 2: width * 3]
+        value = 0
+        for bit in range(BARCODE_BITS):
+            if row[bit * cell + cell // 2] > 127:
+                value |= 1 << bit
+        numbers.append(value)
+    proc.wait()
+    return numbers
