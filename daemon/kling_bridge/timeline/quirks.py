@@ -107,7 +107,7 @@ def unknown_schemas(document: Any) -> list[tuple[str, str]]:
 
 
 def normalise(
-    timeline: otio.schema.Timeline, fmt: str, *, drop_frame: bool | None = None
+    timeline: otio.schema.Timeline, fmt: str | None = None, *, drop_frame: bool | None = None
 ) -> list[str]:
     """Normalise a freshly read timeline in place; returns notes on what was assumed.
 
@@ -123,10 +123,9 @@ def normalise(
         notes.append("frame rates snapped to exact SMPTE rates")
     if _edl_offsets_to_start(timeline):
         notes.append("record start moved from the EDL's track offset to the timeline start")
-    if fmt == "cmx_3600":
-        _lift_edl_comments(timeline)
-    if fmt == "AAF":
-        _lift_aaf_comments(timeline)
+    # carriers are looked for whatever the format (OTIO's hook does not say which it read)
+    _lift_edl_comments(timeline)
+    _lift_aaf_comments(timeline)
     _lift_provenance_markers(timeline)
     if "Resolve_OTIO" in timeline.metadata:
         notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
@@ -406,7 +405,8 @@ def _provenance_to_carriers(timeline: otio.schema.Timeline, fmt: str) -> None:
         text = json.dumps(dict(data), separators=(",", ":"), sort_keys=True, default=str)
         if fmt == "cmx_3600":
             cmx = dict(item.metadata.get("cmx_3600", {}))
-            cmx["comments"] = [*cmx.get("comments", []), EDL_COMMENT + text]
+            comments = [c for c in cmx.get("comments", []) if not c.startswith(EDL_COMMENT)]
+            cmx["comments"] = [*comments, EDL_COMMENT + text]
             item.metadata["cmx_3600"] = cmx
             continue
         if fmt == "AAF":  # the writer keeps a mob's user comments (Avid's bin columns)
@@ -414,6 +414,9 @@ def _provenance_to_carriers(timeline: otio.schema.Timeline, fmt: str) -> None:
             aaf["UserComments"] = {**dict(aaf.get("UserComments", {})), KEY: text}
             item.metadata["AAF"] = aaf
             continue
+        for index in reversed(range(len(item.markers))):  # idempotent: one carrier
+            if item.markers[index].name.startswith(KEY):
+                del item.markers[index]
         start = item.trimmed_range().start_time
         item.markers.append(otio.schema.Marker(
             name=f"{KEY} {text}",

@@ -1,0 +1,7 @@
+"""OTIO hook script (post_adapter_write): see kling_bridge_otio.hooks."""
+
+from kling_bridge_otio.hooks import post_adapter_write
+
+
+def hook_function(in_timeline, argument_map=None):  # type: ignore[no-untyped-def]
+    return post_adapter_write(in_timeline, argument_map)
