@@ -107,7 +107,19 @@ class FakeProvider:
         return Cost(round(request.output_seconds * 1.0, 6)) if self.capabilities.paid else Cost()
 
     async def submit(self, request: TaskRequest, external_id: str) -> str:
+        # A remote service: its work happens elsewhere, so its SQLite runs off our loop.
         await asyncio.sleep(float(self._faults().get("submit_latency", 0.0)))
+        task_id = await asyncio.to_thread(self._create, request, external_id)
+        await asyncio.sleep(float(self._faults().get("post_create_latency", 0.0)))
+        if self._take_fault("server_error_after_create"):
+            raise ProviderError(
+                ErrorKind.SERVER, "internal error", code=5000, http_status=500, maybe_created=True
+            )
+        if self._take_fault("drop_after_create"):
+            raise ConnectionResetError("connection dropped after the create")
+        return task_id
+
+    def _create(self, request: TaskRequest, external_id: str) -> str:
         with self._conn() as c:
             c.execute("INSERT INTO attempts VALUES (?, ?)", (external_id, time.time()))
         if self._take_fault("rate_limit"):
@@ -131,13 +143,6 @@ class FakeProvider:
             raise ProviderError(
                 ErrorKind.DUPLICATE, "external_task_id already used", code=1201, http_status=400
             ) from None
-        await asyncio.sleep(float(self._faults().get("post_create_latency", 0.0)))
-        if self._take_fault("server_error_after_create"):
-            raise ProviderError(
-                ErrorKind.SERVER, "internal error", code=5000, http_status=500, maybe_created=True
-            )
-        if self._take_fault("drop_after_create"):
-            raise ConnectionResetError("connection dropped after the create")
         return task_id
 
     def _status(self, row: Sequence[Any]) -> TaskStatus:
@@ -160,20 +165,18 @@ class FakeProvider:
     async def lookup(self, external_ids: Sequence[str]) -> dict[str, TaskStatus]:
         if self._take_fault("lookup_error"):
             raise ProviderError(ErrorKind.CONNECTION, "lookup failed", maybe_created=False)
-        with self._conn() as c:
-            rows = c.execute(
-                f"SELECT * FROM tasks WHERE external_id IN ({','.join('?' * len(external_ids))})",
-                list(external_ids),
-            ).fetchall()
+        rows = await asyncio.to_thread(self._rows, "external_id", external_ids)
         return {r[1]: self._status(r) for r in rows}
 
     async def poll(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
-        with self._conn() as c:
-            rows = c.execute(
-                f"SELECT * FROM tasks WHERE task_id IN ({','.join('?' * len(task_ids))})",
-                list(task_ids),
-            ).fetchall()
+        rows = await asyncio.to_thread(self._rows, "task_id", task_ids)
         return {r[0]: self._status(r) for r in rows}
+
+    def _rows(self, column: str, ids: Sequence[str]) -> list[Any]:
+        with self._conn() as c:
+            return c.execute(
+                f"SELECT * FROM tasks WHERE {column} IN ({','.join('?' * len(ids))})", list(ids)
+            ).fetchall()
 
     async def fetch(self, output: TaskOutput, dest: Path) -> Path:
         if self._take_fault("fetch_error"):

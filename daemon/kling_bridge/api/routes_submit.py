@@ -36,7 +36,6 @@ from . import schemas as s
 from .routes_jobs import engine_error, job_out, json_response, money
 from .security import ApiError
 from .state import Services, services
-from .timelines import TimelineSelection, select_from_request
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -141,6 +140,9 @@ async def restyle(request: web.Request) -> web.Response:
     sources: list[tuple[ClipRef, SourceRange]] = []
     for clip in body.clips:
         sources.append(await clip_source(clip, body.select.handles))
+    # OpenTimelineIO loads only when a timeline comes in (it costs a third of start-up).
+    from .timelines import TimelineSelection, select_from_request
+
     selection = TimelineSelection()
     if body.timeline is not None or body.timeline_path is not None:
         selection = await select_from_request(body)

@@ -420,7 +420,7 @@ class Engine:
             per_day=None,
             committed_today=0.0,
         )
-        if verdict.ok:
+        if verdict.ok and budget.per_day_units is not None:
             verdict = check_budget(
                 total,
                 per_job=None,

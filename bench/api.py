@@ -1,0 +1,237 @@
+"""Benchmark of the daemon's API: job creation under load, and time to ready after restart.
+
+Run: ``python bench/api.py [--requests 2000] [--clients 50]``. Prints a table and one JSON
+line. This machine is shared and noisy, so every figure comes with a baseline measured in
+the same run on the same machine:
+
+* creation: 50 concurrent clients POST /v1/generate to the real daemon (a subprocess with
+  the durable fake provider, the engine running jobs meanwhile); the baseline is a bare
+  aiohttp app in a subprocess answering the same POST with a fixed JSON body -- the floor
+  any aiohttp service has on this machine.
+* ready: a store holding 10,000 jobs (most finished, some queued or mid-flight) -> daemon
+  start until /v1/health answers; the baseline is the same for an empty store.
+
+Goals on a 2-core machine: >= 500 jobs/s, p99 < 50 ms, ready < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kling_bridge.config import Paths  # noqa: E402
+from kling_bridge.jobs import model as m  # noqa: E402
+from kling_bridge.jobs.store import JobStore  # noqa: E402
+
+BARE_APP = r"""
+import sys
+from aiohttp import web
+async def h(request):
+    await request.json()
+    return web.json_response({"batch_id": "b0", "jobs": [{"id": "j0", "state": "queued"}]},
+                             status=201)
+async def health(request):
+    return web.json_response({"ok": True})
+app = web.Application()
+app.router.add_post("/v1/generate", h)
+app.router.add_get("/v1/health", health)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_health(url: str, headers: dict[str, str], timeout: float = 60) -> float:
+    start = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        while time.perf_counter() - start < timeout:
+            try:
+                async with session.get(url + "/v1/health", headers=headers) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - start
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.005)
+    raise RuntimeError("server did not become ready")
+
+
+async def load(url: str, headers: dict[str, str], requests: int, clients: int) -> dict[str, float]:
+    latencies: list[float] = []
+    per_client = requests // clients
+    body = {"prompt": "a lighthouse at dawn, slow push in", "duration": 5}
+    conn = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=conn) as session:
+
+        async def client(n: int) -> None:
+            for i in range(per_client):
+                t0 = time.perf_counter()
+                async with session.post(
+                    url + "/v1/generate", json={**body, "prompt": f"{n}-{i}"}, headers=headers
+                ) as r:
+                    await r.read()
+                    if r.status != 201:
+                        raise RuntimeError(f"status {r.status}: {await r.text()}")
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(n) for n in range(clients)))
+        wall = time.perf_counter() - t0
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "rps": len(latencies) / wall,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "n": len(latencies),
+    }
+
+
+def start_daemon(home: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KLING_BRIDGE_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.daemon", str(home / "provider"), "--delay", "0.5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def discovery(home: Path, timeout: float = 60) -> dict[str, object]:
+    path = Paths.resolve({"KLING_BRIDGE_HOME": str(home)}).discovery_file
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            time.sleep(0.002)
+    raise RuntimeError("no discovery file")
+
+
+def fill_store(home: Path, count: int) -> None:
+    """``count`` jobs: 97 % finished, the rest queued, running or mid-download."""
+    paths = Paths.resolve({"KLING_BRIDGE_HOME": str(home)}).ensure()
+    store = JobStore(paths.database)
+    now = time.time()
+    jobs = []
+    for i in range(count):
+        job = m.Job(
+            id=m.new_id("j", now + i / 1000),
+            batch_id="b" + "0" * 23,
+            kind=m.JobKind.GENERATE,
+            provider="fake",
+            spec={"prompt": f"shot {i}", "duration": 5},
+            created_at=now,
+            updated_at=now,
+            label=f"shot {i}",
+        )
+        if i % 100 >= 3:
+            job = m.Job(**{**job.__dict__, "state": m.JobState.SUCCEEDED, "progress": 1.0})
+        jobs.append(job)
+    store.create_batch("b" + "0" * 23, "generate", {}, jobs)
+    store.close()
+
+
+async def measure_ready(home: Path) -> float:
+    proc = start_daemon(home)
+    try:
+        t0 = time.perf_counter()
+        info = discovery(home)
+        headers = {"Authorization": f"Bearer {info['token']}"}
+        await wait_health(f"http://127.0.0.1:{info['port']}", headers)
+        return time.perf_counter() - t0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--store-jobs", type=int, default=10_000)
+    args = ap.parse_args()
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # Baseline: bare aiohttp.
+        port = free_port()
+        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)])
+        try:
+            await wait_health(f"http://127.0.0.1:{port}", {})
+            await load(f"http://127.0.0.1:{port}", {}, 200, args.clients)  # warm up
+            base = await load(f"http://127.0.0.1:{port}", {}, args.requests, args.clients)
+        finally:
+            bare.kill()
+            bare.wait()
+        # The daemon.
+        home = Path(tmp) / "load"
+        proc = start_daemon(home)
+        try:
+            info = discovery(home)
+            url = f"http://127.0.0.1:{info['port']}"
+            headers = {"Authorization": f"Bearer {info['token']}"}
+            await wait_health(url, headers)
+            await load(url, headers, 200, args.clients)  # warm up
+            ours = await load(url, headers, args.requests, args.clients)
+        finally:
+            proc.kill()
+            proc.wait()
+        # Time to ready: empty store vs 10,000 jobs.
+        empty = await measure_ready(Path(tmp) / "empty")
+        full_home = Path(tmp) / "full"
+        fill_store(full_home, args.store_jobs)
+        full = await measure_ready(full_home)
+    results = {
+        "create_jobs_per_s": round(ours["rps"], 1),
+        "create_p50_ms": round(ours["p50_ms"], 2),
+        "create_p99_ms": round(ours["p99_ms"], 2),
+        "bare_aiohttp_per_s": round(base["rps"], 1),
+        "bare_p50_ms": round(base["p50_ms"], 2),
+        "bare_p99_ms": round(base["p99_ms"], 2),
+        "throughput_ratio_vs_bare": round(ours["rps"] / base["rps"], 3),
+        "p99_ratio_vs_bare": round(ours["p99_ms"] / base["p99_ms"], 3),
+        "ready_empty_s": round(empty, 3),
+        "ready_10k_s": round(full, 3),
+        "ready_ratio_10k_vs_empty": round(full / empty, 3),
+    }
+    print(f"job creation, {args.clients} clients, {ours['n']} requests:")
+    print(
+        f"  daemon : {ours['rps']:8.1f} jobs/s  p50 {ours['p50_ms']:6.2f} ms  "
+        f"p99 {ours['p99_ms']:6.2f} ms"
+    )
+    print(
+        f"  bare   : {base['rps']:8.1f} req/s   p50 {base['p50_ms']:6.2f} ms  "
+        f"p99 {base['p99_ms']:6.2f} ms   (aiohttp floor on this machine)"
+    )
+    print(
+        f"  ratio  : throughput x{results['throughput_ratio_vs_bare']}, "
+        f"p99 x{results['p99_ratio_vs_bare']}  | goals >= 500/s, p99 < 50 ms"
+    )
+    print(
+        f"time to ready: empty store {empty:.3f} s, {args.store_jobs} jobs {full:.3f} s "
+        f"(x{results['ready_ratio_10k_vs_empty']})  | goal < 1 s"
+    )
+    print(json.dumps({"bench": "api", **results}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
