@@ -73,14 +73,12 @@ def build_pipeline(paths: Paths) -> Pipeline:
     return pipeline
 
 
-def load_presets(paths: Paths) -> Callable[[], list[dict[str, str]]]:
+def load_presets(paths: Paths) -> Callable[[], list[dict[str, Any]]]:
+    """The look menu, re-read on each call so a user's new preset file shows up at once."""
     from .media.presets import load_presets as load
 
-    def menu() -> list[dict[str, str]]:
-        return [
-            {"id": p.id, "name": p.name, "category": p.category, "description": p.description}
-            for p in load(paths.presets_dir).values()
-        ]
+    def menu() -> list[dict[str, Any]]:
+        return load(paths.presets_dir).menu()
 
     return menu
 
@@ -136,7 +134,7 @@ async def start_daemon(
         paths=paths,
         poll_intervals=intervals,
     )
-    presets: Callable[[], list[dict[str, str]]] = lambda: []  # noqa: E731
+    presets: Callable[[], list[dict[str, Any]]] = lambda: []  # noqa: E731
     with contextlib.suppress(ImportError):
         presets = load_presets(paths)
     services = Services(engine=engine, settings=settings, paths=paths, token=token,

@@ -21,7 +21,7 @@ class Services:
     paths: Paths
     token: str
     credentials: dict[str, Any]  # describe(): where the credential came from, never its value
-    presets: Callable[[], Sequence[dict[str, str]]] = lambda: []
+    presets: Callable[[], Sequence[dict[str, Any]]] = lambda: []
     version: str = __version__
     port: int = 0  # the bound port, known after the site starts
     extra_hosts: Sequence[str] = field(default_factory=list)
