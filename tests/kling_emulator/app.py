@@ -105,7 +105,8 @@ class KlingEmulator:
         cdn = web.Application()
         cdn.add_routes([web.get("/cdn/{task}/{file}", self._cdn)])
         for app, attr in ((api, "port"), (cdn, "cdn_port")):
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                   shutdown_timeout=0.5)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", getattr(self, attr))
             await site.start()

@@ -110,7 +110,7 @@ class SignedLinkHost:
         app = web.Application(client_max_size=1024)
         app.router.add_route("GET", "/m/{job}/{token}/{name}", self._serve)
         app.router.add_route("HEAD", "/m/{job}/{token}/{name}", self._serve)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, self.listen_host, self.listen_port)
         try:
