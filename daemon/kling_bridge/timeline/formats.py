@@ -35,6 +35,7 @@ from opentimelineio.adapters import file_bundle_utils, otiod, otioz
 from kling_bridge.timeline import quirks
 from kling_bridge.timeline.errors import ClipIssue, TimelineError
 from kling_bridge.timeline.paths import path_from_url, url_from_path
+from kling_bridge.timeline.rates import snap_rate
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ def read_timeline(
     fmt = canonical_format(fmt) if fmt else detect_format(path)
     notes: list[str] = []
     drop: list[bool] = []
+    exact = False
     with _adapter_errors(where, fmt):
         if fmt == "otiod":
             loaded = _read_otiod(path)
@@ -204,8 +206,9 @@ def read_timeline(
         else:
             text = _read_text(path)
             drop = _drop_frame_flag(text, fmt)
+            exact = fmt == "otio_json" and _rates_already_exact(text)
             loaded = _from_text(text, fmt, rate, notes, where)
-    return _finish(loaded, fmt, where, notes, check_media, drop)
+    return _finish(loaded, fmt, where, notes, check_media, drop, exact)
 
 
 def read_timeline_text(
@@ -227,7 +230,8 @@ def read_timeline_text(
     notes: list[str] = []
     with _adapter_errors(name, fmt):
         loaded = _from_text(text, fmt, rate, notes, name)
-    result = _finish(loaded, fmt, name, notes, check_media, _drop_frame_flag(text, fmt))
+    exact = fmt == "otio_json" and _rates_already_exact(text)
+    result = _finish(loaded, fmt, name, notes, check_media, _drop_frame_flag(text, fmt), exact)
     result.path = None
     return result
 
@@ -251,27 +255,11 @@ def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where:
         if not text.strip():
             raise TimelineError("the file is empty", path=where, hint="export the timeline again")
         try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise TimelineError(
-                f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                path=where,
-                hint="export the timeline again; the file may be truncated",
-            ) from exc
-        if not isinstance(document, dict) or "OTIO_SCHEMA" not in document:
-            raise TimelineError("JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)",
-                                path=where, hint="send an .otio timeline")
-        unknown = quirks.unknown_schemas(document)
-        if unknown:
-            item, schema = unknown[0]
-            raise TimelineError(
-                f"unsupported schema {schema!r}",
-                path=where,
-                item=item or None,
-                hint=f"this OpenTimelineIO ({otio.__version__}) cannot read it; export with an "
-                "older OTIO schema or upgrade OpenTimelineIO",
-            )
-        return otio.adapters.otio_json.read_from_string(text)
+            return otio.adapters.otio_json.read_from_string(text)
+        except Exception as exc:  # OTIO's message names neither the item nor the place
+            _explain_json(text, where)
+            raise TimelineError(f"not a readable OpenTimelineIO document: {exc}", path=where,
+                                hint="export the timeline again") from exc
     if fmt == "fcpx_xml":
         from kling_bridge.timeline.fcpx_exact import read_fcpx_string
 
@@ -287,6 +275,31 @@ def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where:
         kwargs = {"fps": rate} if rate else {}
         return _adapter("ale").read_from_string(text, **kwargs)
     raise TimelineError(f"{fmt} cannot be read from text", path=where)
+
+
+def _explain_json(text: str, where: str) -> None:
+    """Turn OTIO's parse failure into what is wrong and where (raises when it can tell)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TimelineError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            path=where,
+            hint="export the timeline again; the file may be truncated",
+        ) from exc
+    if not isinstance(document, dict) or "OTIO_SCHEMA" not in document:
+        raise TimelineError("JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)",
+                            path=where, hint="send an .otio timeline")
+    unknown = quirks.unknown_schemas(document)
+    if unknown:
+        item, schema = unknown[0]
+        raise TimelineError(
+            f"unsupported schema {schema!r}",
+            path=where,
+            item=item or None,
+            hint=f"this OpenTimelineIO ({otio.__version__}) cannot read it; export with an "
+            "older OTIO schema or upgrade OpenTimelineIO",
+        )
 
 
 def _read_otiod(path: Path) -> Any:
@@ -342,12 +355,23 @@ def _as_timeline(loaded: Any, where: str, notes: list[str]) -> otio.schema.Timel
         timeline = otio.schema.Timeline(name=loaded.name)
         timeline.tracks.append(loaded)
         return timeline
-    schema = getattr(loaded, "schema_name", lambda: type(loaded).__name__)()
+    if not hasattr(loaded, "schema_name"):  # plain JSON comes back as AnyDictionary/Vector
+        raise TimelineError("JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)",
+                            path=where, hint="send an .otio timeline")
+    schema = loaded.schema_name()
     raise TimelineError(
         f"unsupported schema {schema!r} at the top of the file",
         path=where,
         hint="the bridge reads Timeline, SerializableCollection, Stack or Track documents",
     )
+
+
+_RATE_FIELD = re.compile(r'"rate":\s*([0-9.eE+-]+)')
+
+
+def _rates_already_exact(text: str) -> bool:
+    """OTIO JSON whose every rate is already a SMPTE rate needs no snapping walk."""
+    return all(snap_rate(float(r)) == float(r) for r in set(_RATE_FIELD.findall(text)))
 
 
 def _drop_frame_flag(text: str, fmt: str) -> list[bool]:
@@ -371,10 +395,12 @@ _DISPLAY_FORMAT = re.compile(r"<displayformat>\s*(DF|NDF)\s*</displayformat>")
 
 
 def _finish(
-    loaded: Any, fmt: str, where: str, notes: list[str], check: bool, drop: list[bool]
+    loaded: Any, fmt: str, where: str, notes: list[str], check: bool, drop: list[bool],
+    rates_exact: bool = False,
 ) -> ReadResult:
     timeline = _as_timeline(loaded, where, notes)
-    notes.extend(quirks.normalise(timeline, fmt, drop_frame=drop[0] if drop else None))
+    notes.extend(quirks.normalise(timeline, fmt, drop_frame=drop[0] if drop else None,
+                                  snap=not rates_exact))
     issues = quirks.media_issues(timeline, os.path.exists) if check else []
     return ReadResult(timeline=timeline, format=fmt, path=where, notes=notes, issues=issues)
 

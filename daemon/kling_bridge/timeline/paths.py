@@ -14,7 +14,7 @@ and ffmpeg accept them on Windows, and they compare equal whatever machine runs 
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import PureWindowsPath
 from urllib.parse import quote, unquote
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
@@ -67,9 +67,10 @@ def url_from_path(path: str) -> str:
         win = PureWindowsPath(path.replace("/", "\\"))
         if win.is_absolute():
             return win.as_uri()
-    posix = PurePosixPath(path)
-    if posix.is_absolute():
-        return posix.as_uri()
+    if path.startswith("/"):
+        # what PurePosixPath.as_uri() gives, without building a path object per clip
+        return "file://" + quote(re.sub(r"/{2,}", "/", path), safe="/",
+                                 errors="surrogateescape")
     return quote(path.replace("\\", "/"))
 
 

@@ -107,26 +107,34 @@ def unknown_schemas(document: Any) -> list[tuple[str, str]]:
 
 
 def normalise(
-    timeline: otio.schema.Timeline, fmt: str | None = None, *, drop_frame: bool | None = None
+    timeline: otio.schema.Timeline,
+    fmt: str | None = None,
+    *,
+    drop_frame: bool | None = None,
+    snap: bool = True,
 ) -> list[str]:
     """Normalise a freshly read timeline in place; returns notes on what was assumed.
 
     ``drop_frame`` is what the source file said about its timecode (EDL ``FCM`` line, FCP
     XML ``displayformat``); it is kept in ``metadata["kling_bridge"]`` for the writers.
+    ``snap=False`` skips the rate walk when the reader already knows every rate is exact.
     """
     notes: list[str] = []
     if drop_frame is not None:
         meta = dict(timeline.metadata.get(KEY, {}))
         meta["drop_frame"] = drop_frame
         timeline.metadata[KEY] = meta
-    if _snap_rates(timeline):
+    if snap and _snap_rates(timeline):
         notes.append("frame rates snapped to exact SMPTE rates")
     if _edl_offsets_to_start(timeline):
         notes.append("record start moved from the EDL's track offset to the timeline start")
-    # carriers are looked for whatever the format (OTIO's hook does not say which it read)
-    _lift_edl_comments(timeline)
-    _lift_aaf_comments(timeline)
-    _lift_provenance_markers(timeline)
+    # carriers: looked for in every format when the hook cannot say which one it read
+    if fmt in (None, "cmx_3600"):
+        _lift_edl_comments(timeline)
+    if fmt in (None, "AAF"):
+        _lift_aaf_comments(timeline)
+    if fmt not in ("otio_json", "otioz", "otiod"):  # OTIO's own formats keep metadata
+        _lift_provenance_markers(timeline)
     if "Resolve_OTIO" in timeline.metadata:
         notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
     return notes
@@ -137,6 +145,7 @@ def media_issues(
 ) -> list[ClipIssue]:
     """Clips whose media cannot be found on this machine (reported, never fatal)."""
     issues: list[ClipIssue] = []
+    seen: dict[str, tuple[str | None, bool]] = {}  # url -> (path, exists): media repeats
     for clip in timeline.find_clips():
         ref = clip.media_reference
         track = _track_name(clip)
@@ -149,11 +158,14 @@ def media_issues(
         url = getattr(ref, "target_url", "")
         if not url:
             continue
-        path = path_from_url(url)
+        if url not in seen:
+            local = path_from_url(url)
+            seen[url] = (local, local is not None and exists(local))
+        path, found = seen[url]
         if path is None:
             issues.append(ClipIssue(clip.name, f"media is not a local file ({url}); download it"
                                     " and relink", track))
-        elif not exists(path):
+        elif not found:
             issues.append(ClipIssue(clip.name or "<unnamed>", f"media not found at {path}; "
                                     "relink it or put the file there", track))
     return issues
@@ -300,14 +312,15 @@ def prepare_for_write(
     video_track: int | str | None = None,
     ours: bool = True,
 ) -> otio.schema.Timeline:
-    """A copy of ``timeline`` that ``fmt``'s adapter writes correctly.
+    """A copy of ``timeline`` that ``fmt``'s adapter writes correctly (for OTIO JSON, which
+    needs nothing, the timeline itself: callers must not modify the result).
 
     ``ours=False`` is for OTIO's own pipeline (our plugin's ``pre_adapter_write`` hook): it
     leaves the track set alone and adds no ``tcStart`` gap, since the stock writers run.
     """
+    if fmt == "otio_json":
+        return timeline  # lossless, and its writer does not touch what it writes
     result: otio.schema.Timeline = copy.deepcopy(timeline)
-    if fmt in ("otio_json",):
-        return result
     if fmt == "cmx_3600":
         _local_paths(result)  # Avid writes "* FROM CLIP: S:\\path", not URLs
     else:
