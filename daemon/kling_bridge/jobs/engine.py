@@ -231,10 +231,17 @@ class Engine:
         return batch_id, jobs
 
     async def cancel(self, job_id: str) -> m.Job:
+        """Stop tracking the job. Sent tasks stay paid (no cancel exists at Kling)."""
         job = await self.transition(job_id, m.Cancel())
         runner = self._runners.get(job_id)
         if runner and job_id not in self._sending:
             runner.cancel()
+        # Providers that published the job's inputs (Kling's media hosting) take them down now.
+        forget = getattr(self.provider(job.provider), "forget", None)
+        if forget is not None:
+            for task in job.tasks:
+                with contextlib.suppress(Exception):
+                    await forget(task.external_id)
         self._wake.set()
         return job
 
@@ -396,7 +403,8 @@ class Engine:
         try:
             requests = await self._requests_for(job)
             for req in requests:
-                provider.validate(req)
+                # Validation may probe media (ffprobe): keep it off the event loop.
+                await asyncio.to_thread(provider.validate, req)
         except PipelineError as exc:
             await self.transition(job.id, m.Fail(m.JobError(exc.code, exc.message, exc.hint)))
             return
