@@ -243,5 +243,5 @@ def test_speed_effects_edl_relinked_reports_retimes(samples: Path) -> None:
     selection = select(timeline, Criteria(all_clips=True), lambda p: None)
     skipped = dict(selection.skipped)
     assert skipped["Z694_54 (LAY5) (48.00 FPS)"].startswith("retimed (speed 200%)")
-    assert skipped["Z682_156 (LAY3)"].startswith("retimed (speed 0%)")
+    assert skipped["Z682_156 (LAY3)"].startswith("freeze frame")
     assert len(selection.restyles) + len(selection.skipped) == 548

@@ -344,6 +344,8 @@ def _cannot_restyle(item: Any) -> str | None:
     for effect in item.effects:
         if isinstance(effect, otio.schema.LinearTimeWarp):
             scalar = effect.time_scalar
+            if scalar == 0:
+                return "freeze frame (speed 0%): there is no motion to restyle"
             if scalar < 0:
                 return f"reversed (speed {scalar * 100:g}%): render the reverse or remove it first"
             if scalar != 1:
