@@ -28,7 +28,7 @@ import opentimelineio as otio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "daemon")]
 
-from kling_bridge.timeline.formats import read_timeline, write_timeline  # noqa: E402
+from kling_bridge.timeline import read_timeline, write_timeline  # noqa: E402
 from kling_bridge.timeline.results import ResultClip, apply_results  # noqa: E402
 from kling_bridge.timeline.selection import Criteria, select  # noqa: E402
 

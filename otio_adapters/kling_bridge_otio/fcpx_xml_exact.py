@@ -21,6 +21,6 @@ def read_from_string(input_str: str) -> Any:
 
 
 def write_to_string(input_otio: Any) -> str:
-    from kling_bridge.timeline.formats import timeline_to_string
+    from kling_bridge.timeline.writing import timeline_to_string
 
     return timeline_to_string(input_otio, "fcpx_xml")

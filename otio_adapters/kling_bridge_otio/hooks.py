@@ -52,9 +52,9 @@ def pre_adapter_write(timeline: Any, argument_map: dict[str, Any] | None = None)
     if fmt is None or fmt == "otio_json":
         return timeline
     try:
-        from kling_bridge.timeline import quirks
+        from kling_bridge.timeline import writeback
 
-        return quirks.prepare_for_write(timeline, fmt, ours=False)
+        return writeback.prepare_for_write(timeline, fmt, ours=False)
     except Exception:
         log.warning("kling_bridge pre_adapter_write skipped", exc_info=True)
         return timeline
@@ -69,14 +69,14 @@ def post_adapter_write(timeline: Any, argument_map: dict[str, Any] | None = None
     fmt = SUFFIX_FORMATS.get(os.path.splitext(str(path))[1].lower())
     try:
         if fmt == "cmx_3600":
-            from kling_bridge.timeline import quirks
+            from kling_bridge.timeline import writeback
 
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
             if "\nFCM:" not in text and not text.startswith("FCM:"):
-                _replace(path, quirks.finish_edl(text, timeline))
+                _replace(path, writeback.finish_edl(text, timeline))
         elif fmt == "fcpx_xml":
-            from kling_bridge.timeline.formats import timeline_to_string
+            from kling_bridge.timeline.writing import timeline_to_string
 
             _replace(path, timeline_to_string(timeline, "fcpx_xml"))
     except Exception:

@@ -13,7 +13,7 @@ from typing import Any
 import opentimelineio as otio
 import pytest
 
-from kling_bridge.timeline.formats import write_timeline
+from kling_bridge.timeline import write_timeline
 from kling_bridge.timeline.paths import path_from_url
 from kling_bridge.timeline.results import apply_results
 from kling_bridge.timeline.selection import Criteria, select

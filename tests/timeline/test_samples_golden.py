@@ -24,7 +24,7 @@ from typing import Any
 import opentimelineio as otio
 import pytest
 
-from kling_bridge.timeline.formats import (
+from kling_bridge.timeline import (
     read_timeline,
     read_timeline_text,
     timeline_to_string,

@@ -9,8 +9,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from kling_bridge.timeline.errors import TimelineError
-from kling_bridge.timeline.formats import (
+from kling_bridge.timeline import (
     read_timeline,
     read_timeline_text,
     result_path,
@@ -18,6 +17,7 @@ from kling_bridge.timeline.formats import (
     timeline_to_string,
     write_timeline,
 )
+from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.paths import path_from_url
 from kling_bridge.timeline.rates import timeline_rate
 from kling_bridge.timeline.results import apply_results, new_clips

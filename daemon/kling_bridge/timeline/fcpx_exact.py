@@ -208,7 +208,7 @@ class ExactFcpxOtio(_adapter.FcpxOtio):  # type: ignore[misc]
 def write_fcpx_string(
     timeline: otio.schema.Timeline, start: otio.opentime.RationalTime | None = None
 ) -> str:
-    """FCPXML text for ``timeline`` prepared by ``quirks.prepare_for_write`` (which moved the
+    """FCPXML text for ``timeline`` prepared by ``writeback.prepare_for_write`` (which moved the
     start into leading gaps); ``start`` becomes the sequence's ``tcStart``."""
     text: str = ExactFcpxOtio(timeline).to_xml()
     if start is not None and start.value:
