@@ -30,7 +30,7 @@ from kling_bridge.specs import ClipRef
 from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.paths import same_style
 from kling_bridge.timeline.rates import exact_rate
-from kling_bridge.timeline.selection import bridge_meta, clip_id
+from kling_bridge.timeline.walk import bridge_meta, clip_id
 
 KEY = "kling_bridge"
 BROLL_TRACK = "Kling B-roll"

@@ -10,12 +10,8 @@ frame, whatever its timecode) plus handles clamped to the media the editor has. 
 bridge cannot restyle as it stands (retimed, reversed, a generator or title, a nested
 compound, audio-only, offline) is reported by name with the reason, and the rest proceed.
 
-Markers whose note or name starts with ``kling:`` (:data:`PROMPT_PREFIX`) become B-roll
-generation jobs placed at the marker. Rule for multi-shot: prompt markers that *touch*
-(each starts on the frame the previous one ends, both with a length) form one multi-shot
-job, up to 6 shots and 15 s, each shot its marker's length rounded to whole seconds (at
-least 1). A zero-length marker asks for :data:`DEFAULT_SECONDS`; every job is clamped to
-Kling's 3-15 s.
+Markers whose note or name starts with ``kling:`` become B-roll generation jobs placed at
+the marker; touching prompt markers form one multi-shot job (the rule: :mod:`.prompts`).
 
 Like OTIO's ``algorithms``, nothing here mutates its input or touches the disk: media
 facts come in as callbacks (``media_start``, ``media_exists``).
@@ -23,25 +19,37 @@ facts come in as callbacks (``media_start``, ``media_exists``).
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 
 import opentimelineio as otio
 
-from kling_bridge.specs import ClipRef, GenerateSpec, Look, RestyleSpec, Shot, SourceRange
+from kling_bridge.specs import ClipRef, GenerateSpec, Look, RestyleSpec, SourceRange
 from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.paths import path_from_url
+from kling_bridge.timeline.prompts import (
+    DEFAULT_SECONDS,
+    MAX_SECONDS,
+    MAX_SHOTS,
+    MIN_SECONDS,
+    PROMPT_PREFIX,
+    PromptRules,
+    generations,
+    prompt_of,
+)
 from kling_bridge.timeline.rates import exact_rate, rate_text, timeline_rate
+from kling_bridge.timeline.walk import bridge_meta, clip_id
+from kling_bridge.timeline.walk import frames as _frames
+from kling_bridge.timeline.walk import items as _items
+from kling_bridge.timeline.walk import name as _name
 
 KEY = "kling_bridge"
-PROMPT_PREFIX = "kling:"
-DEFAULT_SECONDS = 5
-MIN_SECONDS, MAX_SECONDS, MAX_SHOTS = 3, 15, 6
+__all__ = ["DEFAULT_SECONDS", "MAX_SECONDS", "MAX_SHOTS", "MIN_SECONDS", "PROMPT_PREFIX",
+           "Criteria", "Selection", "bridge_meta", "clip_colour", "clip_id", "generate_specs",
+           "restyle_specs", "select"]
 
 AUDIO_SUFFIXES = {".wav", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".flac", ".ogg", ".bwf", ".opus"}
 STILL_SUFFIXES = {".exr", ".dpx", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".psd",
@@ -162,34 +170,12 @@ def select(
     if audio_ignored and not auto:
         result.notes.append(f"{audio_ignored} clip(s) on audio tracks left out (picture only)")
     if criteria.generations:
-        result.generations = _generations(timeline, criteria, rate, window)
+        rules = PromptRules(criteria.prompt_prefix, criteria.multishot, criteria.audio,
+                            criteria.default_seconds)
+        result.generations = generations(timeline, rules, rate, window)
     if not result.restyles and not result.generations:
         raise _empty(result, criteria, auto, source)
     return result
-
-
-def clip_id(item: Any, track_number: int, index: int, meta: Any = False) -> str:
-    """The plugin's id for a clip when it gave one, else its place (``v2-5``)."""
-    meta = bridge_meta(item) if meta is False else meta
-    if isinstance(meta, Mapping) and meta.get("clip_id"):
-        return str(meta["clip_id"])
-    return f"v{track_number}-{index}"
-
-
-def bridge_meta(item: Any) -> Any:
-    """``item.metadata["kling_bridge"]`` or None.
-
-    OTIO's metadata dictionary answers a missing key by raising a C++ KeyError (about 20 us a
-    time), which over thousands of clips costs more than reading the file: empty
-    dictionaries are answered from their length, and each item is asked once.
-    """
-    metadata = getattr(item, "metadata", None)
-    if metadata is None or not len(metadata):
-        return None
-    try:
-        return metadata[KEY]
-    except KeyError:
-        return None
 
 
 def restyle_specs(
@@ -211,31 +197,6 @@ def generate_specs(selection: Selection, variants: int = 1) -> list[GenerateSpec
 
 
 # --------------------------------------------------------------------------- walking
-
-
-def _items(
-    timeline: otio.schema.Timeline, rate: Fraction
-) -> Iterator[tuple[str, int, int, otio.schema.Track, Any, int, int]]:
-    """(kind, 1-based number within its kind, index, track, item, record start, length)."""
-    numbers = {otio.schema.TrackKind.Video: 0, otio.schema.TrackKind.Audio: 0}
-    for track in timeline.tracks:
-        if not isinstance(track, otio.schema.Track):
-            continue
-        numbers[track.kind] = numbers.get(track.kind, 0) + 1
-        position = 0  # frames at the timeline rate: editors cut on whole frames
-        for index, item in enumerate(track):
-            if isinstance(item, otio.schema.Transition):
-                continue
-            begin = position
-            position += _frames(item.duration(), rate)
-            if isinstance(item, otio.schema.Gap):
-                continue
-            yield (track.kind, numbers[track.kind], index, track, item, begin,
-                   position - begin)
-
-
-def _name(item: Any) -> str:
-    return str(item.name) or "<unnamed>"
 
 
 def clip_colour(item: Any) -> str | None:
@@ -295,7 +256,7 @@ def _track_matches(wanted: tuple[str, ...], track: Any, number: int) -> bool:
 
 
 def _marker_matches(wanted: tuple[str, ...], marker: Any, prefix: str) -> bool:
-    if _prompt_of(marker, prefix) is not None:
+    if prompt_of(marker, prefix) is not None:
         return False
     text = f"{marker.name}\n{marker.comment}".lower()
     return any(w.lower() == str(marker.color).lower() or w.lower() in text for w in wanted)
@@ -319,19 +280,6 @@ def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
 
 
 # --------------------------------------------------------------------------- sources
-
-
-def _frames(time: otio.opentime.RationalTime, rate: Fraction) -> int:
-    """Whole frames of ``time`` at ``rate`` (a fast path when the rates already agree)."""
-    if time.rate == _as_float(rate):
-        value: float = time.value
-        return round(value)
-    return round(Fraction(time.value).limit_denominator(1000) * rate / exact_rate(time.rate))
-
-
-@lru_cache(maxsize=64)
-def _as_float(rate: Fraction) -> float:
-    return float(rate)
 
 
 def _cannot_restyle(item: Any) -> str | None:
@@ -423,102 +371,6 @@ def _source_range(
     return SourceRange(path=path, start_frame=start, frame_count=count,
                        rate=rate_text(media_rate), handle_before=before,
                        handle_after=after), note
-
-
-# --------------------------------------------------------------------------- generations
-
-
-@dataclass(frozen=True)
-class _Prompt:
-    text: str
-    start: int  # timeline frames from the start
-    length: int  # frames (0 = a point marker)
-    name: str
-
-
-def _prompt_of(marker: Any, prefix: str) -> str | None:
-    for text in (marker.comment or "", marker.name or ""):
-        stripped = text.strip()
-        if stripped.lower().startswith(prefix.lower()):
-            return stripped[len(prefix):].strip()
-    return None
-
-
-def _prompt_markers(timeline: otio.schema.Timeline, prefix: str,
-                    rate: Fraction) -> list[_Prompt]:
-    found: dict[tuple[int, int, str], _Prompt] = {}
-
-    def add(marker: Any, offset: int) -> None:
-        text = _prompt_of(marker, prefix)
-        if not text:
-            return
-        start = offset + _frames(marker.marked_range.start_time, rate)
-        length = _frames(marker.marked_range.duration, rate)
-        found.setdefault((start, length, text), _Prompt(text, start, length, marker.name))
-
-    for marker in timeline.tracks.markers:
-        add(marker, 0)
-    for track in timeline.tracks:
-        for marker in track.markers:
-            add(marker, 0)
-    for kind, _n, _i, _t, item, rec_start, _len in _items(timeline, rate):
-        del kind
-        for marker in item.markers:
-            source_start = _frames(item.trimmed_range().start_time, rate)
-            add(marker, rec_start - source_start)
-    return sorted(found.values(), key=lambda p: (p.start, p.length))
-
-
-def _generations(timeline: otio.schema.Timeline, criteria: Criteria, rate: Fraction,
-                 window: tuple[int, int] | None) -> list[GenerateSpec]:
-    prompts = _prompt_markers(timeline, criteria.prompt_prefix, rate)
-    if window is not None:
-        prompts = [p for p in prompts if window[0] <= p.start < window[1]]
-    groups: list[list[_Prompt]] = []
-    for prompt in prompts:
-        last = groups[-1] if groups else None
-        if (criteria.multishot and last and last[-1].length > 0 and prompt.length > 0
-                and abs(prompt.start - (last[-1].start + last[-1].length)) <= 1
-                and len(last) < MAX_SHOTS
-                and sum(_shot_seconds(p, rate) for p in last) + _shot_seconds(prompt, rate)
-                <= MAX_SECONDS):
-            last.append(prompt)
-        else:
-            groups.append([prompt])
-    return [_spec_for(group, criteria, rate, n) for n, group in enumerate(groups, 1)]
-
-
-def _seconds(frames: int, rate: Fraction) -> Fraction:
-    """Timecode seconds (120 frames at 29.97 are the editor's "4 seconds", not 4.004)."""
-    return Fraction(frames, round(rate))
-
-
-def _shot_seconds(prompt: _Prompt, rate: Fraction) -> int:
-    return max(1, round(_seconds(prompt.length, rate)))
-
-
-def _spec_for(group: list[_Prompt], criteria: Criteria, rate: Fraction, n: int) -> GenerateSpec:
-    first, last = group[0], group[-1]
-    span = last.start + last.length - first.start
-    default = max(MIN_SECONDS, min(MAX_SECONDS, criteria.default_seconds))
-    named = first.name and not first.name.lower().startswith(criteria.prompt_prefix.lower())
-    placement = ClipRef(
-        clip_id=f"marker-{n}", name=first.name if named else first.text[:60], track_index=-1,
-        record_start=first.start,
-        record_duration=span if span > 0 else default * round(rate),
-        timeline_rate=rate_text(rate),
-    )
-    if len(group) == 1:
-        seconds = math.ceil(_seconds(first.length, rate)) if first.length else default
-        return GenerateSpec(prompt=first.text, duration=max(MIN_SECONDS, min(MAX_SECONDS, seconds)),
-                            audio=criteria.audio, placement=placement)
-    shots = [Shot(prompt=p.text, duration=_shot_seconds(p, rate)) for p in group]
-    total = sum(s.duration for s in shots)
-    if total < MIN_SECONDS:
-        shots[-1] = Shot(shots[-1].prompt, shots[-1].duration + MIN_SECONDS - total)
-        total = MIN_SECONDS
-    return GenerateSpec(prompt="", shots=tuple(shots), duration=total, audio=criteria.audio,
-                        placement=placement)
 
 
 # --------------------------------------------------------------------------- helpers
