@@ -24,9 +24,9 @@ from .run import arun, atomic_output, ffmpeg_args
 
 FPS = 24
 DRAFT_TAG = "kling-bridge draft"
-_PALETTES = (
-    ("0x1b2a49", "0x3e7cb1"), ("0x2d1b49", "0xb13e8f"), ("0x1b4937", "0x3eb17c"),
-    ("0x49351b", "0xb1803e"), ("0x3a1b1b", "0xb13e3e"), ("0x1b3f49", "0x3ea6b1"),
+_PALETTES = (  # dark and light in turn, so consecutive shots cut visibly
+    ("0x14213d", "0x3e7cb1"), ("0xd9a441", "0xf3d9a4"), ("0x2d1b49", "0xb13e8f"),
+    ("0x6fc2b0", "0xcdeee6"), ("0x1b4937", "0x3eb17c"), ("0xe08fa0", "0xf6d3db"),
 )
 
 
@@ -46,8 +46,8 @@ def output_size(resolution: str, aspect: Fraction) -> tuple[int, int]:
     return short, h - (h % 2)
 
 
-def _encode(comment: str, audio: bool) -> list[str]:
-    args = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+def _encode(comment: str, audio: bool, preset: str) -> list[str]:
+    args = ["-c:v", "libx264", "-preset", preset, "-crf", "20", "-pix_fmt", "yuv420p",
             "-r", str(FPS), "-movflags", "+faststart", "-metadata", f"comment={comment}",
             "-metadata", "title=kling-bridge draft"]
     if audio:
@@ -63,7 +63,7 @@ def _samples(seconds: float) -> int:
 
 
 def edit_command(src: Path, dest: Path, graph: str, *, resolution: str, keep_audio: bool,
-                 comment: str) -> list[str]:
+                 comment: str, preset: str = "veryfast") -> list[str]:
     """A look applied to a fitted clip: 24 fps, the resolution's short side, same length."""
     short = RESOLUTION_SHORT_SIDE.get(resolution.lower(), 1080)
     scale = (f"scale='if(gte(iw,ih),-2,{short})':'if(gte(iw,ih),{short},-2)':flags=bicubic,"
@@ -72,7 +72,8 @@ def edit_command(src: Path, dest: Path, graph: str, *, resolution: str, keep_aud
     args = ["-i", str(src), "-map", "0:v:0", "-vf", vf]
     if keep_audio:
         args += ["-map", "0:a:0?"]
-    return ffmpeg_args(*args, *_encode(comment, keep_audio), "-map_metadata", "-1", str(dest))
+    return ffmpeg_args(*args, *_encode(comment, keep_audio, preset), "-map_metadata", "-1",
+                       str(dest))
 
 
 # --- slates (text to video, multi-shot) -----------------------------------------------
@@ -110,7 +111,8 @@ def _text_filters(textfile: Path, label: str, width: int, height: int, font: str
 
 
 def slate_command(dest: Path, shots: Sequence[SlateShot], *, width: int, height: int,
-                  audio: bool, seed: int, comment: str, textfiles: Sequence[Path]) -> list[str]:
+                  audio: bool, seed: int, comment: str, textfiles: Sequence[Path],
+                  preset: str = "veryfast") -> list[str]:
     """One animated slate per shot, hard cuts between them (``textfiles`` hold the words)."""
     font = drawtext_font()
     inputs: list[str] = []
@@ -142,7 +144,7 @@ def slate_command(dest: Path, shots: Sequence[SlateShot], *, width: int, height:
                  f"|0.08*sin(2*PI*(247+{seed % 5}*22)*t)*(0.6+0.4*sin(2*PI*0.2*t))':s=48000"]
         graph += f";[{n}:a]atrim=end_sample={_samples(total)},afade=t=in:d=0.3[aout]"
         maps += ["-map", "[aout]"]
-    return ffmpeg_args(*args, "-filter_complex", graph, *maps, *_encode(comment, audio),
+    return ffmpeg_args(*args, "-filter_complex", graph, *maps, *_encode(comment, audio, preset),
                        str(dest))
 
 
@@ -170,7 +172,7 @@ def _kenburns_chain(index: int, frames: int, width: int, height: int, move: int)
 
 def kenburns_command(dest: Path, image: Path, *, seconds: Sequence[float], width: int,
                      height: int, end_image: Path | None, audio: bool, seed: int,
-                     comment: str) -> list[str]:
+                     comment: str, preset: str = "veryfast") -> list[str]:
     """A slow move over the still; one move per shot with cuts between; a dissolve to the
     end frame when one is given."""
     args = ["-i", str(image)]
@@ -209,7 +211,7 @@ def kenburns_command(dest: Path, image: Path, *, seconds: Sequence[float], width
         args += ["-f", "lavfi", "-i", "anoisesrc=color=brown:amplitude=0.05:sample_rate=48000"]
         graph += f";[{idx}:a]atrim=end_sample={_samples(total)},afade=t=in:d=0.5[aout]"
         maps += ["-map", "[aout]"]
-    return ffmpeg_args(*args, "-filter_complex", graph, *maps, *_encode(comment, audio),
+    return ffmpeg_args(*args, "-filter_complex", graph, *maps, *_encode(comment, audio, preset),
                        str(dest))
 
 
@@ -218,7 +220,7 @@ def kenburns_command(dest: Path, image: Path, *, seconds: Sequence[float], width
 
 def lipsync_command(dest: Path, *, picture: Path, picture_is_video: bool, audio: Path,
                     start: float, end: float, width: int, height: int,
-                    comment: str) -> list[str]:
+                    comment: str, preset: str = "veryfast") -> list[str]:
     """The picture (still or looping clip) with a mouth-like waveform driven by the dialogue."""
     seconds = max(0.1, end - start)
     frames = round(seconds * FPS)
@@ -237,7 +239,7 @@ def lipsync_command(dest: Path, *, picture: Path, picture_is_video: bool, audio:
         f"format=yuv420p[vout]"
     )
     return ffmpeg_args(*args, "-filter_complex", graph, "-map", "[vout]", "-map", "[aout]",
-                       *_encode(comment, True), str(dest))
+                       *_encode(comment, True, preset), str(dest))
 
 
 # --- running ------------------------------------------------------------------------------
@@ -252,7 +254,8 @@ async def render(args: list[str], dest: Path, *, subject: str | Path | None = No
 
 
 async def render_slates(dest: Path, shots: Sequence[SlateShot], *, width: int, height: int,
-                        audio: bool, seed: int, comment: str) -> Path:
+                        audio: bool, seed: int, comment: str,
+                        preset: str = "veryfast") -> Path:
     """Write the shots' words to files beside ``dest`` (drawtext reads them), render, tidy."""
     font_size = max(14, height // 16)
     textfiles = []
@@ -262,7 +265,8 @@ async def render_slates(dest: Path, shots: Sequence[SlateShot], *, width: int, h
         textfiles.append(tf)
     try:
         return await render(slate_command(dest, shots, width=width, height=height, audio=audio,
-                                          seed=seed, comment=comment, textfiles=textfiles),
+                                          seed=seed, comment=comment, textfiles=textfiles,
+                                          preset=preset),
                             dest, what="rendering a draft slate")
     finally:
         for tf in textfiles:

@@ -1,0 +1,406 @@
+"""The draft provider: every job type, offline and free, rendered locally with ffmpeg.
+
+It stands where Kling stands and behaves like it where the rest of the bridge can tell:
+``submit`` answers at once with a task id and the work happens in the background; tasks
+move submitted -> processing -> succeeded/failed; an idempotency key is single-use; tasks
+are found again by key after the daemon crashes (a small status file per task under the
+cache folder -- a task caught mid-render is simply rendered again, it costs nothing);
+outputs are 24 fps at the requested resolution and length, with native audio when asked.
+
+What it renders is labelled a draft everywhere (the file's metadata, the capabilities),
+so nobody mistakes a filter graph for Kling's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from ..config import Paths
+from ..media import drafts
+from ..media.errors import MediaError
+from ..media.looks import draft_graph
+from ..media.presets import PresetLibrary, load_presets
+from ..media.probe import probe
+from ..media.run import ffmpeg_bin, link_or_copy
+from ..specs import Shot
+from .base import (
+    ZERO,
+    AudioMode,
+    Capabilities,
+    Cost,
+    ErrorKind,
+    InputLimits,
+    Operation,
+    ProviderError,
+    Reachability,
+    Resolution,
+    TaskOutput,
+    TaskPhase,
+    TaskRequest,
+    TaskStatus,
+)
+
+log = logging.getLogger("kling_bridge.providers.draft")
+
+_PATH_FIELDS = ("video", "image", "end_image", "reference_image", "audio")
+
+
+def request_to_dict(request: TaskRequest) -> dict[str, Any]:
+    """JSON-ready form of a request (paths as strings, enums as values)."""
+    data = asdict(request)
+    for key in _PATH_FIELDS:
+        if data[key] is not None:
+            data[key] = str(data[key])
+    data["operation"] = request.operation.value
+    data["resolution"] = request.resolution.value
+    data["audio_mode"] = request.audio_mode.value
+    data["audio_range"] = list(request.audio_range) if request.audio_range else None
+    return data
+
+
+def request_from_dict(data: dict[str, Any]) -> TaskRequest:
+    d = dict(data)
+    for key in _PATH_FIELDS:
+        if d.get(key) is not None:
+            d[key] = Path(d[key])
+    d["operation"] = Operation(d["operation"])
+    d["resolution"] = Resolution(d["resolution"])
+    d["audio_mode"] = AudioMode(d["audio_mode"])
+    d["shots"] = tuple(Shot(**s) for s in d.get("shots") or ())
+    if d.get("audio_range") is not None:
+        d["audio_range"] = (float(d["audio_range"][0]), float(d["audio_range"][1]))
+    return TaskRequest(**d)
+
+
+def _bad(message: str, hint: str = "") -> ProviderError:
+    return ProviderError(ErrorKind.BAD_REQUEST, message, hint, code=1201, http_status=400)
+
+
+class DraftProvider:
+    """Local renders standing in for Kling. See the module docstring for the contract."""
+
+    name = "draft"
+
+    def __init__(self, paths: Paths | None = None, *, concurrency: int = 2,
+                 presets: PresetLibrary | None = None, render_delay: float = 0.0,
+                 encoder_preset: str = "veryfast") -> None:
+        self.paths = paths or Paths.resolve()
+        self.limits = InputLimits()  # Kling's, so fit and conform run as in production
+        self.capabilities = Capabilities(operations=frozenset(Operation), paid=False,
+                                         draft=True, native_audio=True)
+        self.root = self.paths.cache_dir / "draft"
+        self._presets = presets
+        self._concurrency = concurrency
+        self._sem: asyncio.Semaphore | None = None
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._render_delay = render_delay  # tests: hold tasks in "processing" for a while
+        self._x264 = encoder_preset
+
+    # --- the port: free checks -------------------------------------------------------
+
+    def _library(self) -> PresetLibrary:
+        return self._presets or load_presets(self.paths.presets_dir)
+
+    def validate(self, request: TaskRequest) -> None:
+        """Kling's documented rules that a draft can check too, so drafts fail like Kling."""
+        lim = self.limits
+        if len(request.prompt) > lim.prompt_max_chars:
+            raise _bad(f"prompt is {len(request.prompt)} characters; at most "
+                       f"{lim.prompt_max_chars}", "shorten the prompt")
+        if request.resolution not in self.capabilities.resolutions:
+            raise _bad(f"resolution {request.resolution} is not offered")
+        if request.aspect_ratio and request.aspect_ratio not in self.capabilities.aspect_ratios:
+            raise _bad(f"aspect ratio {request.aspect_ratio} is not one of "
+                       f"{', '.join(self.capabilities.aspect_ratios)}")
+        op = request.operation
+        if op is Operation.EDIT:
+            self._validate_edit(request)
+        elif op in (Operation.TEXT_TO_VIDEO, Operation.IMAGE_TO_VIDEO):
+            self._validate_generation(request)
+        else:
+            self._validate_lipsync(request)
+
+    def _need_file(self, path: Path | None, what: str) -> Path:
+        if path is None:
+            raise _bad(f"{what} is missing")
+        if not path.is_file():
+            raise _bad(f"{what} {path} does not exist", "check the path")
+        return path
+
+    def _validate_edit(self, r: TaskRequest) -> None:
+        self._need_file(r.video, "the clip to restyle")
+        d = r.video_duration
+        if d is not None and not (self.limits.video_min_seconds <= d
+                                  <= self.limits.video_max_seconds):
+            raise _bad(f"clip is {d:.2f} s; edits take {self.limits.video_min_seconds}-"
+                       f"{self.limits.video_max_seconds} s",
+                       "the media pipeline fits clips before sending")
+        if r.audio_mode is AudioMode.NATIVE:
+            raise _bad("an edit keeps or drops the clip's sound; native audio is not offered",
+                       "use audio 'original' or 'off'")
+        if r.shots:
+            raise _bad("an edit of a clip has no shots")
+        if r.preset:
+            try:
+                self._library().get(r.preset)
+            except MediaError as exc:
+                raise _bad(exc.message, exc.hint) from None
+
+    def _validate_generation(self, r: TaskRequest) -> None:
+        lim = self.limits
+        if r.operation is Operation.IMAGE_TO_VIDEO:
+            self._need_file(r.image, "the first-frame image")
+            if r.end_image is not None:
+                self._need_file(r.end_image, "the last-frame image")
+        elif not r.prompt.strip() and not r.shots:
+            raise _bad("text to video needs a prompt", "describe the shot")
+        if r.audio_mode is AudioMode.ORIGINAL:
+            raise _bad("a generation has no original sound", "use audio 'native' or 'off'")
+        if r.shots:
+            if not 1 <= len(r.shots) <= lim.max_shots:
+                raise _bad(f"{len(r.shots)} shots; 1 to {lim.max_shots} are allowed")
+            for n, shot in enumerate(r.shots, 1):
+                if shot.duration < 1:
+                    raise _bad(f"shot {n} lasts {shot.duration} s; each shot needs at least 1 s")
+                if len(shot.prompt) > lim.shot_prompt_max_chars:
+                    raise _bad(f"shot {n}'s words are over {lim.shot_prompt_max_chars} chars")
+            total = sum(s.duration for s in r.shots)
+            if r.duration is not None and total != r.duration:
+                raise _bad(f"shots last {total} s but the duration is {r.duration} s",
+                           "make the shot durations add up to the total")
+        else:
+            total = r.duration if r.duration is not None else 5
+        if not lim.generate_min_seconds <= total <= lim.generate_max_seconds:
+            raise _bad(f"duration {total} s; {lim.generate_min_seconds}-"
+                       f"{lim.generate_max_seconds} s are allowed")
+
+    def _validate_lipsync(self, r: TaskRequest) -> None:
+        self._need_file(r.audio, "the dialogue audio")
+        if r.image is None and r.video is None:
+            raise _bad("lip-sync needs a face: a video or an image")
+        self._need_file(r.video or r.image, "the face video" if r.video else "the face image")
+        if r.audio_range is not None:
+            start, end = r.audio_range
+            length = end - start
+            lim = self.limits
+            if start < 0 or not lim.lipsync_audio_min_seconds <= length \
+                    <= lim.lipsync_audio_max_seconds:
+                raise _bad(f"dialogue range {start:.2f}-{end:.2f} s; lip-sync takes "
+                           f"{lim.lipsync_audio_min_seconds:g}-{lim.lipsync_audio_max_seconds:g} s")
+
+    def estimate(self, request: TaskRequest) -> Cost:
+        return ZERO
+
+    # --- task records ------------------------------------------------------------------
+
+    def _status_path(self, task_id: str) -> Path:
+        return self.root / "tasks" / f"{task_id}.json"
+
+    def _key_path(self, external_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in external_id)[:120]
+        return self.root / "keys" / f"{safe}.json"
+
+    def _write_json(self, path: Path, data: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _read_json(self, path: Path) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return data
+
+    def _update(self, task_id: str, **changes: Any) -> dict[str, Any]:
+        record = self._read_json(self._status_path(task_id)) or {}
+        record.update(changes, update_time=time.time())
+        self._write_json(self._status_path(task_id), record)
+        return record
+
+    def _status_of(self, record: dict[str, Any]) -> TaskStatus:
+        phase = TaskPhase(record["phase"])
+        outputs: tuple[TaskOutput, ...] = ()
+        if phase is TaskPhase.SUCCEEDED and record.get("output"):
+            outputs = (TaskOutput(url=Path(record["output"]).as_uri(),
+                                  output_id=f"{record['task_id']}-0",
+                                  duration=record.get("duration"), kind="video"),)
+        return TaskStatus(record["task_id"], record.get("external_id"), phase,
+                          message=record.get("message", ""), outputs=outputs, billed=ZERO)
+
+    # --- the port: tasks ---------------------------------------------------------------
+
+    async def submit(self, request: TaskRequest, external_id: str) -> str:
+        """Free. Records the task, starts rendering in the background, answers at once."""
+        self.validate(request)
+        key = self._key_path(external_id)
+        if key.exists():
+            raise ProviderError(ErrorKind.DUPLICATE, "external_task_id already used",
+                                "look the task up by its key instead", code=1201,
+                                http_status=400)
+        task_id = f"draft-{secrets.token_hex(8)}"
+        now = time.time()
+        self._write_json(self._status_path(task_id), {
+            "task_id": task_id, "external_id": external_id, "phase": "submitted",
+            "message": "", "create_time": now, "update_time": now,
+            "request": request_to_dict(request), "output": None, "duration": None,
+        })
+        self._write_json(key, {"task_id": task_id, "external_id": external_id})
+        self._start(task_id)
+        return task_id
+
+    async def lookup(self, external_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        found: dict[str, TaskStatus] = {}
+        for ext in external_ids:
+            ref = self._read_json(self._key_path(ext))
+            if ref and ref.get("external_id") == ext:
+                status = self._current(ref["task_id"])
+                if status is not None:
+                    found[ext] = status
+        return found
+
+    async def poll(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        out: dict[str, TaskStatus] = {}
+        for task_id in task_ids:
+            status = self._current(task_id)
+            if status is not None:
+                out[task_id] = status
+        return out
+
+    def _current(self, task_id: str) -> TaskStatus | None:
+        record = self._read_json(self._status_path(task_id))
+        if record is None:
+            return None
+        if record["phase"] in ("submitted", "processing") and task_id not in self._running:
+            # Left unfinished by an earlier process: render it again (it is free).
+            log.info("draft task %s was interrupted; rendering it again", task_id)
+            self._start(task_id)
+        return self._status_of(record)
+
+    async def fetch(self, output: TaskOutput, dest: Path) -> Path:
+        parsed = urlparse(output.url)
+        src = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(output.url)
+        if not src.is_file():
+            raise ProviderError(ErrorKind.NOT_FOUND, f"draft output {src} is gone",
+                                "retry the job; drafts are rendered again for free")
+        await asyncio.to_thread(link_or_copy, src, dest)
+        return dest
+
+    async def check(self) -> Reachability:
+        try:
+            ffmpeg_bin()
+        except MediaError as exc:
+            return Reachability(False, exc.problem, exc.hint)
+        return Reachability(True, "draft provider: local ffmpeg renders, offline and free")
+
+    async def aclose(self) -> None:
+        tasks = list(self._running.values())
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        self._running.clear()
+
+    # --- rendering ---------------------------------------------------------------------
+
+    def _start(self, task_id: str) -> None:
+        if task_id in self._running:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(task_id),
+                                                      name=f"draft-render-{task_id}")
+        self._running[task_id] = task
+        task.add_done_callback(lambda _t: self._running.pop(task_id, None))
+
+    async def _run(self, task_id: str) -> None:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self._concurrency)
+        async with self._sem:
+            record = self._read_json(self._status_path(task_id))
+            if record is None:
+                return
+            self._update(task_id, phase="processing")
+            if self._render_delay:
+                await asyncio.sleep(self._render_delay)
+            request = request_from_dict(record["request"])
+            dest = self.root / "outputs" / f"{task_id}.mp4"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                await self._render(request, dest, task_id)
+                info = await asyncio.to_thread(probe, dest)
+                seconds = info.video.duration if info.video else info.duration
+                self._update(task_id, phase="succeeded", output=str(dest),
+                             duration=round(seconds, 3), message="")
+            except (MediaError, ProviderError, OSError, ValueError) as exc:
+                log.warning("draft task %s failed: %s", task_id, exc)
+                self._update(task_id, phase="failed", message=f"draft render failed: {exc}")
+
+    async def _render(self, r: TaskRequest, dest: Path, task_id: str) -> None:
+        tag = f"{drafts.DRAFT_TAG} ({r.operation.value}{', ' + r.preset if r.preset else ''}; " \
+              f"task {task_id})"
+        if r.operation is Operation.EDIT:
+            assert r.video is not None
+            preset = self._library().get(r.preset) if r.preset else None
+            graph = draft_graph(preset, seed=r.seed, words=None if preset else r.prompt)
+            await drafts.render(drafts.edit_command(
+                r.video, dest, graph, resolution=r.resolution.value,
+                keep_audio=r.audio_mode is AudioMode.ORIGINAL, comment=tag,
+                preset=self._x264), dest,
+                subject=r.video, what="rendering a draft restyle")
+            return
+        native = r.audio_mode is AudioMode.NATIVE
+        seconds = [float(s.duration) for s in r.shots] or [float(r.duration or 5)]
+        if r.operation is Operation.TEXT_TO_VIDEO:
+            width, height = drafts.output_size(r.resolution.value,
+                                               drafts.aspect_of(r.aspect_ratio or "16:9"))
+            texts = [s.prompt for s in r.shots] or [r.prompt]
+            shots = [drafts.SlateShot(t, s) for t, s in zip(texts, seconds, strict=True)]
+            await drafts.render_slates(dest, shots, width=width, height=height, audio=native,
+                                       seed=r.seed, comment=tag, preset=self._x264)
+            return
+        if r.operation is Operation.IMAGE_TO_VIDEO:
+            assert r.image is not None
+            width, height = await self._picture_size(r.image, r.resolution.value)
+            await drafts.render(drafts.kenburns_command(
+                dest, r.image, seconds=seconds, width=width, height=height,
+                end_image=r.end_image, audio=native, seed=r.seed, comment=tag,
+                preset=self._x264), dest,
+                subject=r.image, what="rendering a draft image-to-video")
+            return
+        # lip-sync
+        assert r.audio is not None
+        picture = r.video or r.image
+        assert picture is not None
+        if r.audio_range is not None:
+            start, end = r.audio_range
+        else:
+            ainfo = await asyncio.to_thread(probe, r.audio, require_video=False)
+            start, end = 0.0, ainfo.duration
+        width, height = await self._picture_size(picture, r.resolution.value)
+        await drafts.render(drafts.lipsync_command(
+            dest, picture=picture, picture_is_video=r.video is not None, audio=r.audio,
+            start=start, end=end, width=width, height=height, comment=tag,
+            preset=self._x264), dest,
+            subject=picture, what="rendering a draft lip-sync")
+
+    async def _picture_size(self, picture: Path, resolution: str) -> tuple[int, int]:
+        """Kling lets the reference picture decide the aspect (within 1:2.5 to 2.5:1)."""
+        info = await asyncio.to_thread(probe, picture)
+        v = info.video
+        assert v is not None
+        aspect = Fraction(v.display_width, v.display_height)
+        aspect = min(max(aspect, Fraction(2, 5)), Fraction(5, 2))
+        return drafts.output_size(resolution, aspect)
