@@ -105,7 +105,7 @@ def copy_outputs(jobs: Sequence[dict[str, Any]], out: Path) -> list[str]:
 
 def write_result_timeline(client: BridgeClient, batch_id: str, source: Path, out: Path,
                           fmt: str | None) -> str:
-    from .timeline.formats import canonical_format, detect_format, result_path, suffix_for
+    from .timeline import canonical_format, detect_format, result_path, suffix_for
 
     fmt = canonical_format(fmt) if fmt else detect_format(source)
     if fmt in ("otiod",):

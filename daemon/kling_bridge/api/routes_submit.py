@@ -221,15 +221,16 @@ async def generate(request: web.Request) -> web.Response:
 
 
 async def grab_frame(request: web.Request, clip: s.ClipIn) -> str:
-    """Image-to-video from a timeline frame: grab it to a still in the job cache."""
+    """Image-to-video from a timeline frame: grab it to a still in the cache."""
     from ..media.pictures import grab_frame as grab
 
     sv = services(request)
     frame = clip.start_frame or 0
     dest_dir = sv.paths.cache_dir / "frames"
     dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"{Path(clip.path).stem}-frame{frame}-{m.new_id('j')}.png"
     try:
-        out = await asyncio.to_thread(grab, Path(clip.path), frame, dest_dir)
+        out = await asyncio.to_thread(grab, Path(clip.path), frame, dest)
     except MediaError as exc:
         raise media_error(exc) from exc
     return str(out)

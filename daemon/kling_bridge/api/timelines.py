@@ -21,16 +21,18 @@ from ..jobs import model as m
 from ..media.errors import MediaError
 from ..media.probe import probe
 from ..specs import ClipRef, GenerateSpec, JobResult, SourceRange, spec_from_dict
-from ..timeline.errors import TimelineError
-from ..timeline.formats import (
+from ..timeline import (
+    Criteria,
+    ResultClip,
+    TimelineError,
+    apply_results,
     canonical_format,
     media_type_for,
     read_timeline,
     read_timeline_text,
+    select,
     timeline_to_bytes,
 )
-from ..timeline.results import ResultClip, apply_results
-from ..timeline.selection import Criteria, select
 from . import schemas as s
 from .security import ApiError
 

@@ -1,0 +1,48 @@
+"""The README's first command: ``kling-bridge demo`` works offline and says where things are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+
+from kling_bridge.cli import main
+from kling_bridge.media.probe import probe
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_restyles_shot_two_and_places_broll(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("result_timeline", "preview", "before_after", "broll", "source_timeline"):
+        assert Path(report[key]).is_file(), key
+    assert {j["state"] for j in report["jobs"]} == {"succeeded"}
+    source = otio.adapters.read_from_file(report["source_timeline"])
+    result = otio.adapters.read_from_file(report["result_timeline"])
+    # The original cut is untouched...
+    original = result.video_tracks()[0]
+    assert [c.name for c in original.find_clips()] == [c.name for c in source.find_clips()]
+    for before, after in zip(source.find_clips(), original.find_clips(), strict=True):
+        assert before.source_range == after.source_range
+    # ...the restyle sits exactly over shot 2, and the B-roll is on its own track.
+    shot2 = source.video_tracks()[0][1]
+    noir = next(t for t in result.video_tracks() if t.name == "film-noir")
+    (restyled,) = list(noir.find_clips())
+    assert restyled.range_in_parent() == shot2.range_in_parent()
+    assert restyled.metadata["kling_bridge"]["draft"] is True
+    broll_tracks = [t for t in result.video_tracks() if t.name not in ("V1", "film-noir")]
+    assert len(broll_tracks) == 1 and len(list(broll_tracks[0].find_clips())) == 1
+    info = probe(report["preview"])
+    assert info.video is not None and (info.video.width, info.video.height) == (1280, 720)
+    assert info.video.rate == 25 and info.audio is not None
+    sheet = probe(report["before_after"], require_video=False)
+    assert sheet.video is not None and sheet.video.width > sheet.video.height
+    # A second run never writes over the first.
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["folder"] == str(tmp_path / "demo-2")
