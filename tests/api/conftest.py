@@ -62,7 +62,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         settings=settings,
         paths=paths,
         token=new_token(),
-        credentials={"configured": False, "kind": "none", "source": "none", "standard": "new"},
+        credentials=describe(KlingCredential()),
         presets=lambda: PRESETS,
     )
     server = TestServer(create_app(services), host="127.0.0.1")
