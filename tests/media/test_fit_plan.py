@@ -23,6 +23,7 @@ from kling_bridge.media.fit import (
     balanced_cuts,
     fit_rate_for,
     plan_fit,
+    scene_windows,
 )
 from kling_bridge.media.probe import AudioInfo, MediaInfo, VideoInfo
 from kling_bridge.providers.base import InputLimits
@@ -152,8 +153,17 @@ def test_long_range_splits_balanced_and_prefers_scene_changes() -> None:
 def test_balanced_cuts_respect_bounds() -> None:
     assert balanced_cuts(100, 1, min_len=10, max_len=100) == []
     assert balanced_cuts(90, 3, min_len=10, max_len=40) == [30, 60]
-    assert balanced_cuts(90, 3, min_len=10, max_len=40, scene_cuts=(25, 62)) == [25, 62]
-    assert balanced_cuts(90, 3, min_len=28, max_len=40, scene_cuts=(25,)) == [30, 60]
+    assert balanced_cuts(90, 3, min_len=10, max_len=40, scene_cuts=(28, 62)) == [28, 62]
+    assert balanced_cuts(90, 3, min_len=29, max_len=40, scene_cuts=(28,)) == [30, 60]
+    assert balanced_cuts(90, 3, min_len=10, max_len=40, scene_cuts=(20,)) == [30, 60]
+
+
+def test_scene_windows_cover_where_cuts_can_move() -> None:
+    assert scene_windows(1000, 1) == []
+    windows = scene_windows(1000, 3)
+    assert windows == [(292, 375), (626, 709)]
+    decoded = sum(hi - lo for lo, hi in windows)
+    assert decoded < 1000 / 5  # a fifth of the range is decoded, not all of it
 
 
 def test_scope_is_letterboxed_and_remembered() -> None:

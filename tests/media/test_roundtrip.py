@@ -243,3 +243,25 @@ def test_range_past_the_end_is_refused_before_any_work(clip: MakeClip, tmp_path:
         plan_fit(SourceRange(str(src), 20, 20, "25"), probe(src), LIMITS)
     assert str(src) in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scene_changes_are_found_only_where_a_cut_may_move(tmp_path: Path) -> None:
+    import subprocess
+
+    from kling_bridge.media.extract import detect_scene_cuts
+    from kling_bridge.media.fit import scene_windows
+
+    src = tmp_path / "two shots.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=10.8",
+         "-f", "lavfi", "-i", "mandelbrot=s=320x180:r=25", "-filter_complex",
+         "[1:v]trim=end_frame=230[b];[0:v][b]concat=n=2:v=1[v]", "-map", "[v]",
+         "-c:v", "libx264", "-preset", "ultrafast", str(src)], check=True)
+    info = probe(src)
+    assert info.video is not None and info.video.frame_count == 500
+    found: tuple[int, ...] = ()
+    for lo, hi in scene_windows(500, 2):
+        found += detect_scene_cuts(info, lo, hi - lo, Fraction(25))
+    assert found == (270,)
+    plan = plan_fit(SourceRange(str(src), 0, 500, "25"), info, LIMITS, scene_cuts=found)
+    assert [s.src_start for s in plan.segments] == [0, 270]

@@ -25,7 +25,7 @@ from ..media import pictures
 from ..media.conform import ConformOptions, GeneratedTarget, aconform, aconform_generated
 from ..media.errors import MediaError, RangeOutsideMedia
 from ..media.extract import adetect_scene_cuts, aextract
-from ..media.fit import FitLimits, FitPlan, plan_fit
+from ..media.fit import FitLimits, FitPlan, plan_fit, scene_windows
 from ..media.presets import PresetLibrary, kling_prompt, load_presets
 from ..media.probe import MediaInfo, probe, require_motion_video
 from ..media.run import link_or_copy
@@ -144,8 +144,10 @@ class MediaPipeline:
                                    "crf": self.crf, "preset": self.encode_preset}
         plan = plan_fit(spec.source, info, limits, **options)
         if len(plan.segments) > 1:
-            cuts = await adetect_scene_cuts(info, plan.window_start, plan.window_frames,
-                                            plan.rate)
+            cuts: tuple[int, ...] = ()
+            for lo, hi in scene_windows(plan.window_frames, len(plan.segments)):
+                cuts += await adetect_scene_cuts(info, plan.window_start + lo, hi - lo,
+                                                 plan.rate)
             if cuts:
                 plan = plan_fit(spec.source, info, limits, scene_cuts=cuts, **options)
         _write_json(ctx.workdir / PLAN_FILE, {"key": key, "plan": plan.to_dict()})

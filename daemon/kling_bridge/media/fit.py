@@ -211,14 +211,14 @@ def balanced_cuts(
     """Cut ``total`` frames into ``count`` pieces, each within [min_len, max_len].
 
     Balanced lengths first; each cut then moves to the nearest scene change (frame offsets
-    into the range) within a quarter of a piece, as long as every piece still fits -- a cut
+    into the range) within an eighth of a piece, as long as every piece still fits -- a cut
     on a scene change hides the seam between two provider answers.
     """
     if count <= 1:
         return []
     cuts: list[int] = []
     prev = 0
-    window = max(1, total // count // 4)
+    window = _scene_reach(total, count)
     for i in range(1, count):
         remaining_after = count - i
         ideal = prev + round((total - prev) / (count - i + 1))
@@ -230,6 +230,24 @@ def balanced_cuts(
         cuts.append(cut)
         prev = cut
     return cuts
+
+
+def _scene_reach(total: int, count: int) -> int:
+    return max(1, total // count // 8)
+
+
+def scene_windows(total: int, count: int) -> list[tuple[int, int]]:
+    """Frame offsets (start, end) where a scene change could move a cut of :func:`balanced_cuts`.
+
+    Only these stretches need decoding to find scene changes -- about a quarter of a split
+    range instead of all of it.
+    """
+    reach = _scene_reach(total, count)
+    out = []
+    for i in range(1, count):
+        ideal = round(i * total / count)
+        out.append((max(0, ideal - reach), min(total, ideal + reach + 1)))
+    return out
 
 
 # --- space ------------------------------------------------------------------------------
