@@ -137,3 +137,47 @@ def test_copies_into_out_never_overwrite(tmp_path: Path) -> None:
     assert first.name == "take.mp4" and second.name == "take (2).mp4"
     assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
     assert sorted(p.name for p in out.iterdir()) == ["take (2).mp4", "take.mp4"]
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".fcpxml", ".xml"])
+def test_restyle_timeline_writes_result_timeline_in_its_format(
+    tmp_path: Path, bridge_home: Path, suffix: str
+) -> None:
+    from kling_bridge.media.synth import make_clip
+    from kling_bridge.timeline import new_clips, read_timeline, write_timeline
+    from tests.api.test_timeline_api import plugin_timeline
+
+    import opentimelineio as otio
+
+    media = [make_clip(tmp_path / f"shot {n}.mov", frames=75, rate="25") for n in (1, 2)]
+    timeline = otio.adapters.read_from_string(
+        json.dumps(plugin_timeline(media, marked=False)), "otio_json"
+    )
+    source = write_timeline(timeline, tmp_path / f"edit{suffix}")
+    before = source.read_bytes()
+    proc = start(bridge_home, tmp_path / "provider")
+    try:
+        done = run(
+            "restyle",
+            str(source),
+            "--select",
+            "all",
+            "--preset",
+            "film-noir",
+            "--out",
+            str(tmp_path / "out"),
+            "--wait",
+            "--json",
+        )
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        result_file = Path(answer["written"][-1])
+        assert result_file.name == f"edit.kling{suffix}" and result_file.parent == tmp_path / "out"
+        result = read_timeline(result_file).timeline
+        added = new_clips(result)  # found by provenance, which every format carries
+        assert len(added) == 2
+        assert {c.metadata["kling_bridge"]["preset"] for c in added} == {"film-noir"}
+        assert source.read_bytes() == before  # the editor's file is never touched
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -49,7 +49,10 @@ class TimelineSelection:
 
 
 def timeline_error(exc: TimelineError) -> ApiError:
-    return ApiError(400, "bad_timeline", str(exc), exc.hint or "")
+    """File, item and problem in the message; what to do in the hint (not said twice)."""
+    parts = [str(p) for p in (exc.path, f"item {exc.item!r}" if exc.item else None) if p]
+    message = ": ".join([*parts, exc.problem.rstrip(".")])
+    return ApiError(400, "bad_timeline", message, exc.hint or "")
 
 
 def criteria_of(select_in: s.SelectIn) -> Criteria:

@@ -257,6 +257,11 @@ class _Writer(threading.Thread):
             self._commit(group)
 
     def _commit(self, group: list[_WriteOp]) -> None:
+        # A caller cancelled before its write began gets nothing written; once a write
+        # has begun it can no longer be cancelled, so what it reports is what is on disk.
+        group = [(fn, fut) for fn, fut in group if fut.set_running_or_notify_cancel()]
+        if not group:
+            return
         outcomes: list[tuple[Future[Any], bool, Any]] = []
         conn = self.conn
         try:
