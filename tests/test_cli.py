@@ -143,11 +143,11 @@ def test_copies_into_out_never_overwrite(tmp_path: Path) -> None:
 def test_restyle_timeline_writes_result_timeline_in_its_format(
     tmp_path: Path, bridge_home: Path, suffix: str
 ) -> None:
+    import opentimelineio as otio
+
     from kling_bridge.media.synth import make_clip
     from kling_bridge.timeline import new_clips, read_timeline, write_timeline
     from tests.api.test_timeline_api import plugin_timeline
-
-    import opentimelineio as otio
 
     media = [make_clip(tmp_path / f"shot {n}.mov", frames=75, rate="25") for n in (1, 2)]
     timeline = otio.adapters.read_from_string(
