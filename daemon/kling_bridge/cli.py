@@ -208,7 +208,9 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
 
 def _cred_line(cred: dict[str, Any]) -> str:
     if not cred.get("configured"):
-        return f"none configured ({cred.get('source', 'none')}); the draft provider works offline"
+        source = cred.get("source", "none")
+        why = "" if source == "none" else f" ({source})"
+        return f"none configured{why}; the draft provider works offline"
     return f"{cred['kind']} from {cred['source']} ({cred['standard']} API standard)"
 
 
