@@ -105,6 +105,7 @@ class Engine:
     def __post_init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
+        self._runner_provider: dict[str, str] = {}  # job id -> provider whose slot it holds
         self._sending: set[str] = set()
         self._holds: dict[str, _Hold] = {}
         self._throttles: dict[str, _Throttle] = {}
@@ -298,7 +299,7 @@ class Engine:
                 if name in self._holds and self.providers[name].capabilities.paid:
                     continue
                 limit = self.settings.queue.concurrency.get(name, 2)
-                active = sum(1 for jid, p in self._runner_providers().items() if p == name)
+                active = sum(1 for p in self._runner_provider.values() if p == name)
                 free = limit - active
                 if free > 0:
                     for job in self.store.next_queued(name, free, now, set(self._runners)):
@@ -309,9 +310,6 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, wake_in))
 
-    def _runner_providers(self) -> dict[str, str]:
-        return {jid: getattr(t, "kb_provider", "") for jid, t in self._runners.items()}
-
     def _spawn(self, job_id: str, provider: str | None = None) -> None:
         if job_id in self._runners:
             return
@@ -319,11 +317,12 @@ class Engine:
             job = self.store.get(job_id)
             provider = job.provider if job else ""
         task = asyncio.create_task(self._run(job_id), name=f"kb-job-{job_id}")
-        task.kb_provider = provider  # type: ignore[attr-defined]
         self._runners[job_id] = task
+        self._runner_provider[job_id] = provider
 
         def done(_: asyncio.Task[None]) -> None:
             self._runners.pop(job_id, None)
+            self._runner_provider.pop(job_id, None)
             self._requests.pop(job_id, None)
             self._running_since.pop(job_id, None)
             self._wake.set()
