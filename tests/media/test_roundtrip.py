@@ -53,7 +53,7 @@ COVER = [
     Case("25", 1, (1920, 804)),
     Case("30000/1001", 1, (1080, 1920), handles=1),
     Case("50", 1, (640, 360)),
-    Case("60000/1001", 1, (1920, 1080), handles=1),
+    Case("60000/1001", 1, (1920, 1080)),
     # 8 s: one segment
     Case("24000/1001", 8, (640, 360)),
     Case("24", 8, (640, 360)),
@@ -265,3 +265,26 @@ def test_scene_changes_are_found_only_where_a_cut_may_move(tmp_path: Path) -> No
     assert found == (270,)
     plan = plan_fit(SourceRange(str(src), 0, 500, "25"), info, LIMITS, scene_cuts=found)
     assert [s.src_start for s in plan.segments] == [0, 270]
+
+
+@pytest.mark.parametrize(
+    ("rate", "frames", "start", "first_sample"),
+    [
+        # near the start: audio decoded from its first sample
+        ("30000/1001", 120, 37, round(Fraction(37 * 1001 * 48000, 30000))),
+        # 36 s in: audio seeked, then trimmed to the sample
+        ("25", 1000, 903, 903 * 48000 // 25),
+    ],
+)
+def test_source_audio_is_laid_back_sample_exact(clip: MakeClip, tmp_path: Path, kling_sim: Sim,
+                                                rate: str, frames: int, start: int,
+                                                first_sample: int) -> None:
+    from kling_bridge.media.synth import RAMP, read_ramp_start
+
+    src = clip("camera original.mov", width=160, height=90, rate=rate, frames=frames,
+               pattern="plain", ramp_audio=True, pcm_audio=True)
+    rng = SourceRange(str(src), start, 25, rate)
+    _, out = run_round_trip(src, rng, tmp_path, kling_sim)
+    expected = [(first_sample + i) % RAMP for i in range(8)]
+    assert read_ramp_start(out) == expected
+    check_result(out, src, rng, barcode=False)

@@ -241,3 +241,22 @@ async def test_a_render_that_fails_says_why(tmp_path: Path) -> None:
     assert status.phase is TaskPhase.FAILED
     assert "draft render failed" in status.message and "not really.mp4" in status.message
     await p.aclose()
+
+
+async def test_old_drafts_are_swept_like_expired_results(tmp_path: Path) -> None:
+    import os
+    import time
+
+    p = DraftProvider(encoder_preset="ultrafast")
+    req = TaskRequest(Operation.TEXT_TO_VIDEO, "kling-3.0", "old", duration=3,
+                      resolution=Resolution.R720)
+    task_id = await p.submit(req, "old-key")
+    await wait_done(p, task_id)
+    files = [f for f in p.root.rglob("*") if f.is_file()]
+    assert len(files) == 3  # status, key, output
+    month_ago = time.time() - 31 * 24 * 3600
+    for f in files:
+        os.utime(f, (month_ago, month_ago))
+    assert p.sweep() == 3
+    assert await p.lookup(["old-key"]) == {}
+    await p.aclose()

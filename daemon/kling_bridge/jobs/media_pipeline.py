@@ -161,6 +161,13 @@ class MediaPipeline:
                                 code="bad_request")
         return kling_prompt(preset, spec.look.prompt), preset.id if preset else None
 
+    def _prompt_for_record(self, spec: RestyleSpec) -> str:
+        """The prompt as sent -- or the editor's words if the preset vanished since."""
+        try:
+            return self._look(spec)[0]
+        except (PipelineError, MediaError):
+            return spec.look.prompt or spec.look.label
+
     async def _prepare_restyle(self, ctx: JobContext, spec: RestyleSpec) -> list[TaskRequest]:
         prompt, preset_id = self._look(spec)
         try:
@@ -228,7 +235,8 @@ class MediaPipeline:
                    OutputFile(str(thumb), "thumbnail", draft=draft))
         meta: dict[str, Any] = {
             "draft": draft, "provider": ctx.provider.name, "kind": "restyle", "look": look,
-            "preset": spec.look.preset, "prompt": self._look(spec)[0], "variant": spec.variant,
+            "preset": spec.look.preset, "prompt": self._prompt_for_record(spec),
+            "variant": spec.variant,
             "source": spec.source.path, "start_frame": spec.source.start_frame,
             "frame_count": spec.source.frame_count, "rate": spec.source.rate,
             "timecode": plan.target.timecode, "segments": len(plan.segments),

@@ -63,7 +63,9 @@ def picture_chain(stream: Any, plan: FitPlan, seg: Segment) -> Any:
     stream = stream.filter("trim", end_frame=seg.fit_frames)
     w, h = plan.canvas
     box = plan.content
-    stream = stream.filter("scale", box.width, box.height, flags="lanczos")
+    # bicubic: the provider redraws every pixel anyway; lanczos is kept for the conform,
+    # whose pixels the editor keeps.
+    stream = stream.filter("scale", box.width, box.height, flags="bicubic")
     stream = stream.filter("setsar", "1")
     if (box.width, box.height) != (w, h):
         stream = stream.filter("pad", w, h, box.x, box.y, color="black")

@@ -32,6 +32,8 @@ class SynthSpec:
     sample_rate: int = 48000
     channels: int = 2
     tone_hz: int = 440
+    ramp_audio: bool = False  # a sawtooth whose value tells the sample's index (mod RAMP)
+    pcm_audio: bool = False  # PCM instead of AAC (mov/mkv/wav): exact sample positions
     timecode: str | None = None  # "01:00:00:00" (or ";" for drop-frame) as a tmcd track
     codec: str = "h264"  # h264 | prores | mjpeg
     preset: str = "ultrafast"
@@ -103,6 +105,7 @@ def _video_filters(spec: SynthSpec) -> list[str]:
 
 
 BARCODE_BITS = 12
+RAMP = 4800  # samples per sawtooth period of ``ramp_audio`` (0.1 s at 48 kHz)
 
 
 def barcode_filters() -> list[str]:
@@ -131,10 +134,13 @@ def synth_args(dest: Path, spec: SynthSpec) -> list[str]:
     args = ["-f", "lavfi", "-i", _source(spec, rate)]
     if spec.audio:
         secs = float(spec.audio_samples / spec.sample_rate) + 1.0
-        layout = "stereo" if spec.channels == 2 else "mono"
-        args += ["-f", "lavfi", "-i",
-                 f"sine=frequency={spec.tone_hz}:sample_rate={spec.sample_rate}:"
-                 f"duration={secs:.3f}:beep_factor=4"]
+        if spec.ramp_audio:
+            ramp = "|".join([f"0.9*mod(n\\,{RAMP})/{RAMP}"] * spec.channels)
+            args += ["-f", "lavfi", "-i", f"aevalsrc='{ramp}':s={spec.sample_rate}:d={secs:.3f}"]
+        else:
+            args += ["-f", "lavfi", "-i",
+                     f"sine=frequency={spec.tone_hz}:sample_rate={spec.sample_rate}:"
+                     f"duration={secs:.3f}:beep_factor=4"]
     chain = _video_filters(spec)
     if chain:
         args += ["-vf", ",".join(chain)]
@@ -155,7 +161,8 @@ def synth_args(dest: Path, spec: SynthSpec) -> list[str]:
         if spec.interlaced:
             args += ["-flags", "+ilme+ildct", "-x264opts", "tff=1"]
     if spec.audio:
-        pcm = dest.suffix.lower() in (".mov", ".mxf") and spec.codec == "prores"
+        pcm = spec.pcm_audio or (dest.suffix.lower() in (".mov", ".mxf")
+                                 and spec.codec == "prores")
         args += ["-c:a", "pcm_s24le"] if pcm else ["-c:a", "aac", "-b:a", "128k"]
     if spec.timecode:
         args += ["-timecode", spec.timecode]
@@ -243,3 +250,41 @@ def read_barcodes(path: str | Path) -> list[int]:
         numbers.append(value)
     proc.wait()
     return numbers
+
+
+def read_ramp_start(path: str | Path, samples: int = 8) -> list[int]:
+    """Sample indices (mod :data:`RAMP`) of the first ``samples`` samples of a ramp track."""
+    import subprocess
+
+    from .run import ffmpeg_bin
+
+    raw = subprocess.run([ffmpeg_bin(), "-v", "error", "-i", str(path), "-map", "0:a:0",
+                          "-af", "pan=mono|c0=c0", "-f", "s16le", "-acodec", "pcm_s16le", "-"],
+                         capture_output=True, check=True).stdout[: samples * 2]
+    values = [int.from_bytes(raw[i:i + 2], "little", signed=True)
+              for i in range(0, len(raw), 2)]
+    return [round(v / 32768 / 0.9 * RAMP) % RAMP for v in values]
+
+
+def demo_footage(folder: str | Path, *, rate: str = "25", width: int = 960, height: int = 540,
+                 seconds: int = 6) -> list[Path]:
+    """Three labelled camera clips for ``kling-bridge demo`` (existing files are kept).
+
+    Different pictures (bars, a fractal zoom, a drifting gradient) so a look and a cut are
+    easy to see; each has sound and its own timecode, like camera originals.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    frames = round(seconds * parse_rate(rate))
+    clips = [("A001_C001 bars.mov", "testsrc2", "Clip 1", "01:00:00:00", 440),
+             ("A001_C002 fractal.mov", "mandelbrot", "Clip 2", "01:10:00:00", 330),
+             ("A001_C003 sky.mov", "gradients", "Clip 3", "01:20:00:00", 550)]
+    paths = []
+    for name, pattern, label, tc, hz in clips:
+        dest = out / name
+        if not dest.exists():
+            make_clip(dest, SynthSpec(width=width, height=height, rate=rate, frames=frames,
+                                      pattern=pattern, label=label, timecode=tc, tone_hz=hz,
+                                      preset="ultrafast", crf=20))
+        paths.append(dest)
+    return paths

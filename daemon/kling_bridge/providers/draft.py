@@ -55,6 +55,8 @@ from .base import (
 log = logging.getLogger("kling_bridge.providers.draft")
 
 _PATH_FIELDS = ("video", "image", "end_image", "reference_image", "audio")
+#: Like Kling's result URLs, draft tasks and outputs are kept 30 days, then swept.
+KEEP_SECONDS = 30 * 24 * 3600
 
 
 def request_to_dict(request: TaskRequest) -> dict[str, Any]:
@@ -107,6 +109,7 @@ class DraftProvider:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._render_delay = render_delay  # tests: hold tasks in "processing" for a while
         self._x264 = encoder_preset
+        self._swept = False
 
     # --- the port: free checks -------------------------------------------------------
 
@@ -246,6 +249,9 @@ class DraftProvider:
     async def submit(self, request: TaskRequest, external_id: str) -> str:
         """Free. Records the task, starts rendering in the background, answers at once."""
         self.validate(request)
+        if not self._swept:
+            self._swept = True
+            await asyncio.to_thread(self.sweep)
         key = self._key_path(external_id)
         if key.exists():
             raise ProviderError(ErrorKind.DUPLICATE, "external_task_id already used",
@@ -298,6 +304,18 @@ class DraftProvider:
                                 "retry the job; drafts are rendered again for free")
         await asyncio.to_thread(link_or_copy, src, dest)
         return dest
+
+    def sweep(self, older_than: float = KEEP_SECONDS) -> int:
+        """Remove task records, keys and outputs older than ``older_than`` seconds."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for folder in ("tasks", "keys", "outputs"):
+            for path in (self.root / folder).glob("*"):
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+        return removed
 
     async def check(self) -> Reachability:
         try:
