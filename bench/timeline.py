@@ -10,7 +10,15 @@ clips placed on a look track, 5,000 alternate references, provenance) and
 ``write_timeline`` (atomic write of a result twice the input's size).
 
 Prints the figures and one JSON line; goal: ratio <= 2.0. Exits 0 either way (a benchmark
-reports, the reader judges).
+reports, the reader judges). The ratio is of wall-clock time (best of ``--repeat``, the two
+run turn about); the CPU-time ratio is printed beside it because this machine is shared and
+wall-clock figures swing with its load. The result file is read back with OpenTimelineIO
+after timing and checked to hold every job's clip and alternate reference.
+
+Where the time goes (see ``kling_bridge.timeline.results``): the result is 2.8x the input
+and must exist as OpenTimelineIO objects (``apply_results`` returns a Timeline), so OTIO's
+own C++ work alone -- parse the input, clone it, parse the new tracks and references, and
+write 34 MB -- is about 2.5x the baseline before any of the bridge's own work.
 """
 
 from __future__ import annotations
@@ -93,15 +101,32 @@ def bare(source: Path, target: Path) -> None:
 
 
 def interleaved(first: Callable[[], object], second: Callable[[], object],
-                repeat: int) -> tuple[float, float]:
-    """Best time of each, run turn about so a busy machine slows both alike."""
-    times: tuple[list[float], list[float]] = ([], [])
+                repeat: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Best (wall, CPU) time of each, run turn about so a busy machine slows both alike."""
+    walls: tuple[list[float], list[float]] = ([], [])
+    cpus: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        for fn, bucket in ((first, times[0]), (second, times[1])):
-            start = time.perf_counter()
+        for fn, wall, cpu in ((first, walls[0], cpus[0]), (second, walls[1], cpus[1])):
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            bucket.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    return (min(walls[0]), min(cpus[0])), (min(walls[1]), min(cpus[1]))
+
+
+def check_result(path: Path, jobs: int, tracks_in: int) -> str:
+    """The written result, read back by OTIO itself: every job's clip on a look track and
+    its media as an alternate reference on the source clip (raises when not)."""
+    timeline = otio.adapters.otio_json.read_from_file(str(path))
+    looks = list(timeline.tracks)[tracks_in:]
+    placed = sum(1 for t in looks for c in t if isinstance(c, otio.schema.Clip)
+                 and c.metadata["kling_bridge"]["job_id"])
+    alternates = sum(1 for c in timeline.find_clips()
+                     if "kling_bridge.film-noir" in c.media_references())
+    if placed != jobs or alternates != jobs:
+        raise SystemExit(f"result timeline is wrong: {placed} placed, {alternates} alternates,"
+                         f" {jobs} jobs")
+    return f"read back by OTIO: {len(looks)} look track(s), {placed} clips, {alternates} alternates"
 
 
 def main() -> int:
@@ -115,20 +140,25 @@ def main() -> int:
         otio.adapters.otio_json.write_to_file(make_cut(args.clips), str(source))
         jobs = bridge(source, folder / "warmup.otio")  # imports, caches
         bare(source, folder / "warmup-bare.otio")
-        baseline, ours = interleaved(lambda: bare(source, folder / "bare.otio"),
-                                     lambda: bridge(source, folder / "result.otio"), args.repeat)
+        (baseline, baseline_cpu), (ours, ours_cpu) = interleaved(
+            lambda: bare(source, folder / "bare.otio"),
+            lambda: bridge(source, folder / "result.otio"), args.repeat)
         size_in = source.stat().st_size
         size_out = (folder / "result.otio").stat().st_size
-    ratio = ours / baseline
+        checked = check_result(folder / "result.otio", jobs, len(make_cut(2).tracks))
+    ratio, cpu_ratio = ours / baseline, ours_cpu / baseline_cpu
     print(f"timeline: {args.clips} clips, {jobs} restyle jobs, "
-          f"{size_in / 1e6:.1f} MB in -> {size_out / 1e6:.1f} MB out")
-    print(f"OTIO read+write (baseline): {baseline * 1000:8.1f} ms")
-    print(f"bridge read->jobs->result->write: {ours * 1000:8.1f} ms")
+          f"{size_in / 1e6:.1f} MB in -> {size_out / 1e6:.1f} MB out ({checked})")
+    print(f"OTIO read+write (baseline): {baseline * 1000:8.1f} ms  (CPU {baseline_cpu * 1000:.1f})")
+    print(f"bridge read->jobs->result->write: {ours * 1000:8.1f} ms  (CPU {ours_cpu * 1000:.1f})")
     print("  last run: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in PHASES.items()))
-    print(f"ratio: {ratio:.2f}x (goal <= 2.0x) {'OK' if ratio <= 2.0 else 'OVER GOAL'}")
+    print(f"ratio: {ratio:.2f}x (goal <= 2.0x) {'OK' if ratio <= 2.0 else 'OVER GOAL'};"
+          f" CPU-time ratio {cpu_ratio:.2f}x")
     print(json.dumps({"bench": "timeline", "clips": args.clips, "jobs": jobs,
                       "baseline_s": round(baseline, 4), "bridge_s": round(ours, 4),
                       "ratio": round(ratio, 3), "goal": 2.0, "met": ratio <= 2.0,
+                      "baseline_cpu_s": round(baseline_cpu, 4), "bridge_cpu_s": round(ours_cpu, 4),
+                      "cpu_ratio": round(cpu_ratio, 3),
                       "bytes_in": size_in, "bytes_out": size_out,
                       "phases_s": {k: round(v, 4) for k, v in PHASES.items()}}))
     return 0

@@ -23,6 +23,7 @@ from kling_bridge.specs import ClipRef, GenerateSpec, Shot
 from kling_bridge.timeline.rates import rate_text
 from kling_bridge.timeline.walk import frames as _frames
 from kling_bridge.timeline.walk import items as _items
+from kling_bridge.timeline.walk import listed
 
 PROMPT_PREFIX = "kling:"
 DEFAULT_SECONDS = 5
@@ -57,14 +58,14 @@ def _prompt_markers(timeline: otio.schema.Timeline, prefix: str,
         length = _frames(marker.marked_range.duration, rate)
         found.setdefault((start, length, text), _Prompt(text, start, length, marker.name))
 
-    for marker in timeline.tracks.markers:
+    for marker in listed(timeline.tracks.markers):
         add(marker, 0)
-    for track in timeline.tracks:
-        for marker in track.markers:
+    for track in listed(timeline.tracks):
+        for marker in listed(track.markers):
             add(marker, 0)
     for kind, _n, _i, _t, item, rec_start, _len in _items(timeline, rate):
         del kind
-        for marker in item.markers:
+        for marker in listed(item.markers):
             source_start = _frames(item.trimmed_range().start_time, rate)
             add(marker, rec_start - source_start)
     return sorted(found.values(), key=lambda p: (p.start, p.length))

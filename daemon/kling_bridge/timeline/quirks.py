@@ -30,6 +30,7 @@ from kling_bridge.timeline.rates import (
     rational,
     snap_rate,
 )
+from kling_bridge.timeline.walk import listed, meta_value
 
 KEY = "kling_bridge"  # metadata namespace and provenance marker name
 EDL_COMMENT = "KLING_BRIDGE "
@@ -136,9 +137,8 @@ def media_issues(
     """Clips whose media cannot be found on this machine (reported, never fatal)."""
     issues: list[ClipIssue] = []
     seen: dict[str, tuple[str | None, bool]] = {}  # url -> (path, exists): media repeats
-    for clip in timeline.find_clips():
+    for clip, track in _clips_with_tracks(timeline.tracks, ""):
         ref = clip.media_reference
-        track = _track_name(clip)
         if isinstance(ref, otio.schema.GeneratorReference):
             continue
         if isinstance(ref, otio.schema.MissingReference) or ref is None:
@@ -161,6 +161,19 @@ def media_issues(
     return issues
 
 
+def _clips_with_tracks(composition: Any, track: str) -> Iterator[tuple[Any, str]]:
+    """Every clip as ``find_clips`` orders them (depth first), with the name of the track
+    holding it (the nearest one, for clips nested in a compound) -- one walk instead of a
+    climb up the parents for each clip."""
+    if isinstance(composition, otio.schema.Track):
+        track = composition.name
+    for child in listed(composition):
+        if isinstance(child, otio.schema.Clip):
+            yield child, track
+        if isinstance(child, otio.core.Composition):
+            yield from _clips_with_tracks(child, track)
+
+
 def _walk(root: Any) -> Iterator[Any]:
     yield root
     yield from root.find_children()
@@ -170,13 +183,6 @@ def _references(item: Any) -> list[Any]:
     if isinstance(item, otio.schema.Clip):
         return list(item.media_references().values())
     return []
-
-
-def _track_name(item: Any) -> str:
-    parent = item.parent()
-    while parent is not None and not isinstance(parent, otio.schema.Track):
-        parent = parent.parent()
-    return parent.name if parent is not None else ""
 
 
 def _snap_time(time: otio.opentime.RationalTime) -> otio.opentime.RationalTime | None:
@@ -212,7 +218,7 @@ def _snap_rates(timeline: otio.schema.Timeline) -> bool:
         rng = _snap_range(item.source_range)
         if rng is not None:
             item.source_range, changed = rng, True
-        for marker in item.markers:
+        for marker in listed(item.markers):
             mrng = _snap_range(marker.marked_range)
             if mrng is not None:
                 marker.marked_range, changed = mrng, True
@@ -246,7 +252,7 @@ def _edl_offsets_to_start(timeline: otio.schema.Timeline) -> bool:
 
 def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
-        cmx = clip.metadata.get("cmx_3600")
+        cmx = meta_value(clip.metadata, "cmx_3600")
         if not cmx or not cmx.get("comments"):
             continue
         kept = []
@@ -260,7 +266,7 @@ def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
 
 def _lift_aaf_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
-        aaf = clip.metadata.get("AAF")
+        aaf = meta_value(clip.metadata, "AAF")
         comments = aaf.get("UserComments") if isinstance(aaf, Mapping) else None
         if isinstance(comments, Mapping) and KEY in comments:
             _merge_provenance(clip, str(comments[KEY]))

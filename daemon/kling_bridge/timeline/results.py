@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import copy
 import json
-import re
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import opentimelineio as otio
@@ -30,7 +31,7 @@ from kling_bridge.specs import ClipRef
 from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.paths import same_style
 from kling_bridge.timeline.rates import exact_rate
-from kling_bridge.timeline.walk import bridge_meta, clip_id
+from kling_bridge.timeline.walk import bridge_meta, clip_id, listed
 
 KEY = "kling_bridge"
 BROLL_TRACK = "Kling B-roll"
@@ -95,9 +96,10 @@ def apply_results(
 ) -> otio.schema.Timeline:
     """A new timeline: ``timeline`` untouched plus the results as tracks (see module doc).
 
-    The new tracks and references are built as OTIO JSON and loaded in one go: building
+    The copy of the editor's cut is one C++ clone; the new tracks and the alternate
+    references are written as one OTIO JSON document and loaded in one go: building
     thousands of clips one Python object at a time costs several times OpenTimelineIO's
-    own read of the whole timeline.
+    own read of the whole timeline, and so does ``json.dumps`` of the same as dicts.
     """
     output: otio.schema.Timeline = copy.deepcopy(timeline)
     results = list(results)
@@ -108,48 +110,50 @@ def apply_results(
                                 hint="build ResultClip.clip from the job's ClipRef")
     originals = _clips_by_id(
         output, {r.clip.clip_id: r.clip.name for r in results if r.kind == "restyle"})
-    style = _url_style(output)
+    builder = _Builder(originals, _url_style(output))
     restyles = [r for r in results if r.kind == "restyle"]
     generations = [r for r in results if r.kind != "restyle"]
 
-    tracks: list[dict[str, Any]] = []
-    alternates: list[tuple[otio.schema.Clip, ResultClip, dict[str, Any]]] = []
+    tracks: list[str] = []
+    alternates: list[tuple[otio.schema.Clip, ResultClip]] = []
+    alternate_json: list[str] = []
     groups: dict[str, list[ResultClip]] = {}
     for result in restyles:
         groups.setdefault(result.track_label, []).append(result)
     for label, members in groups.items():
         meta = {"role": "restyle", "look": members[0].look, "variant": members[0].variant}
-        tracks.extend(_lay_out(label, members, "Video", meta, originals, style))
+        tracks.extend(builder.lay_out(label, members, "Video", meta))
         for result in members:
             original = originals.get(result.clip.clip_id)
             if isinstance(original, otio.schema.Clip):
-                alternates.append((original, result, _alternate(original, result, style)))
+                alternates.append((original, result))
+                alternate_json.append(builder.alternate(original, result))
     if generations:
         meta = {"role": "broll"}
-        tracks.extend(_lay_out(BROLL_TRACK, generations, "Video", meta, originals, style))
+        tracks.extend(builder.lay_out(BROLL_TRACK, generations, "Video", meta))
         with_sound = [g for g in generations if g.has_audio]
         if with_sound:
-            tracks.extend(_lay_out(BROLL_TRACK + " audio", with_sound, "Audio", meta,
-                                   originals, style))
-    for track in _load_all("Stack.1", tracks):
+            tracks.extend(builder.lay_out(BROLL_TRACK + " audio", with_sound, "Audio", meta))
+    loaded = _load_all(tracks + alternate_json)
+    for track in loaded[:len(tracks)]:
         output.tracks.append(track)
-    loaded = _load_all("SerializableCollection.1", [ref for _o, _r, ref in alternates])
-    for (original, result, _json), reference in zip(alternates, loaded, strict=True):
+    for (original, result), reference in zip(alternates, loaded[len(tracks):], strict=True):
         refs = original.media_references()
         refs[result.reference_key] = reference
         original.set_media_references(refs, original.active_media_reference_key)
     return output
 
 
-def _load_all(container: str, children: list[dict[str, Any]]) -> list[Any]:
-    """Deserialize ``children`` inside one container and hand them back detached."""
+def _load_all(children: list[str]) -> list[Any]:
+    """Deserialize the JSON ``children`` inside one collection and hand them back detached."""
     if not children:
         return []
-    holder = otio.adapters.otio_json.read_from_string(json.dumps(
-        {"OTIO_SCHEMA": container, "name": "", "metadata": {}, "children": children}))
-    items = list(holder)
+    holder = otio.adapters.otio_json.read_from_string(
+        '{"OTIO_SCHEMA": "SerializableCollection.1", "name": "", "metadata": {}, '
+        '"children": [' + ", ".join(children) + "]}")
+    loaded = listed(holder)
     del holder[:]
-    return items
+    return loaded
 
 
 def new_clips(timeline: otio.schema.Timeline) -> list[otio.schema.Clip]:
@@ -162,28 +166,33 @@ def new_clips(timeline: otio.schema.Timeline) -> list[otio.schema.Clip]:
     return found
 
 
-# --------------------------------------------------------------------------- building
+# --------------------------------------------------------------------------- finding
 
 
 def _clips_by_id(timeline: otio.schema.Timeline, wanted: dict[str, str]) -> dict[str, Any]:
     """The items the results name (id -> clip name), by the ids selection gave them: a
     place ``v2-5`` holding a clip of that name is taken directly; a plugin's own clip_id
     takes a scan (once, for all of them)."""
-    video = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]
+    video = [t for t in listed(timeline.tracks) if t.kind == otio.schema.TrackKind.Video]
+    children: dict[int, list[Any]] = {}  # each track listed once, only when asked for
     found: dict[str, Any] = {}
     for wanted_id, name in wanted.items():
-        place = _PLACE.fullmatch(wanted_id)
+        place = _place(wanted_id)
         if place is None:
             continue
-        number, index = int(place.group(1)), int(place.group(2))
-        if number <= len(video) and index < len(video[number - 1]):
-            item = video[number - 1][index]
-            if isinstance(item, otio.schema.Clip | otio.schema.Stack) and item.name == name:
-                found[wanted_id] = item
+        number, index = place
+        if number <= len(video):
+            if number not in children:
+                children[number] = listed(video[number - 1])
+            track = children[number]
+            if index < len(track):
+                item = track[index]
+                if isinstance(item, otio.schema.Clip | otio.schema.Stack) and item.name == name:
+                    found[wanted_id] = item
     if len(found) == len(wanted):
         return found
-    for number, track in enumerate(video, 1):
-        for index, item in enumerate(track):
+    for number, track_item in enumerate(video, 1):
+        for index, item in enumerate(listed(track_item)):
             if isinstance(item, otio.schema.Clip | otio.schema.Stack):
                 key = clip_id(item, number, index)
                 if key in wanted:
@@ -191,49 +200,195 @@ def _clips_by_id(timeline: otio.schema.Timeline, wanted: dict[str, str]) -> dict
     return found
 
 
-_PLACE = re.compile(r"v(\d+)-(\d+)")
+def _place(clip_id: str) -> tuple[int, int] | None:
+    """``"v2-5"`` -> (2, 5): the place selection names a clip by when the plugin gave none
+    (what ``re.fullmatch(r"v(\\d+)-(\\d+)")`` accepts, without a regex per result)."""
+    if not clip_id.startswith("v"):
+        return None
+    number, dash, index = clip_id[1:].partition("-")
+    if not dash or not number.isdecimal() or not index.isdecimal():
+        return None
+    return int(number), int(index)
 
 
-def _lay_out(
-    label: str,
-    members: list[ResultClip],
-    kind: str,
-    meta: dict[str, Any],
-    originals: dict[str, Any],
-    style: str,
-) -> list[dict[str, Any]]:
-    """Tracks (as OTIO JSON) holding ``members`` at their record frames; clips that would
-    overlap go to another lane of the same look."""
-    lanes: list[tuple[dict[str, Any], int]] = []
-    for result in sorted(members, key=lambda r: (r.clip.record_start, r.job_id)):
-        ref = result.clip
-        tl_rate = exact_rate(ref.timeline_rate)
-        start, length = ref.record_start, _placed_length(result, tl_rate)
-        number = next((n for n, (_t, end) in enumerate(lanes) if end <= start), None)
-        if number is None:
-            name = label if not lanes else f"{label} ({len(lanes) + 1})"
-            lanes.append(({"OTIO_SCHEMA": "Track.1", "name": name, "kind": kind,
-                           "metadata": {KEY: dict(meta)}, "children": []}, 0))
-            number = len(lanes) - 1
-        track, end = lanes[number]
-        rate = float(tl_rate)
-        if start > end:
-            track["children"].append({"OTIO_SCHEMA": "Gap.1", "name": "", "metadata": {},
-                                      "source_range": _range(0, start - end, rate)})
-        original = originals.get(ref.clip_id) if result.kind == "restyle" else None
-        track["children"].append(_result_clip(result, original, tl_rate, length, style))
-        lanes[number] = (track, start + length)
-    return [track for track, _ in lanes]
+def _url_style(timeline: otio.schema.Timeline) -> str:
+    """The first clip's media URL (depth first, as ``find_clips`` orders them), or
+    ``file:``: results for clips without media of their own are spelled like it."""
+    for clip in _clips_depth_first(timeline.tracks):
+        url = getattr(clip.media_reference, "target_url", "")
+        if url:
+            return str(url)
+    return "file:"
 
 
-def _time(value: float, rate: float) -> dict[str, Any]:
-    return {"OTIO_SCHEMA": "RationalTime.1", "rate": rate, "value": value}
+def _clips_depth_first(composition: Any) -> Iterator[otio.schema.Clip]:
+    for child in listed(composition):
+        if isinstance(child, otio.schema.Clip):
+            yield child
+        if isinstance(child, otio.core.Composition):
+            yield from _clips_depth_first(child)
 
 
-def _range(start: float, duration: float, rate: float,
-           start_rate: float | None = None) -> dict[str, Any]:
-    return {"OTIO_SCHEMA": "TimeRange.1", "start_time": _time(start, start_rate or rate),
-            "duration": _time(duration, rate)}
+# --------------------------------------------------------------------------- building
+
+_q = encode_basestring_ascii  # a JSON string literal, as json.dumps writes it
+
+
+def _number(value: Any) -> str:
+    """A JSON number as ``json.dumps`` writes it (``repr`` for finite floats)."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return json.dumps(value)
+
+
+def _value(value: Any) -> str:
+    """Any metadata value as ``json.dumps`` writes it (without building an encoder)."""
+    if type(value) is str:
+        return _q(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _number(value)
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps`` without building a new encoder for every small dictionary (it does
+    for each call: a third of the cost of provenance for thousands of clips)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return json.dumps
+    chunks = make(None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ",
+                  False, False, True)
+
+    def dumps(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return dumps
+
+
+_dumps = _encoder()
+
+
+def _range(start: Any, duration: Any, rate: str) -> str:
+    """A TimeRange.1 (the rate already written with :func:`_number`)."""
+    return ('{"OTIO_SCHEMA": "TimeRange.1", "start_time": {"OTIO_SCHEMA": "RationalTime.1", '
+            f'"rate": {rate}, "value": {_number(start)}}}, "duration": '
+            f'{{"OTIO_SCHEMA": "RationalTime.1", "rate": {rate}, "value": {_number(duration)}}}}}')
+
+
+class _Builder:
+    """Writes result tracks and references as OTIO JSON text, remembering per call what
+    repeats across thousands of results (rates, URLs, offsets)."""
+
+    def __init__(self, originals: dict[str, Any], style: str) -> None:
+        self.originals = originals
+        self.style = style
+        self._urls: dict[tuple[str, int], str] = {}
+        self._offsets: dict[tuple[int, str, str], int | float] = {}
+        self._rates: dict[Any, tuple[Fraction, str]] = {}
+
+    def rate(self, text: Any) -> tuple[Fraction, str]:
+        """A result's rate (``"24000/1001"``) exact, and as the float JSON number OTIO keeps."""
+        if text not in self._rates:
+            exact = exact_rate(text)
+            self._rates[text] = (exact, _number(float(exact)))
+        return self._rates[text]
+
+    # ------------------------------------------------------------------ tracks
+
+    def lay_out(self, label: str, members: list[ResultClip], kind: str,
+                meta: dict[str, Any]) -> list[str]:
+        """Tracks (as OTIO JSON) holding ``members`` at their record frames; clips that
+        would overlap go to another lane of the same look."""
+        lanes: list[tuple[list[str], int, str]] = []  # children, end frame, header
+        for result in sorted(members, key=lambda r: (r.clip.record_start, r.job_id)):
+            ref = result.clip
+            tl_rate, rate = self.rate(ref.timeline_rate)
+            start, length = ref.record_start, _placed_length(result, tl_rate)
+            number = next((n for n, (_c, end, _h) in enumerate(lanes) if end <= start), None)
+            if number is None:
+                name = label if not lanes else f"{label} ({len(lanes) + 1})"
+                header = ('{"OTIO_SCHEMA": "Track.1", "name": ' + _q(name) + ', "kind": '
+                          + _q(kind) + ', "metadata": ' + json.dumps({KEY: dict(meta)}))
+                lanes.append(([], 0, header))
+                number = len(lanes) - 1
+            children, end, header = lanes[number]
+            if start > end:
+                children.append('{"OTIO_SCHEMA": "Gap.1", "source_range": '
+                                + _range(0, start - end, rate) + "}")
+            original = self.originals.get(ref.clip_id) if result.kind == "restyle" else None
+            children.append(self.clip(result, original, tl_rate, rate, length))
+            lanes[number] = (children, start + length, header)
+        return [header + ', "children": [' + ", ".join(children) + "]}"
+                for children, _end, header in lanes]
+
+    def clip(self, result: ResultClip, original: Any, tl_rate: Fraction, rate: str,
+             length: int) -> str:
+        offset = self._offset(result, tl_rate)
+        base = result.clip.name or (original.name if original is not None else "")
+        name = f"{base} [{result.track_label}]" if result.kind == "restyle" else (
+            result.clip.name or "B-roll")
+        return ('{"OTIO_SCHEMA": "Clip.2", "name": ' + _q(name) + ', "source_range": '
+                + _range(offset, length, rate)
+                + ', "media_references": {"DEFAULT_MEDIA": '
+                + self.reference(result, self.url(result, original), 0, "")
+                + '}, "active_media_reference_key": "DEFAULT_MEDIA", "metadata": '
+                + _dumps({KEY: result.provenance()}) + "}")
+
+    def _offset(self, result: ResultClip, tl_rate: Fraction) -> int | float:
+        """The output frame under the source's first frame, in timeline time."""
+        key = (result.handle_before, result.rate or result.clip.timeline_rate,
+               result.clip.timeline_rate)
+        if key not in self._offsets:
+            media_rate = self.rate(key[1])[0]
+            offset = Fraction(result.handle_before) * tl_rate / media_rate
+            self._offsets[key] = int(offset) if offset.denominator == 1 else float(offset)
+        return self._offsets[key]
+
+    # ------------------------------------------------------------------ references
+
+    def url(self, result: ResultClip, original: Any) -> str:
+        """Bare path where the editor wrote bare paths (Resolve), else a percent-encoded
+        URL (asked once per result: its clip and its alternate share it)."""
+        key = (result.path, id(original))
+        if key not in self._urls:
+            source_url = ""
+            if isinstance(original, otio.schema.Clip):
+                source_url = getattr(original.media_reference, "target_url", "") or ""
+            self._urls[key] = same_style(source_url or self.style, result.path)
+        return self._urls[key]
+
+    def reference(self, result: ResultClip, url: str, first: int, metadata: str) -> str:
+        media_rate = self.rate(result.rate or result.clip.timeline_rate)[1]
+        available = _range(first, result.frames, media_rate) if result.frames else "null"
+        return ('{"OTIO_SCHEMA": "ExternalReference.1", "target_url": ' + _q(url)
+                + ', "available_range": ' + available
+                + (', "metadata": ' + metadata if metadata else "") + "}")
+
+    def alternate(self, original: otio.schema.Clip, result: ResultClip) -> str:
+        """Restyled media as an inactive reference whose range lines up with the source's:
+        the frame under the source's first frame is ``handle_before`` frames into the file."""
+        media_rate = self.rate(result.rate or result.clip.timeline_rate)[0]
+        source_start = original.trimmed_range().start_time
+        first = _rescaled(source_start.value, source_start.rate, media_rate) - result.handle_before
+        metadata = ("{" + _q(KEY) + ": {\"job_id\": " + _value(result.job_id) + ', "look": '
+                    + _value(result.look) + ', "variant": ' + _value(result.variant) + "}}")
+        return self.reference(result, self.url(result, original), first, metadata)
+
+
+def _rescaled(value: float, rate: float, target: Fraction) -> int:
+    """``value`` frames at ``rate`` as whole frames at ``target`` (adapters' floats are off
+    by 1e-9, hence the limited denominator); whole frames at the same rate stay as they are."""
+    source = exact_rate(rate)
+    if value == int(value) and source == target:
+        return int(value)
+    return round(Fraction(value).limit_denominator(1000) * target / source)
 
 
 def _placed_length(result: ResultClip, tl_rate: Fraction) -> int:
@@ -243,59 +398,3 @@ def _placed_length(result: ResultClip, tl_rate: Fraction) -> int:
         return wanted
     made = round(Fraction(result.frames) / exact_rate(result.rate) * tl_rate)
     return max(1, min(wanted, made))
-
-
-def _url_for(result: ResultClip, original: Any, style: str) -> str:
-    """Bare path where the editor wrote bare paths (Resolve), else a percent-encoded URL."""
-    source_url = ""
-    if isinstance(original, otio.schema.Clip):
-        source_url = getattr(original.media_reference, "target_url", "") or ""
-    return same_style(source_url or style, result.path)
-
-
-def _url_style(timeline: otio.schema.Timeline) -> str:
-    for clip in timeline.find_clips():
-        url = getattr(clip.media_reference, "target_url", "")
-        if url:
-            return str(url)
-    return "file:"
-
-
-def _reference(result: ResultClip, url: str, first: int, metadata: dict[str, Any]
-               ) -> dict[str, Any]:
-    media_rate = float(exact_rate(result.rate or result.clip.timeline_rate))
-    return {
-        "OTIO_SCHEMA": "ExternalReference.1", "name": "", "target_url": url,
-        "available_range": _range(first, result.frames, media_rate) if result.frames else None,
-        "metadata": metadata,
-    }
-
-
-def _result_clip(result: ResultClip, original: Any, tl_rate: Fraction,
-                 length: int, style: str) -> dict[str, Any]:
-    media_rate = exact_rate(result.rate or result.clip.timeline_rate)
-    offset = Fraction(result.handle_before) * tl_rate / media_rate
-    offset_value = int(offset) if offset.denominator == 1 else float(offset)
-    base = result.clip.name or (original.name if original is not None else "")
-    name = f"{base} [{result.track_label}]" if result.kind == "restyle" else (
-        result.clip.name or "B-roll")
-    return {
-        "OTIO_SCHEMA": "Clip.2", "name": name, "enabled": True, "effects": [], "markers": [],
-        "source_range": _range(offset_value, length, float(tl_rate)),
-        "media_references": {"DEFAULT_MEDIA": _reference(
-            result, _url_for(result, original, style), 0, {})},
-        "active_media_reference_key": "DEFAULT_MEDIA",
-        "metadata": {KEY: result.provenance()},
-    }
-
-
-def _alternate(original: otio.schema.Clip, result: ResultClip, style: str) -> dict[str, Any]:
-    """Restyled media as an inactive reference whose range lines up with the source's:
-    the frame under the source's first frame is ``handle_before`` frames into the file."""
-    media_rate = exact_rate(result.rate or result.clip.timeline_rate)
-    source_start = original.trimmed_range().start_time
-    first = round(Fraction(source_start.value).limit_denominator(1000) * media_rate
-                  / exact_rate(source_start.rate)) - result.handle_before
-    return _reference(result, _url_for(result, original, style), first,
-                      {KEY: {"job_id": result.job_id, "look": result.look,
-                             "variant": result.variant}})

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import opentimelineio as otio
@@ -41,7 +42,7 @@ from kling_bridge.timeline.prompts import (
     prompt_of,
 )
 from kling_bridge.timeline.rates import exact_rate, rate_text, timeline_rate
-from kling_bridge.timeline.walk import bridge_meta, clip_id
+from kling_bridge.timeline.walk import bridge_meta, clip_id, listed, meta_value
 from kling_bridge.timeline.walk import frames as _frames
 from kling_bridge.timeline.walk import items as _items
 from kling_bridge.timeline.walk import name as _name
@@ -141,6 +142,7 @@ def select(
     result = Selection()
     auto = not criteria.has_filter
     audio_ignored = 0
+    rate_name = rate_text(rate)
     for kind, number, index, track, item, rec_start, rec_len in _items(timeline, rate):
         meta = bridge_meta(item)
         marked = isinstance(meta, Mapping) and bool(meta.get("selected"))
@@ -153,19 +155,20 @@ def select(
         if not _matches(criteria, auto, marked, item, track, number, rec_start, rec_len,
                         window, timeline):
             continue
+        item_name = _name(item)
         ref = ClipRef(
-            clip_id=clip_id(item, number, index, meta), name=_name(item),
+            clip_id=clip_id(item, number, index, meta), name=item_name,
             track_index=number - 1,
             track_name=track.name, record_start=rec_start, record_duration=rec_len,
-            timeline_rate=rate_text(rate),
+            timeline_rate=rate_name,
         )
         outcome = _source_range(item, criteria.handles, media_start, media_exists)
         if isinstance(outcome, str):
-            result.skipped.append((_name(item), outcome))
+            result.skipped.append((item_name, outcome))
             continue
         source_range, note = outcome
         if note:
-            result.notes.append(f"{_name(item)!r}: {note}")
+            result.notes.append(f"{item_name!r}: {note}")
         result.restyles.append((ref, source_range))
     if audio_ignored and not auto:
         result.notes.append(f"{audio_ignored} clip(s) on audio tracks left out (picture only)")
@@ -265,11 +268,11 @@ def _marker_matches(wanted: tuple[str, ...], marker: Any, prefix: str) -> bool:
 def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
                   timeline: otio.schema.Timeline, rec_start: int, rec_len: int,
                   prefix: str) -> bool:
-    if any(_marker_matches(wanted, m, prefix) for m in item.markers):
+    if any(_marker_matches(wanted, m, prefix) for m in listed(item.markers)):
         return True
     rate = timeline_rate(timeline)
     for holder in (track, timeline.tracks):
-        for marker in holder.markers:
+        for marker in listed(holder.markers):
             if not _marker_matches(wanted, marker, prefix):
                 continue
             begin = _frames(marker.marked_range.start_time, rate)
@@ -282,52 +285,63 @@ def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
 # --------------------------------------------------------------------------- sources
 
 
-def _cannot_restyle(item: Any) -> str | None:
+def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
+    """Why ``item`` cannot be restyled as it stands (None when it can), and its media."""
     if not item.enabled:
-        return "disabled in the timeline"
+        return "disabled in the timeline", None
     if isinstance(item, otio.schema.Stack):
-        return "nested/compound clip: open it and select the clips inside, or flatten it"
+        return "nested/compound clip: open it and select the clips inside, or flatten it", None
     if not isinstance(item, otio.schema.Clip):
-        return f"{item.schema_name()} is not a clip"
-    for effect in item.effects:
+        return f"{item.schema_name()} is not a clip", None
+    for effect in listed(item.effects):
         if isinstance(effect, otio.schema.LinearTimeWarp):
             scalar = effect.time_scalar
             if scalar == 0:
-                return "freeze frame (speed 0%): there is no motion to restyle"
+                return "freeze frame (speed 0%): there is no motion to restyle", None
             if scalar < 0:
-                return f"reversed (speed {scalar * 100:g}%): render the reverse or remove it first"
+                return (f"reversed (speed {scalar * 100:g}%): render the reverse or remove it "
+                        "first"), None
             if scalar != 1:
-                return f"retimed (speed {scalar * 100:g}%): render the speed change or reset it"
+                return (f"retimed (speed {scalar * 100:g}%): render the speed change or reset "
+                        "it"), None
         elif isinstance(effect, otio.schema.FreezeFrame):
-            return "freeze frame: there is no motion to restyle"
+            return "freeze frame: there is no motion to restyle", None
         elif isinstance(effect, otio.schema.TimeEffect):
-            return f"time effect {effect.effect_name!r}: render it first"
+            return f"time effect {effect.effect_name!r}: render it first", None
         elif _is_time_remap(effect):
-            return "retimed (time remap): render the speed change or reset it"
+            return "retimed (time remap): render the speed change or reset it", None
     ref = item.media_reference
     if isinstance(ref, otio.schema.GeneratorReference):
         kind = ref.generator_kind or ref.name or "generator"
-        return f"generator or title ({kind}): there is no footage to restyle"
+        return f"generator or title ({kind}): there is no footage to restyle", ref
     if isinstance(ref, otio.schema.ImageSequenceReference):
-        return "image sequence: render it to a movie file (or relink to one) first"
+        return "image sequence: render it to a movie file (or relink to one) first", ref
     if ref is None or isinstance(ref, otio.schema.MissingReference):
-        return "offline: no media path in the timeline; relink it in the editor and export again"
-    return None
+        return ("offline: no media path in the timeline; relink it in the editor and export "
+                "again"), ref
+    return None, ref
 
 
 def _is_time_remap(effect: Any) -> bool:
-    text = str(effect.metadata.get("fcp_xml", "")).lower() + effect.effect_name.lower()
+    value = meta_value(effect.metadata, "fcp_xml")
+    text = str(value if value is not None else "").lower() + effect.effect_name.lower()
     return "timeremap" in text or "time remap" in text
+
+
+@lru_cache(maxsize=64)
+def _media_rate(rate: float) -> tuple[Fraction, str]:
+    """A media rate as OTIO holds it -> exact, and as ``kling_bridge.specs`` writes it."""
+    exact = exact_rate(rate)
+    return exact, rate_text(exact)
 
 
 def _source_range(
     item: Any, handles: int, media_start: MediaStart | None,
     media_exists: Callable[[str], bool] | None,
 ) -> tuple[SourceRange, str] | str:
-    reason = _cannot_restyle(item)
+    reason, ref = _cannot_restyle(item)
     if reason:
         return reason
-    ref = item.media_reference
     url = getattr(ref, "target_url", "")
     path = path_from_url(url) if url else None
     if not path:
@@ -342,12 +356,13 @@ def _source_range(
     trimmed = item.trimmed_range()
     available = ref.available_range
     note = ""
-    if available is not None and available.duration.value > 0:
-        media_rate = exact_rate(available.duration.rate)
+    available_length = available.duration if available is not None else None
+    if available_length is not None and available_length.value > 0:
+        media_rate, media_rate_text = _media_rate(available_length.rate)
         origin = _frames(available.start_time, media_rate)
-        length: int | None = _frames(available.duration, media_rate)
+        length: int | None = _frames(available_length, media_rate)
     else:
-        media_rate = exact_rate(trimmed.duration.rate)
+        media_rate, media_rate_text = _media_rate(trimmed.duration.rate)
         first = media_start(path) if media_start else None
         if first is None:
             origin = 0
@@ -369,7 +384,7 @@ def _source_range(
         unchecked = "handles after the clip not checked (media length unknown)"
         note = f"{note}; {unchecked}" if note else unchecked
     return SourceRange(path=path, start_frame=start, frame_count=count,
-                       rate=rate_text(media_rate), handle_before=before,
+                       rate=media_rate_text, handle_before=before,
                        handle_after=after), note
 
 
