@@ -10,13 +10,14 @@ tests can assert equality, not closeness.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 from ..specs import parse_rate
 from .fonts import drawtext_font
-from .run import atomic_output, ffmpeg_args, run
+from .run import atomic_output, ffmpeg_args, ffmpeg_bin, run
 
 PATTERNS = ("testsrc2", "testsrc", "mandelbrot", "smptehdbars", "life", "gradients", "plain")
 
@@ -225,10 +226,6 @@ def read_barcodes(path: str | Path) -> list[int]:
 
     Streams tiny grey strips from ffmpeg, so a long clip costs no memory.
     """
-    import subprocess
-
-    from .run import ffmpeg_bin
-
     cell = 8
     width = BARCODE_BITS * cell
     args = [ffmpeg_bin(), "-v", "error", "-i", str(path), "-map", "0:v:0",
@@ -254,10 +251,6 @@ def read_barcodes(path: str | Path) -> list[int]:
 
 def read_ramp_start(path: str | Path, samples: int = 8) -> list[int]:
     """Sample indices (mod :data:`RAMP`) of the first ``samples`` samples of a ramp track."""
-    import subprocess
-
-    from .run import ffmpeg_bin
-
     raw = subprocess.run([ffmpeg_bin(), "-v", "error", "-i", str(path), "-map", "0:a:0",
                           "-af", "pan=mono|c0=c0", "-f", "s16le", "-acodec", "pcm_s16le", "-"],
                          capture_output=True, check=True).stdout[: samples * 2]
