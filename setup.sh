@@ -8,12 +8,17 @@ set -euo pipefail
 cd "$(dirname "$0")"
 verb="${1:-demo}"; shift || true
 
-need_ffmpeg() { ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; }
-if need_ffmpeg; then
+# ffmpeg/ffprobe, and on Linux a font so draft slates carry words (macOS has its own fonts).
+need_system() {
+  ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1 && return 0
+  [ "$(uname)" = "Linux" ] && [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && return 0
+  return 1
+}
+if need_system; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq ffmpeg >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq ffmpeg fonts-dejavu-core >/dev/null
   elif command -v brew >/dev/null 2>&1; then
     brew install ffmpeg
   else
