@@ -212,7 +212,15 @@ class KlingEmulator:
         return fault
 
     async def fetch(self, ref: str, what: str, url_only: bool) -> tuple[Path, media.Probe]:
-        """Get an input as Kling does: GET a URL (no credentials), or decode raw base64."""
+        """Get an input as Kling does (see :meth:`get_input`), then ffprobe it."""
+        dest = await self.get_input(ref, what, url_only)
+        probe = await media.probe(dest)
+        if probe is None:
+            raise bad(f"the {what} is not readable media")
+        return dest, probe
+
+    async def get_input(self, ref: str, what: str, url_only: bool) -> Path:
+        """GET a URL (sending no credentials), or decode raw base64."""
         dest = self.workdir / "inputs" / new_id()
         dest.parent.mkdir(parents=True, exist_ok=True)
         if ref.startswith(("http://", "https://")):
@@ -233,10 +241,7 @@ class KlingEmulator:
                 dest.write_bytes(base64.b64decode(ref, validate=True))
             except (binascii.Error, ValueError):
                 raise bad(f"the {what} is neither a URL nor valid base64") from None
-        probe = await media.probe(dest)
-        if probe is None:
-            raise bad(f"the {what} is not readable media")
-        return dest, probe
+        return dest
 
     def _sign(self, text: str, exp: int) -> str:
         return hmac.new(self._secret, f"{text}|{exp}".encode(), hashlib.sha256).hexdigest()[:32]
@@ -250,14 +255,23 @@ class KlingEmulator:
 
     async def _create(self, request: web.Request, account: Account, standard: str,
                       endpoint: str, external_id: Any,
-                      make_plan: Callable[[], Awaitable[validation.Plan]]) -> Task:
+                      make_plan: Callable[[validation.Fetch], Awaitable[validation.Plan]]
+                      ) -> Task:
+        received = time.time()
         ext = external_id if isinstance(external_id, str) and external_id else None
         if ext:
             self.stats.creates_attempted[ext] += 1
         fault = self._pre_fault(request, "create")
         if ext and (account.name, ext) in self.by_external:
             raise bad(f"external_task_id already exists: {ext}")
-        plan = await make_plan()
+        seen: list[dict[str, Any]] = []
+
+        async def fetch(ref: str, what: str, url_only: bool) -> tuple[Path, media.Probe]:
+            path, probe = await self.fetch(ref, what, url_only)
+            seen.append({"what": what, **probe.facts()})
+            return path, probe
+
+        plan = await make_plan(fetch)
         now = time.time()
         active = sum(1 for t in self.tasks.values()
                      if t.account is account and t.phase(now) in ("submitted", "processing"))
@@ -270,7 +284,8 @@ class KlingEmulator:
         task = Task(id=new_id(), account=account, external_id=ext, standard=standard,
                     endpoint=endpoint, units=plan.units, render=plan.render,
                     submitted_seconds=self.submitted_seconds,
-                    processing_seconds=self.processing_seconds)
+                    processing_seconds=self.processing_seconds, inputs=seen,
+                    received=received)
         if account.balance_units is not None:
             account.balance_units = round(account.balance_units - plan.units, 4)
         self.tasks[task.id] = task
@@ -318,8 +333,8 @@ class KlingEmulator:
         if "callback_url" in body:
             self.stats.ignored_top_level_callback += 1  # silently ignored (observed)
         options = body.get("options") if isinstance(body.get("options"), dict) else {}
-        def plan() -> Awaitable[validation.Plan]:
-            return validation.check_new(kind, model, body, self.fetch)
+        def plan(fetch: validation.Fetch) -> Awaitable[validation.Plan]:
+            return validation.check_new(kind, model, body, fetch)
 
         task = await self._create(request, account, "new", request.path, options.get(
             "external_task_id"), plan)
@@ -331,8 +346,8 @@ class KlingEmulator:
             raise KlingError(404, 1202, f"unknown endpoint {endpoint}")
         account = self._auth(request, api_key_only=False)
         body = await _json(request)
-        def plan() -> Awaitable[validation.Plan]:
-            return validation.check_legacy(endpoint, body, self.fetch)
+        def plan(fetch: validation.Fetch) -> Awaitable[validation.Plan]:
+            return validation.check_legacy(endpoint, body, fetch)
 
         task = await self._create(request, account, "legacy", endpoint,
                                   body.get("external_task_id"), plan)
@@ -370,8 +385,8 @@ class KlingEmulator:
         session = self.sessions.get(str(body.get("session_id")))
         if session is None or session.account is not account or session.expires < time.time():
             raise bad("session_id is invalid or expired")
-        def plan() -> Awaitable[validation.Plan]:
-            return validation.check_lipsync(body, session, self.fetch)
+        def plan(fetch: validation.Fetch) -> Awaitable[validation.Plan]:
+            return validation.check_lipsync(body, session, fetch)
 
         task = await self._create(request, account, "legacy", "advanced-lip-sync",
                                   body.get("external_task_id"), plan)

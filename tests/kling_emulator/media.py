@@ -8,6 +8,7 @@ video with the dialogue laid in. Outputs are small (``height`` px) to keep tests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,10 +28,21 @@ class Probe:
     fps: float = 0.0
     video_codec: str = ""
     audio_codec: str = ""
+    video_duration: float = 0.0  # the video stream's own length (0: not stated)
+    display_width: int = 0  # after the pixel aspect ratio and any rotation tag
+    display_height: int = 0
 
     @property
     def has_video(self) -> bool:
         return bool(self.video_codec)
+
+    def facts(self) -> dict[str, Any]:
+        """What the emulator saw of an input (recorded per task for tests)."""
+        return {"format": self.format_name, "size": self.size, "duration": self.duration,
+                "video_duration": self.video_duration, "width": self.width,
+                "height": self.height, "display": [self.display_width, self.display_height],
+                "fps": self.fps, "video_codec": self.video_codec,
+                "audio_codec": self.audio_codec}
 
 
 async def _run(*args: str) -> tuple[int, bytes, bytes]:
@@ -61,20 +73,48 @@ async def probe(path: Path) -> Probe | None:
     audio = next((s for s in streams if s.get("codec_type") == "audio"), {})
     fps = _rate(str(video.get("avg_frame_rate", "0/0"))) or _rate(
         str(video.get("r_frame_rate", "0/0")))
-    try:
-        duration = float(fmt.get("duration") or 0.0)
-    except ValueError:
-        duration = 0.0
+    width, height = int(video.get("width", 0) or 0), int(video.get("height", 0) or 0)
+    dw, dh = _display_size(video, width, height)
     return Probe(
         format_name=str(fmt.get("format_name", "")),
         size=path.stat().st_size,
-        duration=duration,
-        width=int(video.get("width", 0) or 0),
-        height=int(video.get("height", 0) or 0),
+        duration=_seconds(fmt.get("duration")),
+        width=width,
+        height=height,
         fps=fps,
         video_codec=str(video.get("codec_name", "")),
         audio_codec=str(audio.get("codec_name", "")),
+        video_duration=_seconds(video.get("duration")),
+        display_width=dw,
+        display_height=dh,
     )
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _display_size(video: dict[str, Any], width: int, height: int) -> tuple[int, int]:
+    """The picture as a player shows it: pixel aspect applied, a 90/270 rotation swapped."""
+    try:
+        sar = Fraction(str(video.get("sample_aspect_ratio", "1:1")).replace(":", "/"))
+    except (ValueError, ZeroDivisionError):
+        sar = Fraction(1)
+    if sar > 0 and sar != 1:
+        width = round(width * sar)
+    rotation = 0
+    tags = video.get("tags") or {}
+    with contextlib.suppress(TypeError, ValueError):
+        rotation = int(tags.get("rotate", 0))
+    for side in video.get("side_data_list") or []:
+        with contextlib.suppress(TypeError, ValueError):
+            rotation = int(side.get("rotation", rotation))
+    if abs(rotation) % 180 == 90:
+        width, height = height, width
+    return width, height
 
 
 _GEN_SIZES = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}

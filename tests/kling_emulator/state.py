@@ -96,12 +96,14 @@ class Task:
     submitted_seconds: float
     processing_seconds: float
     created: float = field(default_factory=time.time)
+    received: float = 0.0  # when its create request arrived (before fetching inputs)
     fail_message: str = ""
     outputs: list[tuple[str, Path, float]] = field(default_factory=list)  # id, file, seconds
     rendered_at: float | None = None
     render_error: str = ""
     job: asyncio.Task[None] | None = None
     charged: bool = True
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # ffprobe facts of fetched inputs
 
     @property
     def planned_end(self) -> float:
@@ -173,10 +175,12 @@ class Stats:
                     "standard": t.standard,
                     "endpoint": t.endpoint,
                     "phase": t.phase(time.time()),
+                    "received": t.received or t.created,
                     "created": t.created,
                     "finished": t.finished_at(),
                     "units": t.units,
                     "charged": t.charged,
+                    "inputs": t.inputs,
                 }
                 for t in tasks
             ],

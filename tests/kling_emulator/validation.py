@@ -67,22 +67,30 @@ def lipsync_units(seconds: float) -> float:
 
 
 def _check_video(p: Probe, model: str) -> None:
+    """kling-api.md "Input limits", read strictly: where the contract does not say whether a
+    limit applies to the container or the stream, to stored or displayed pixels, the input
+    must pass both readings -- so a fit that passes here passes Kling whichever it uses."""
     o1 = model == "kling-o1"
     max_s, max_side = (10.0, 2160) if o1 else (15.5, 4553)
     if not ("mp4" in p.format_name or "mov" in p.format_name) or not p.has_video:
         raise bad("video must be mp4 or mov")
     if p.size > 200 * 1024 * 1024:
         raise bad("video file exceeds 200MB")
-    if not 3.0 <= p.duration <= max_s:
-        raise bad(f"video duration must be between 3 and {max_s:g} seconds")
-    if min(p.width, p.height) < 700 or max(p.width, p.height) > max_side:
-        raise bad(f"video width and height must be between 700 and {max_side} px")
-    if p.width * p.height > 8_294_400:
-        raise bad("video resolution exceeds 8294400 pixels")
-    if not 0.4 <= p.width / p.height <= 2.0:
-        raise bad("video aspect ratio must be between 0.4 and 2")
+    for seconds in (p.duration, p.video_duration or p.duration):
+        if not 3.0 <= seconds <= max_s:
+            raise bad(f"video duration must be between 3 and {max_s:g} seconds "
+                      f"(got {seconds:.3f})")
+    for w, h in ((p.width, p.height), (p.display_width or p.width,
+                                       p.display_height or p.height)):
+        if min(w, h) < 700 or max(w, h) > max_side:
+            raise bad(f"video width and height must be between 700 and {max_side} px "
+                      f"(got {w}x{h})")
+        if w * h > 8_294_400:
+            raise bad(f"video resolution exceeds 8294400 pixels (got {w}x{h})")
+        if not 0.4 <= w / h <= 2.0:
+            raise bad(f"video aspect ratio must be between 0.4 and 2 (got {w}x{h})")
     if not 23.99 <= p.fps <= 60.01:
-        raise bad("video frame rate must be between 24 and 60 fps")
+        raise bad(f"video frame rate must be between 24 and 60 fps (got {p.fps:.3f})")
 
 
 def _check_image(p: Probe, max_mb: int) -> None:

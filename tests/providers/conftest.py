@@ -13,6 +13,7 @@ from tests.kling_emulator import Account, KlingEmulator
 from kling_bridge.config import KlingSettings
 from kling_bridge.credentials import KlingCredential
 from kling_bridge.hosting import SignedLinkHost
+from kling_bridge.media.synth import make_clip
 from kling_bridge.providers.kling import KlingProvider
 
 ACCOUNT = Account()
@@ -46,6 +47,33 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     dialogue = d / "line.wav"
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=220:duration=5:sample_rate=48000", str(dialogue))
     return Media(clip, small, still, dialogue)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Editors' clips for restyles through Kling, each outside Kling's limits in one way.
+
+    Each burns its frame number into a barcode along the top (``media.synth``), so a test
+    reads which source frame every conformed frame shows.
+    """
+
+    small25: Path  # 640x360 at 25 fps, 100 frames: below Kling's 700 px minimum side
+    scope2997: Path  # 640x268 (2.39:1 scope) at 29.97 fps, 130 frames: too wide, too small
+    long25: Path  # 640x360 at 25 fps, 420 frames (16.8 s): longer than 15.5 s
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Sources:
+    d = tmp_path_factory.mktemp("kling-sources")
+    common = {"pattern": "plain", "barcode": True, "crf": 30}
+    return Sources(
+        small25=make_clip(d / "A001 small.mp4", width=640, height=360, rate="25", frames=100,
+                          **common),
+        scope2997=make_clip(d / "B002 scope.mov", width=640, height=268, rate="30000/1001",
+                            frames=130, timecode="01:00:00;00", **common),
+        long25=make_clip(d / "C003 long.mp4", width=640, height=360, rate="25", frames=420,
+                         **common),
+    )
 
 
 @pytest.fixture

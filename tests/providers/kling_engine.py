@@ -1,18 +1,23 @@
-"""The real job engine wired to KlingProvider and the emulator (in-process or subprocess)."""
+"""The real job engine wired to the real MediaPipeline, KlingProvider and the emulator.
+
+Used in-process by the end-to-end tests and the overhead bench, and in a subprocess by the
+kill -9 test. Only the encoders are turned down (ultrafast, high CRF): the fitting, the
+segmenting and the conform are the daemon's own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from tests.providers.e2e_pipeline import KlingE2EPipeline
-
 from kling_bridge.config import Paths, Settings, load_settings
 from kling_bridge.credentials import KlingCredential
 from kling_bridge.hosting import MediaHost
 from kling_bridge.jobs import model as m
 from kling_bridge.jobs.engine import Engine
+from kling_bridge.jobs.media_pipeline import MediaPipeline
 from kling_bridge.jobs.store import JobStore
+from kling_bridge.media.conform import ConformOptions
 from kling_bridge.providers.kling import KlingProvider
 
 
@@ -25,19 +30,25 @@ def engine_settings(api_base: str) -> Settings:
     return s
 
 
-def build_engine(api_base: str, credential: KlingCredential, host: MediaHost,
-                 scratch: Path) -> tuple[Engine, KlingProvider]:
+def fast_pipeline(paths: Paths) -> MediaPipeline:
+    """The daemon's pipeline with its encoders turned down for tests and benches."""
+    return MediaPipeline(paths, preset="ultrafast", crf=30,
+                         conform=ConformOptions(crf=30, preset="ultrafast"))
+
+
+def build_engine(api_base: str, credential: KlingCredential, host: MediaHost, scratch: Path,
+                 pipeline: MediaPipeline | None = None) -> tuple[Engine, KlingProvider]:
     paths = Paths.resolve().ensure()
     settings = engine_settings(api_base)
     provider = KlingProvider(credential, settings=settings.kling, host=host,
                              scratch_dir=scratch)
     engine = Engine(store=JobStore(paths.database), providers={"kling": provider},
-                    pipeline=KlingE2EPipeline(), settings=settings, paths=paths,
+                    pipeline=pipeline or fast_pipeline(paths), settings=settings, paths=paths,
                     poll_intervals={"kling": (0.05, 0.3)})
     return engine, provider
 
 
-async def wait_terminal(engine: Engine, job_id: str, timeout: float = 90.0) -> m.Job:
+async def wait_terminal(engine: Engine, job_id: str, timeout: float = 120.0) -> m.Job:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     final = set(m.TERMINAL) | {m.JobState.NEEDS_ATTENTION}

@@ -1,4 +1,4 @@
-"""A one-job "daemon" for the kill -9 test: the real engine + KlingProvider in a process.
+"""A one-job "daemon" for the kill -9 test: the real engine, MediaPipeline and KlingProvider.
 
 ``python -m tests.providers.kling_engine_driver API_BASE CLIP [--submit]`` submits a restyle
 of CLIP (with --submit), then runs the engine until no job is active, and prints each job's
@@ -32,14 +32,15 @@ async def main(api_base: str, clip: str, submit: bool) -> None:
     engine, provider = build_engine(api_base, CREDENTIALS["new"], host, paths.cache_dir / "k")
     await engine.start()
     if submit:
-        spec = RestyleSpec(SourceRange(clip, 0, 100, "25"), Look("anime", "anime cel"),
+        spec = RestyleSpec(SourceRange(clip, 0, 100, "25"), Look("anime-cel"),
                            resolution="720p")
         _, jobs = await engine.submit(m.JobKind.RESTYLE, [NewJob(spec)], provider="kling")
         print(json.dumps({"submitted": jobs[0].id}), flush=True)
     while engine.store.query(states=[*m.ACTIVE, m.JobState.QUEUED], limit=10):
         await asyncio.sleep(0.05)
     for job in engine.store.query(limit=10):
-        print(json.dumps({"job": job.id, "state": str(job.state)}), flush=True)
+        error = job.error.message if job.error else None
+        print(json.dumps({"job": job.id, "state": str(job.state), "error": error}), flush=True)
     await engine.stop()
     await provider.aclose()
 

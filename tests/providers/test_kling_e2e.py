@@ -1,25 +1,37 @@
-"""End to end through the real job engine: engine -> KlingProvider -> hosting -> emulator.
+"""End to end through the daemon's own parts: engine -> MediaPipeline -> KlingProvider ->
+hosting -> emulator, and back through download and conform.
 
-Every operation on both standards, then the faults of the never-pay-twice protocol. Kling's
-side of "exactly one task" comes from the emulator's own count per external id.
+Restyles start from editors' clips that Kling would refuse as they are (a 640x360 clip, a
+2.39:1 scope clip at 29.97 fps, a 1.6 s range, a 16.4 s range). The pipeline fits each
+into Kling's limits; the emulator checks every fitted input against kling-api.md on the
+bytes it fetched (and records what it saw); the 24 fps answers are conformed back. The
+result must be the source range frame for frame: count (decoded), rate, geometry, audio
+samples, timecode, and the source frame each result frame shows (barcodes).
+
+Generation and lip-sync run on both standards too, then the faults of the never-pay-twice
+protocol. Kling's side of "exactly one task" comes from the emulator's count per key.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.kling_emulator import KlingEmulator
-from tests.providers.conftest import CREDENTIALS, Media
-from tests.providers.e2e_pipeline import count_frames
+from tests.providers.conftest import CREDENTIALS, Media, Sources
 from tests.providers.kling_engine import build_engine, wait_terminal
+from tests.providers.kling_helpers import conformed
 
 from kling_bridge.hosting import SignedLinkHost
 from kling_bridge.jobs import model as m
 from kling_bridge.jobs.engine import Engine, NewJob
+from kling_bridge.media.synth import read_barcodes
 from kling_bridge.specs import (
+    ConformTarget,
     GenerateSpec,
     JobSpec,
     LipsyncSpec,
@@ -27,8 +39,11 @@ from kling_bridge.specs import (
     RestyleSpec,
     Shot,
     SourceRange,
+    parse_rate,
+    rate_str,
 )
 
+STANDARDS = ["new", "legacy"]
 RunJob = Callable[..., Awaitable[tuple[m.Job, KlingEmulator]]]
 
 
@@ -51,66 +66,218 @@ async def run_job(emulator: KlingEmulator, signed_host: SignedLinkHost,
         await engine.providers["kling"].aclose()
 
 
-def _restyle(media: Media) -> RestyleSpec:
-    return RestyleSpec(source=SourceRange(str(media.clip), 0, 100, "25"),
-                       look=Look("film-noir", "film noir, deep shadows"), resolution="720p")
-
-
-def _one_task(job: m.Job, emu: KlingEmulator) -> None:
+def _one_task_each(job: m.Job, emu: KlingEmulator) -> None:
     assert job.state is m.JobState.SUCCEEDED, job.error
     keys = [t.external_id for t in job.tasks]
     assert {k: emu.stats.tasks_created[k] for k in keys} == dict.fromkeys(keys, 1)
     assert emu.stats.auth_on_results == 0
 
 
-@pytest.mark.parametrize("std", ["new", "legacy"])
-async def test_restyle_conforms_frame_exactly_to_its_source(
-    std: str, run_job: RunJob, media: Media
+def _video(job: m.Job) -> Path:
+    outputs = job.result["outputs"]  # type: ignore[index]
+    return Path(next(o for o in outputs if o["role"] == "video")["path"])
+
+
+def _creates(emu: KlingEmulator) -> list[dict[str, Any]]:
+    return [r for r in emu.stats.requests if r["method"] == "POST"]
+
+
+# --------------------------------------------------------------------------- restyles
+
+
+@dataclass(frozen=True)
+class Restyle:
+    id: str
+    source: str  # a field of Sources
+    start: int
+    count: int
+    rate: str
+    size: tuple[int, int]  # the source's frame size
+    segments: int  # Kling tasks
+    canvas: tuple[int, int]  # the fitted input's frame size
+    sent_frames: tuple[int, ...]  # frames of each fitted input (padding included)
+    notes: tuple[str, ...]  # what the fit plan must say it did
+    handles: tuple[int, int] = (0, 0)
+    timecode: str | None = None
+
+
+RESTYLES = [
+    # 360 px short side: scaled up by 700/360 to Kling's minimum, and back down.
+    Restyle("640x360@25-scaled-up", "small25", 0, 100, "25", (640, 360), 1, (1244, 700),
+            (100,), ("scaled by 1.9444",)),
+    # 2.39:1 at 29.97 fps (drop-frame timecode): letterboxed into 2:1, scaled to 700 px.
+    Restyle("scope@29.97-letterboxed", "scope2997", 10, 110, "30000/1001", (640, 268), 1,
+            (1400, 700), (110,), ("letterboxed 2.388:1 into 2.00:1", "scaled by 2.1875"),
+            timecode="01:00:00;10"),
+    # 1.6 s: 10 + 5 frames of handles, then the last frame held up to 3.1 s.
+    Restyle("1.6s-handles-then-hold", "small25", 30, 40, "25", (640, 360), 1, (1244, 700),
+            (78,), ("handles used: 10 before, 5 after", "held the last frame for 23 frames"),
+            handles=(10, 5)),
+    # 16.4 s: two balanced segments, two Kling tasks, stitched back.
+    Restyle("16.4s-split-in-two", "long25", 5, 410, "25", (640, 360), 2, (1244, 700),
+            (205, 205), ("split into 2 segments",)),
+]
+
+
+# The media path is the same on both standards (only the create body differs, and every
+# case checks it): each case runs on one, the split -- several tasks -- on both.
+RESTYLE_RUNS = [(RESTYLES[0], "new"), (RESTYLES[1], "legacy"), (RESTYLES[2], "legacy"),
+                (RESTYLES[3], "new"), (RESTYLES[3], "legacy")]
+
+
+@pytest.mark.parametrize(("case", "std"), RESTYLE_RUNS,
+                         ids=[f"{c.id}-{std}" for c, std in RESTYLE_RUNS])
+async def test_restyle_fits_kling_and_conforms_frame_exactly(
+    case: Restyle, std: str, run_job: RunJob, sources: Sources
 ) -> None:
-    job, emu = await run_job(std, m.JobKind.RESTYLE, _restyle(media))
-    _one_task(job, emu)
-    out = job.result["outputs"][0]  # type: ignore[index]
-    assert await count_frames(Path(out["path"])) == (100, "25/1", 1280, 720)
-    assert job.tasks[0].billed_units == pytest.approx(3.6)  # 4 s x 0.9 units (720p, video)
+    path = getattr(sources, case.source)
+    before = path.read_bytes()
+    rng = SourceRange(str(path), case.start, case.count, case.rate, *case.handles)
+    job, emu = await run_job(std, m.JobKind.RESTYLE, RestyleSpec(
+        rng, Look("film-noir", "deep shadows"), resolution="720p"))
+    _one_task_each(job, emu)
+    assert len(job.tasks) == case.segments
+
+    # What Kling was sent: the emulator refused anything outside the limits (HTTP 1201);
+    # here, the fit is the one planned: canvas, source rate, lengths, sound.
+    rate = parse_rate(case.rate)
+    tasks = {t.external_id: t for t in emu.tasks.values()}
+    sent = [tasks[t.external_id] for t in job.tasks]
+    for task, frames in zip(sent, case.sent_frames, strict=True):
+        (video,) = [i for i in task.inputs if i["what"] == "video"]
+        assert (video["width"], video["height"]) == case.canvas
+        assert video["display"] == list(case.canvas)  # square pixels, no rotation tag
+        assert video["fps"] == pytest.approx(float(rate), abs=1e-3)
+        assert video["video_duration"] == pytest.approx(float(frames / rate), abs=0.03)
+        assert video["audio_codec"] == "aac"  # the original sound goes with it
+        assert task.units == pytest.approx(0.9 * video["duration"], abs=1e-3)  # 720p O3
+    assert job.billed_units == pytest.approx(sum(t.units for t in sent))
+    assert job.estimate_units == pytest.approx(job.billed_units, rel=0.02)  # shown = charged
+    for create in _creates(emu):
+        body = create["body"]
+        if std == "new":
+            assert create["path"] == "/omni-video/kling-3.0-omni"
+            assert body["settings"] == {"resolution": "720p", "multi_shot": False,
+                                        "audio": "original"}
+            assert "@video_1" in body["contents"][0]["text"]
+        else:
+            assert create["path"] == "/v1/videos/omni-video"
+            assert body["mode"] == "std" and body["video_list"][0]["refer_type"] == "base"
+            assert body["video_list"][0]["keep_original_sound"] == "yes"
+    notes = " | ".join(job.result["metadata"]["fit_notes"])  # type: ignore[index]
+    for words in case.notes:
+        assert words in notes
+
+    # What the editor gets back: the source range, frame for frame.
+    out = _video(job)
+    got = conformed(out)
+    assert got["frames"] == case.count
+    assert got["rate"] == rate_str(rate)
+    assert got["size"] == case.size
+    assert got["audio_rate"] == 48000
+    assert got["audio_samples"] == round(Fraction(case.count) / rate * 48000)
+    if case.timecode:
+        assert got["timecode"] == case.timecode
+    codes = read_barcodes(out)
+    assert len(codes) == case.count
+    # A 24 fps answer re-timed to 25 or 29.97 shows each source frame or its neighbour.
+    assert max(abs(c - (case.start + k)) for k, c in enumerate(codes)) <= 1, codes
+    assert codes == sorted(codes)  # never a frame from the past
+    assert path.read_bytes() == before  # the source is never touched
 
 
-@pytest.mark.parametrize("std", ["new", "legacy"])
-@pytest.mark.parametrize("kind", ["t2v", "i2v", "shots", "lipsync"])
+# --------------------------------------------------------------------------- generation
+
+
+@pytest.mark.parametrize("std", STANDARDS)
+@pytest.mark.parametrize("kind", ["t2v", "i2v", "shots", "lipsync-video", "lipsync-still"])
 async def test_generation_and_lipsync(std: str, kind: str, run_job: RunJob,
                                       media: Media) -> None:
-    specs: dict[str, tuple[m.JobKind, JobSpec, int]] = {
-        "t2v": (m.JobKind.GENERATE, GenerateSpec(prompt="city at night", duration=3,
-                                                 audio=True), 72),
-        "i2v": (m.JobKind.GENERATE, GenerateSpec(prompt="push in", image=str(media.still),
-                                                 duration=3), 72),
-        "shots": (m.JobKind.GENERATE, GenerateSpec(prompt="same man", shots=(
-            Shot("he enters", 2), Shot("he sits; sighs", 2))), 96),
-        "lipsync": (m.JobKind.LIPSYNC, LipsyncSpec(audio=str(media.dialogue), audio_start=0.5,
-                                                   audio_end=3.0, video=str(media.clip)), 96),
+    timeline = ConformTarget("25", 640, 360)
+    specs: dict[str, tuple[m.JobKind, JobSpec, tuple[int, str], float]] = {
+        "t2v": (m.JobKind.GENERATE, GenerateSpec(
+            prompt="city at night", duration=3, audio=True, aspect_ratio="9:16",
+            resolution="720p"), (72, "24/1"), 2.7),
+        # conformed to the timeline: 3 s at 25 fps, 640x360
+        "i2v": (m.JobKind.GENERATE, GenerateSpec(
+            prompt="push in", image=str(media.still), duration=3, resolution="720p",
+            conform=timeline), (75, "25/1"), 1.8),
+        "shots": (m.JobKind.GENERATE, GenerateSpec(
+            prompt="same man", resolution="1080p",
+            shots=(Shot("he enters", 2), Shot("he sits; sighs", 2))), (96, "24/1"), 3.2),
+        "lipsync-video": (m.JobKind.LIPSYNC, LipsyncSpec(
+            audio=str(media.dialogue), audio_start=0.5, audio_end=3.0, video=str(media.clip)),
+            (96, "24/1"), 0.55),
+        "lipsync-still": (m.JobKind.LIPSYNC, LipsyncSpec(
+            audio=str(media.dialogue), audio_start=0.5, audio_end=3.0, image=str(media.still)),
+            (72, "24/1"), 0.55),
     }
-    job_kind, spec, frames = specs[kind]
+    job_kind, spec, (frames, rate), units = specs[kind]
     job, emu = await run_job(std, job_kind, spec)
-    _one_task(job, emu)
-    out = job.result["outputs"][0]  # type: ignore[index]
-    assert (await count_frames(Path(out["path"])))[:2] == (frames, "24/1")
+    _one_task_each(job, emu)
+    got = conformed(_video(job))
+    assert (got["frames"], got["rate"]) == (frames, rate)
+    assert job.billed_units == pytest.approx(units)
+    assert job.estimate_units == pytest.approx(units)  # the cost shown before sending
+    creates = _creates(emu)
+    if kind.startswith("lipsync"):
+        assert got["audio_samples"] > 0
+        assert [c["path"] for c in creates] == ["/v1/videos/identify-face",
+                                                "/v1/videos/advanced-lip-sync"]
+        face = creates[1]["body"]["face_choose"][0]
+        assert (face["sound_start_time"], face["sound_end_time"]) == (0, 2500)
+        assert (job.tasks[0].provider_task_id or "").startswith("advanced-lip-sync/")
+        return
+    (create,) = creates
+    body = create["body"]
+    if kind == "t2v":
+        assert got["size"][1] > got["size"][0] and got["audio_samples"] > 0  # 9:16, sound
+    if kind == "i2v":
+        assert got["size"] == (640, 360)
+    if std == "new":
+        assert create["path"] == {"t2v": "/text-to-video/kling-3.0",
+                                  "i2v": "/image-to-video/kling-3.0",
+                                  "shots": "/text-to-video/kling-3.0"}[kind]
+        if kind == "shots":
+            assert "shot 1, 2, he enters; shot 2, 2, he sits, sighs;" in body["prompt"]
+            assert body["settings"]["multi_shot"] is True
+    else:
+        assert create["path"] in ("/v1/videos/text2video", "/v1/videos/image2video")
+        if kind == "shots":
+            assert [s["duration"] for s in body["multi_prompt"]] == ["2", "2"]
 
 
-@pytest.mark.parametrize("std", ["new", "legacy"])
-@pytest.mark.parametrize("action", ["error_after_create", "drop_after_create"])
+# --------------------------------------------------------------------------- faults
+
+
+def _restyle(sources: Sources) -> RestyleSpec:
+    return RestyleSpec(source=SourceRange(str(sources.small25), 0, 100, "25"),
+                       look=Look("film-noir", "film noir, deep shadows"), resolution="720p")
+
+
+@pytest.mark.parametrize(("std", "action", "kind"), [
+    ("new", "error_after_create", "restyle"), ("legacy", "drop_after_create", "restyle"),
+    ("legacy", "error_after_create", "t2v"), ("new", "drop_after_create", "t2v"),
+])
 async def test_5000_or_drop_after_create_ends_with_one_task_and_success(
-    std: str, action: str, run_job: RunJob, emulator: KlingEmulator, media: Media
+    std: str, action: str, kind: str, run_job: RunJob, emulator: KlingEmulator,
+    sources: Sources,
 ) -> None:
     emulator.add_fault(on="create", action=action, code=5000)
-    job, emu = await run_job(std, m.JobKind.RESTYLE, _restyle(media))
-    _one_task(job, emu)
+    if kind == "restyle":  # the hosted clip must stay up until the task is found
+        job, emu = await run_job(std, m.JobKind.RESTYLE, _restyle(sources))
+    else:
+        job, emu = await run_job(std, m.JobKind.GENERATE, GenerateSpec(prompt="x", duration=3))
+    _one_task_each(job, emu)
     key = job.tasks[0].external_id
     assert emu.stats.creates_attempted[key] == 1  # recovered by lookup, never re-sent
+    assert conformed(_video(job))["frames"] == (100 if kind == "restyle" else 72)
 
 
 async def test_1303_burst_ends_succeeded(run_job: RunJob, emulator: KlingEmulator) -> None:
     emulator.add_fault(on="create", action="error", code=1303, count=2)
     job, emu = await run_job("new", m.JobKind.GENERATE, GenerateSpec(prompt="x", duration=3))
-    _one_task(job, emu)
+    _one_task_each(job, emu)
     assert job.attempts == 0  # rate limits spend no attempt
     assert emu.stats.creates_attempted[job.tasks[0].external_id] == 3
 

@@ -34,6 +34,21 @@ def bad_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # mpeg4 at low quality: the limits are about geometry and timing, and it is fast.
         ffmpeg("-f", "lavfi", "-i", src, "-c:v", "mpeg4", "-q:v", "31", str(d / name))
         out[name] = d / name
+    # Where kling-api.md does not say which reading applies, the emulator holds inputs to
+    # both: the picture as stored and as displayed, the container's length and the video's.
+    gray = "color=c=gray:size={}:rate=24:duration={}"
+    for name, args in {
+        "squeezed.mp4": ["-f", "lavfi", "-i", gray.format("720x720", 3), "-vf", "setsar=1/2"],
+        "upright.mp4": ["-f", "lavfi", "-i", gray.format("720x1500", 3)],
+        "short-picture.mp4": ["-f", "lavfi", "-i", gray.format("720x720", 2.5), "-f", "lavfi",
+                              "-i", "sine=duration=3.5", "-c:a", "aac"],
+    }.items():
+        ffmpeg(*args, "-c:v", "mpeg4", "-q:v", "31", str(d / name))
+        out[name] = d / name
+    # a phone's vertical clip tagged to play turned: 1500x720 on screen
+    ffmpeg("-i", str(out.pop("upright.mp4")), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+           str(d / "turned.mp4"))
+    out["turned.mp4"] = d / "turned.mp4"
     for name, size in (("tiny.png", "299x400"), ("thin.png", "1000x390")):
         ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}", "-frames:v", "1", str(d / name))
         out[name] = d / name
@@ -119,7 +134,10 @@ async def test_new_standard_body_rules(make_provider: MakeProvider, signed_host:
     ("name", "words"),
     [("short.mp4", "between 3 and 15.5"), ("long.mp4", "between 3 and 15.5"),
      ("narrow.mp4", "700"), ("huge.mp4", "8294400"), ("wide.mp4", "aspect ratio"),
-     ("slow.mp4", "frame rate"), ("clip.mkv", "mp4 or mov")],
+     ("slow.mp4", "frame rate"), ("clip.mkv", "mp4 or mov"),
+     ("squeezed.mp4", "(got 360x720)"), ("turned.mp4", "aspect ratio must be between 0.4 and 2 "
+                                                      "(got 1500x720)"),
+     ("short-picture.mp4", "between 3 and 15.5 seconds (got 2.500)")],
 )
 async def test_video_limits_are_checked_on_the_fetched_file(
     name: str, words: str, bad_media: dict[str, Path], make_provider: MakeProvider,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from tests.kling_emulator import KlingEmulator
-from tests.providers.conftest import Media
+from tests.providers.conftest import Sources
 
 from kling_bridge.config import Paths
 from kling_bridge.jobs.model import JobState, TaskState
@@ -36,10 +36,10 @@ async def _driver(emulator: KlingEmulator, clip: Path, *extra: str
 
 
 async def test_kill_9_between_send_and_record_ends_with_one_task(
-    emulator: KlingEmulator, media: Media
+    emulator: KlingEmulator, sources: Sources
 ) -> None:
     emulator.add_fault(on="create", action="hold_after_create", seconds=60)
-    first = await _driver(emulator, media.clip, "--submit")
+    first = await _driver(emulator, sources.small25, "--submit")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while not emulator.stats.tasks_created and loop.time() < deadline:
@@ -54,11 +54,11 @@ async def test_kill_9_between_send_and_record_ends_with_one_task(
     (job,) = store.query(limit=10)
     assert job.tasks[0].state is TaskState.SENDING and job.tasks[0].provider_task_id is None
 
-    second = await _driver(emulator, media.clip)
+    second = await _driver(emulator, sources.small25)
     out, err = await asyncio.wait_for(second.communicate(), timeout=120)
     assert second.returncode == 0, err.decode()[-2000:]
     final = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-    assert final == [{"job": job.id, "state": str(JobState.SUCCEEDED)}]
+    assert final == [{"job": job.id, "state": str(JobState.SUCCEEDED), "error": None}]
     key = job.tasks[0].external_id
     assert emulator.stats.tasks_created == {key: 1}
     assert emulator.stats.creates_attempted == {key: 1}  # looked up, never sent again

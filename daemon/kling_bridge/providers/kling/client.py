@@ -182,7 +182,7 @@ class KlingClient:
 
     async def download(self, url: str, dest: Path) -> Path:
         """Stream ``url`` to a temp file beside ``dest``, resuming with Range after a drop,
-        check it is a video with ffprobe, then rename it into place."""
+        check it is a video (its headers, or ffprobe), then rename it into place."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         have = 0

@@ -2,6 +2,8 @@
 
 Kept to one subprocess call so the provider does not depend on the media package's
 internals (it sits beside it in the layering, and Kling's checks need only these facts).
+MP4/MOV, PNG and JPEG files -- what the media pipeline hands over -- are read from their
+headers in-process first (:mod:`.headers`); ffprobe answers for anything else.
 Facts are cached by (path, size, mtime) because ``validate`` and ``submit`` both need them.
 """
 
@@ -14,10 +16,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from .headers import read_facts
 from .rules import MediaFacts
 
 _STILL_FORMATS = ("png_pipe", "jpeg_pipe", "image2", "mjpeg")
 _CACHE: dict[tuple[str, int, int], MediaFacts] = {}
+_CACHE_MAX = 512  # a long-running daemon probes many files; keep the recent ones
 
 
 class ProbeError(Exception):
@@ -77,12 +81,19 @@ def probe(path: Path) -> MediaFacts:
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
+    facts = read_facts(path, st.st_size) or ffprobe_facts(path, st.st_size)
+    if len(_CACHE) >= _CACHE_MAX:
+        del _CACHE[next(iter(_CACHE))]
+    _CACHE[key] = facts
+    return facts
+
+
+def ffprobe_facts(path: Path, size: int) -> MediaFacts:
+    """Facts as ffprobe reports them (blocking, uncached): the authority headers defer to."""
     proc = subprocess.run(_args(path), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ProbeError(f"{path.name}: not readable media ({proc.stderr.strip()[:200]})")
-    facts = facts_from_json(path, st.st_size, json.loads(proc.stdout or "{}"))
-    _CACHE[key] = facts
-    return facts
+    return facts_from_json(path, size, json.loads(proc.stdout or "{}"))
 
 
 async def probe_async(path: Path) -> MediaFacts:
@@ -90,14 +101,17 @@ async def probe_async(path: Path) -> MediaFacts:
 
 
 async def verify_video(path: Path) -> MediaFacts:
-    """A downloaded result must decode as a video with a length; else it is not kept."""
-    proc = await asyncio.create_subprocess_exec(
-        *_args(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise ProbeError(f"{path.name}: not a readable video ({err.decode()[:200].strip()})")
-    facts = facts_from_json(path, path.stat().st_size, json.loads(out or b"{}"))
+    """A downloaded result must be a video with a length; else it is not kept."""
+    size = path.stat().st_size
+    facts = read_facts(path, size)
+    if facts is None:
+        proc = await asyncio.create_subprocess_exec(
+            *_args(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise ProbeError(f"{path.name}: not a readable video ({err.decode()[:200].strip()})")
+        facts = facts_from_json(path, size, json.loads(out or b"{}"))
     if not facts.has_video or facts.duration <= 0:
         raise ProbeError(f"{path.name}: no video stream with a duration")
     return facts
