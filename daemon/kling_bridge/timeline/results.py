@@ -101,13 +101,13 @@ def apply_results(
     thousands of clips one Python object at a time costs several times OpenTimelineIO's
     own read of the whole timeline, and so does ``json.dumps`` of the same as dicts.
     """
-    output: otio.schema.Timeline = copy.deepcopy(timeline)
     results = list(results)
     for result in results:
         if result.clip.record_duration <= 0:
             raise TimelineError("result has no length on the timeline",
                                 item=result.clip.name or result.job_id,
                                 hint="build ResultClip.clip from the job's ClipRef")
+    output: otio.schema.Timeline = copy.deepcopy(timeline)
     originals = _clips_by_id(
         output, {r.clip.clip_id: r.clip.name for r in results if r.kind == "restyle"})
     builder = _Builder(originals, _url_style(output))
