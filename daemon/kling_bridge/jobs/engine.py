@@ -111,6 +111,7 @@ class Engine:
         self._throttles: dict[str, _Throttle] = {}
         self._requests: dict[str, list[TaskRequest]] = {}
         self._running_since: dict[str, float] = {}
+        self._keys: dict[str, dict[int, str]] = {}  # job id -> task index -> cache key
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._pollers: dict[str, Poller] = {}
@@ -127,7 +128,7 @@ class Engine:
             lo, hi = self.poll_intervals.get(
                 name, (self.settings.kling.poll_min_seconds, self.settings.kling.poll_max_seconds)
             )
-            self._pollers[name] = Poller(provider, lo, hi)
+            self._pollers[name] = Poller(provider, lo, hi, self.settings.kling.poll_fraction)
         active = self.store.query(states=[*m.ACTIVE], limit=1_000_000)
         for job in active:
             recovered = m.apply(job, m.Recover(), self.clock())
@@ -325,6 +326,7 @@ class Engine:
             self._runner_provider.pop(job_id, None)
             self._requests.pop(job_id, None)
             self._running_since.pop(job_id, None)
+            self._keys.pop(job_id, None)
             self._wake.set()
 
         task.add_done_callback(done)
@@ -444,7 +446,7 @@ class Engine:
             if task.state is not m.TaskState.PENDING:
                 continue
             req = requests[task.index]
-            key = await asyncio.to_thread(request_key, provider.name, req)
+            key = await self._key(job.id, task.index, provider.name, req)
             files = self.store.get_cache(key)
             if files and all(Path(f).exists() for f in files):
                 await self.transition(job.id, m.CacheHit(task.index, tuple(files)))
@@ -489,6 +491,13 @@ class Engine:
             if not found:
                 await self._after_refusal(job.id, err)
                 return
+
+    async def _key(self, job_id: str, index: int, provider: str, request: TaskRequest) -> str:
+        """The result-cache key of a request (hashes its inputs: once per job run)."""
+        keys = self._keys.setdefault(job_id, {})
+        if index not in keys:
+            keys[index] = await asyncio.to_thread(request_key, provider, request)
+        return keys[index]
 
     async def _lookup(self, job: m.Job) -> None:
         for task in job.tasks:
@@ -678,7 +687,8 @@ class Engine:
                 for task in job.tasks:
                     if task.cached or task.index >= len(requests):
                         continue
-                    key = await asyncio.to_thread(request_key, provider.name, requests[task.index])
+                    key = await self._key(job.id, task.index, provider.name,
+                                          requests[task.index])
                     await self.store.aput_cache(key, task.files, job.id)
         await self.transition(job.id, m.Downloaded())
 

@@ -228,6 +228,25 @@ class ProviderError(Exception):
         return f"{self.message}{code}"
 
 
+def poll_delay(
+    age_seconds: float,
+    *,
+    minimum: float = 3.0,
+    maximum: float = 30.0,
+    fraction: float = 0.02,
+) -> float:
+    """Seconds to wait before asking again about a task submitted ``age_seconds`` ago.
+
+    Tasks take from ~30 s to an hour (4K edits). A fixed interval is either chatty on long
+    tasks or slow to notice short ones, so the delay is a share of the task's age inside
+    ``[minimum, maximum]``: a result is noticed at most ``fraction`` of its age late once past
+    the minimum, and an hour-long edit is asked about every ``maximum`` seconds.
+    """
+    if minimum <= 0 or maximum < minimum:
+        raise ValueError("need 0 < minimum <= maximum")
+    return min(maximum, max(minimum, fraction * max(0.0, age_seconds)))
+
+
 @dataclass(frozen=True)
 class Reachability:
     ok: bool
