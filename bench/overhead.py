@@ -251,7 +251,7 @@ def main() -> None:
     p.add_argument("--submitted", type=float, default=1.0)
     p.add_argument("--poll", type=float, nargs=2, default=(0.05, 0.2), metavar=("MIN", "MAX"),
                    help="the poller's interval range in seconds (the daemon's defaults are "
-                   "kling.poll_min_seconds/poll_max_seconds: 3 30)")
+                   "kling.poll_min_seconds/poll_max_seconds: 1.5 30)")
     args = p.parse_args()
     r = asyncio.run(run(args.jobs, args.processing, args.submitted, tuple(args.poll)))
     print(f"{r['jobs']} concurrent restyles; emulated Kling processing "

@@ -114,7 +114,7 @@ class KlingSettings(_Section):
     standard: Literal["auto", "new", "legacy"] = "auto"
     edit_model: str = "kling-3.0-omni"
     generate_model: str = "kling-3.0"
-    poll_min_seconds: float = 3.0
+    poll_min_seconds: float = 1.5  # queries are free and batched; a share of the age above it
     poll_max_seconds: float = 30.0
     poll_timeout_seconds: float = 3 * 3600.0
     request_timeout_seconds: float = 60.0
