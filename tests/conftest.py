@@ -9,7 +9,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def bridge_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def bridge_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Isolate every file the bridge writes; keep real credentials out of tests."""
     home = tmp_path_factory.mktemp("kb-home")
     monkeypatch.setenv("KLING_BRIDGE_HOME", str(home))

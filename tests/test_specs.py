@@ -2,7 +2,14 @@ from fractions import Fraction
 
 from kling_bridge.config import Paths, load_settings
 from kling_bridge.specs import (
-    ClipRef, GenerateSpec, Look, RestyleSpec, Shot, SourceRange, parse_rate, spec_from_dict,
+    ClipRef,
+    GenerateSpec,
+    Look,
+    RestyleSpec,
+    Shot,
+    SourceRange,
+    parse_rate,
+    spec_from_dict,
     spec_to_dict,
 )
 

@@ -46,6 +46,40 @@ def parse_rate(value: str | int | float | Fraction) -> Fraction:
 
 
 @dataclass(frozen=True)
+class InputLimits:
+    """What a provider accepts, as plain data: providers publish it, the media fitter plans
+    against it (it lives here, at the bottom, so media needs no provider import).
+
+    Defaults are Kling O3's published limits (kling-api.md, "Input limits").
+    """
+
+    video_min_seconds: float = 3.0
+    video_max_seconds: float = 15.5
+    side_min: int = 700
+    side_max: int = 4553
+    max_pixels: int = 8_294_400
+    aspect_min: float = 0.4
+    aspect_max: float = 2.0
+    fps_min: float = 24.0
+    fps_max: float = 60.0
+    max_bytes: int = 200 * 1024 * 1024
+    containers: tuple[str, ...] = ("mp4", "mov")
+    output_fps: Fraction = Fraction(24)
+    image_side_min: int = 300
+    image_aspect_min: float = 1 / 2.5
+    image_aspect_max: float = 2.5
+    image_max_bytes: int = 10 * 1024 * 1024
+    generate_min_seconds: int = 3
+    generate_max_seconds: int = 15
+    max_shots: int = 6
+    prompt_max_chars: int = 2500
+    shot_prompt_max_chars: int = 512
+    lipsync_audio_min_seconds: float = 2.0
+    lipsync_audio_max_seconds: float = 60.0
+    lipsync_audio_max_bytes: int = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class ClipRef:
     """Where a source clip sits in the editor's timeline, so its result lands over it."""
 

@@ -26,7 +26,6 @@ from kling_bridge.media.fit import (
     scene_windows,
 )
 from kling_bridge.media.probe import AudioInfo, MediaInfo, VideoInfo
-from kling_bridge.providers.base import InputLimits
 from kling_bridge.specs import SourceRange
 
 LIMITS = FitLimits()
@@ -233,12 +232,6 @@ def test_range_outside_media_names_the_file() -> None:
     assert m.path in str(caught.value) and "99" in str(caught.value)
     with pytest.raises(RangeOutsideMedia):
         plan_fit(SourceRange(m.path, 0, 0, "25"), m, LIMITS)
-
-
-def test_limits_copy_from_the_provider_port() -> None:
-    assert FitLimits.from_limits(InputLimits()) == FitLimits()
-    tight = FitLimits.from_limits(InputLimits(video_max_seconds=10.0, side_max=2160))
-    assert tight.video_max_seconds == 10.0 and tight.side_max == 2160
 
 
 @pytest.mark.parametrize(

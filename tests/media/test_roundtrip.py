@@ -23,7 +23,7 @@ from kling_bridge.media import timecode
 from kling_bridge.media.conform import ConformOptions, conform
 from kling_bridge.media.errors import RangeOutsideMedia
 from kling_bridge.media.extract import extract_segment
-from kling_bridge.media.fit import FitLimits, FitPlan, plan_fit, violations
+from kling_bridge.media.fit import FitPlan, plan_fit, violations
 from kling_bridge.media.probe import probe
 from kling_bridge.media.synth import read_barcodes
 from kling_bridge.providers.base import InputLimits
@@ -31,7 +31,7 @@ from kling_bridge.specs import SourceRange
 
 MakeClip = Callable[..., Path]
 Sim = Callable[..., Path]
-LIMITS = FitLimits.from_limits(InputLimits())
+LIMITS = InputLimits()
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class MediaPipeline:
 
     async def _restyle_plan(self, ctx: JobContext, spec: RestyleSpec) -> FitPlan:
         """The stored plan if this spec made it; else a new one (stale segments removed)."""
-        limits = FitLimits.from_limits(ctx.provider.limits)
+        limits = ctx.provider.limits
         key = self._plan_key(spec, limits)
         stored = _read_json(ctx.workdir / PLAN_FILE)
         if stored is not None and stored.get("key") == key:

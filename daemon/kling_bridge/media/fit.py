@@ -21,11 +21,11 @@ conforms exactly what was sent.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from ..specs import SourceRange, rate_str
+from ..specs import InputLimits, SourceRange, rate_str
 from . import timecode
 from .errors import NotAVideo, RangeOutsideMedia
 from .probe import MediaInfo
@@ -37,30 +37,8 @@ DURATION_MARGIN = 0.1
 RESOLUTION_SHORT_SIDE = {"720p": 720, "1080p": 1080, "4k": 2160}
 
 
-@dataclass(frozen=True)
-class FitLimits:
-    """The provider limits the planner needs (a copy, so media never imports providers)."""
-
-    video_min_seconds: float = 3.0
-    video_max_seconds: float = 15.5
-    side_min: int = 700
-    side_max: int = 4553
-    max_pixels: int = 8_294_400
-    aspect_min: float = 0.4
-    aspect_max: float = 2.0
-    fps_min: float = 24.0
-    fps_max: float = 60.0
-    max_bytes: int = 200 * 1024 * 1024
-    output_fps: Fraction = Fraction(24)
-
-    @staticmethod
-    def from_limits(limits: object) -> FitLimits:
-        """Copy the same-named attributes of any limits object (e.g. providers' InputLimits)."""
-        values = {f.name: getattr(limits, f.name) for f in fields(FitLimits)
-                  if hasattr(limits, f.name)}
-        if "output_fps" in values:
-            values["output_fps"] = Fraction(values["output_fps"])
-        return FitLimits(**values)
+#: The provider's published limits (``specs.InputLimits``) are what the planner fits into.
+FitLimits = InputLimits
 
 
 @dataclass(frozen=True)
