@@ -88,7 +88,7 @@ def bridge(source: Path, target: Path) -> int:
         )
         for n, (ref, src) in enumerate(selection.restyles)
     ]
-    output = apply_results(read.timeline, results)
+    output = apply_results(read.timeline, results, owned=True)  # as the API does
     PHASES["apply"], clock = time.perf_counter() - clock, time.perf_counter()
     write_timeline(output, target, replace=True)
     PHASES["write"] = time.perf_counter() - clock

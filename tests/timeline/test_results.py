@@ -59,6 +59,21 @@ def _original(timeline: otio.schema.Timeline, ref: ClipRef) -> otio.schema.Clip:
     return next(c for c in track if c.name == ref.name)
 
 
+def test_an_owned_timeline_is_extended_in_place_to_the_same_result() -> None:
+    """owned=True (a timeline the caller has just parsed) skips the clone, nothing else."""
+    built = build("29.97DF")
+    text = otio.adapters.otio_json.write_to_string(built.timeline)
+    results = results_for(select(built.timeline, Criteria(all_clips=True, handles=6)),
+                          handle_before=True)
+    copied = apply_results(built.timeline, results)
+    parsed = otio.adapters.otio_json.read_from_string(text)
+    extended = apply_results(parsed, results, owned=True)
+    assert extended is parsed
+    assert len(extended.tracks) > len(built.timeline.tracks)
+    assert (otio.adapters.otio_json.write_to_string(extended)
+            == otio.adapters.otio_json.write_to_string(copied))
+
+
 def test_alternate_reference_lines_up_with_the_source() -> None:
     built = build("23.976")
     selection = select(built.timeline, Criteria(all_clips=True, handles=6))

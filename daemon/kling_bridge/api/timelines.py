@@ -169,7 +169,7 @@ def _result_sync(batch: dict[str, Any], jobs: list[m.Job], fmt: str) -> tuple[by
         timeline = otio.schema.Timeline(name=f"kling-bridge {batch['id']}")
         rate = _first_rate(jobs)
         timeline.global_start_time = otio.opentime.RationalTime(0, float(rate))
-    result = apply_results(timeline, result_clips(jobs))
+    result = apply_results(timeline, result_clips(jobs), owned=True)  # parsed just above
     canonical = canonical_format(fmt)
     return timeline_to_bytes(result, canonical), media_type_for(canonical)
 
