@@ -21,7 +21,7 @@ from tests.timeline.builders import build
 from tests.timeline.helpers import results_for
 
 BIN = Path(sys.executable).parent
-SAMPLES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "samples").resolve()
+SAMPLES = Path(__file__).resolve().parents[2] / "tests" / "samples"
 
 
 def otio_tool(*args: str, env: dict[str, str] | None = None) -> str:
@@ -91,7 +91,6 @@ def test_plugin_loads_without_the_daemons_heavy_modules() -> None:
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples not present")
 def test_otiocat_normalises_an_avid_edl() -> None:
     data = otiocat(SAMPLES / "avid_example.edl")
     assert data["global_start_time"]["value"] == 86243  # 00:59:53:11

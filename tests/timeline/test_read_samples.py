@@ -1,4 +1,4 @@
-"""Reading the real editors' exports in ../shared/samples, and normalising their quirks."""
+"""Reading the real editors' exports in tests/samples, and normalising their quirks."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Golden tests on the real editors' exports: selection -> jobs -> result -> write -> read.
 
-Each sample is read in place from ../shared/samples, its media relinked to stand-in files
-(the editors' paths do not exist here), every clip selected with 12-frame handles, and:
+Each sample is read in place from tests/samples (a copy of ../shared/samples), its media
+relinked to stand-in files (the editors' paths do not exist here), every clip selected with
+12-frame handles, and:
 
 - the jobs (and the items refused, by name) must equal ``golden/<sample>.jobs.json``;
 - the result timeline, written back in the sample's own format and read again, must hold
