@@ -147,3 +147,34 @@ def test_still_is_not_a_motion_clip(tmp_path: Path) -> None:
     assert info.is_still
     with pytest.raises(errors.NotAVideo, match="still image"):
         require_motion_video(info)
+
+
+def test_a_file_is_measured_once_per_version(
+    clip: MakeClip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One job probes a file several times (fit, checks, conform, preview): ffprobe runs
+    once; a file rendered again and renamed into place under the same name is measured
+    afresh, and the answer names the path it was asked for."""
+    import kling_bridge.media.probe as probe_module
+
+    runs: list[Path] = []
+    real = probe_module._probe_json
+
+    def counted(p: Path) -> dict[str, object]:
+        runs.append(p)
+        return real(p)
+
+    monkeypatch.setattr(probe_module, "_probe_json", counted)
+    shot = tmp_path / "shot.mp4"
+    shutil.copyfile(clip("a.mp4", frames=30), shot)
+    first = probe(shot)
+    assert probe(shot) == first and len(runs) == 1
+    linked = tmp_path / "linked.mp4"
+    linked.symlink_to(shot)
+    assert probe(linked).path == str(linked) and len(runs) == 1
+
+    part = tmp_path / "shot.mp4.part"
+    shutil.copyfile(clip("b.mp4", frames=40), part)
+    os.replace(part, shot)
+    again = probe(shot)
+    assert again.video is not None and again.video.frame_count == 40 and len(runs) == 2

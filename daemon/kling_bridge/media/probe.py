@@ -17,8 +17,9 @@ import json
 import os
 import stat
 import subprocess
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -329,9 +330,40 @@ def _float(value: Any, default: float = 0.0) -> float:
         return default
 
 
+#: Measured files, newest last, keyed by the file's identity and version (device, inode,
+#: size, mtime): one job probes the same source, fitted input and answer several times
+#: (fit, checks, conform, preview), and each probe is a process plus a pass over every
+#: packet. Files the bridge writes are renamed into place (a new inode), so a rewrite is
+#: never mistaken for the file measured before.
+_MEASURED: OrderedDict[tuple[str, int, int, int, int], MediaInfo] = OrderedDict()
+_MEASURED_MAX = 256
+_MEASURED_LOCK = threading.Lock()  # probes run in worker threads
+
+
 def probe(path: str | Path, *, require_video: bool = True) -> MediaInfo:
-    """Measure ``path``. Raises a :class:`MediaError` for anything an editor must fix."""
+    """Measure ``path`` (once per version of the file). Raises a :class:`MediaError` for
+    anything an editor must fix."""
     p = check_readable(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _MEASURED_LOCK:
+        info = _MEASURED.get(key)
+        if info is not None:
+            _MEASURED.move_to_end(key)
+    if info is None:
+        info = _measure(p)
+        with _MEASURED_LOCK:
+            _MEASURED[key] = info
+            while len(_MEASURED) > _MEASURED_MAX:
+                _MEASURED.popitem(last=False)
+    if info.video is None and require_video:
+        raise NotAVideo(p, "is audio only (no video stream)",
+                        "choose a video clip; audio files are for lip-sync dialogue")
+    return info if info.path == str(p) else replace(info, path=str(p))
+
+
+def _measure(p: Path) -> MediaInfo:
+    """One ffprobe of the streams and one demux pass over the video packets."""
     data = _probe_json(p)
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
@@ -380,9 +412,6 @@ def probe(path: str | Path, *, require_video: bool = True) -> MediaInfo:
         if video.width <= 0 or video.height <= 0:
             raise MediaCorrupt(p, "video stream has no picture size",
                                "the file is damaged: copy or export it again")
-    elif require_video:
-        raise NotAVideo(p, "is audio only (no video stream)",
-                        "choose a video clip; audio files are for lip-sync dialogue")
     audio: AudioInfo | None = None
     if astreams:
         a = astreams[0]
