@@ -23,6 +23,7 @@ from kling_bridge.media.fit import (
     balanced_cuts,
     fit_rate_for,
     plan_fit,
+    restamp_rate,
     scene_windows,
 )
 from kling_bridge.media.probe import AudioInfo, MediaInfo, VideoInfo
@@ -198,6 +199,32 @@ def test_rates_outside_the_window() -> None:
     plan = plan_fit(SourceRange("p", 0, 240, "120"), media(1920, 1080, "120", 240), LIMITS)
     assert plan.fit_rate == 60 and plan.segments[0].fit_frames == 120
     assert plan.target.rate == 120
+
+
+def test_23976_is_sent_frame_for_frame_at_24() -> None:
+    """Just under the floor: stamped at the provider's own 24 fps, never each frame twice."""
+    assert restamp_rate(Fraction(24000, 1001), LIMITS) == 24
+    assert restamp_rate(Fraction(12), LIMITS) is None  # far off: repeated instead
+    assert restamp_rate(Fraction(25), LIMITS) is None  # inside: sent as it is
+    assert restamp_rate(Fraction(23), LIMITS) is None
+    plan = plan_fit(SourceRange("p", 0, 300, "24000/1001"),
+                    media(1920, 1080, "24000/1001", 300), LIMITS)
+    assert plan.restamped and plan.fit_rate == 24 and plan.clock == 24
+    assert plan.target.rate == Fraction(24000, 1001)
+    assert [s.fit_frames for s in plan.segments] == [300]
+    assert plan.segments[0].seconds(plan.fit_rate) == 12.5
+    assert FitPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    long = plan_fit(SourceRange("p", 0, 960, "24000/1001"),
+                    media(1920, 1080, "24000/1001", 960), LIMITS)
+    assert sum(s.fit_frames for s in long.segments) == 960
+    assert all(s.fit_frames == s.src_frames for s in long.segments)
+    assert all(s.seconds(long.fit_rate) <= LIMITS.video_max_seconds for s in long.segments)
+    # a 24 fps source needs no restamp and a 23.976 plan stored before restamps reads back
+    assert not plan_fit(SourceRange("p", 0, 100, "24"), media(1920, 1080, "24", 100),
+                        LIMITS).restamped
+    old = plan.to_dict()
+    del old["restamped"]
+    assert not FitPlan.from_dict(old).restamped
 
 
 def test_vfr_interlace_rotation_prores_are_planned_for() -> None:

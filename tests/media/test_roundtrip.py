@@ -219,6 +219,22 @@ def test_interlaced_source_is_deinterlaced_and_exact(clip: MakeClip, tmp_path: P
     check_result(out, src, rng, barcode=False)
 
 
+def test_23976_goes_frame_for_frame_at_24_and_comes_back_exact(
+        clip: MakeClip, tmp_path: Path, kling_sim: Sim) -> None:
+    src = clip("film.mov", width=640, height=360, rate="24000/1001", frames=120, barcode=True,
+               pattern="plain")
+    rng = SourceRange(str(src), 10, 100, "24000/1001")
+    plan, out = run_round_trip(src, rng, tmp_path, kling_sim)
+    assert plan.restamped and plan.fit_rate == 24
+    fitted = probe(tmp_path / plan.segments[0].file)
+    assert fitted.video is not None and fitted.audio is not None
+    assert fitted.video.rate == 24 and fitted.video.frame_count == 100 + sum(plan.handles)
+    assert fitted.audio.duration == pytest.approx(fitted.video.duration, abs=0.03)
+    assert read_barcodes(tmp_path / plan.segments[0].file)[:3] == [
+        plan.window_start, plan.window_start + 1, plan.window_start + 2]  # each frame once
+    check_result(out, src, rng)
+
+
 def test_slow_rate_is_raised_into_the_window(clip: MakeClip, tmp_path: Path,
                                             kling_sim: Sim) -> None:
     src = clip("timelapse.mp4", width=640, height=360, rate="12", frames=40, barcode=True,

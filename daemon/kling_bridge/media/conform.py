@@ -105,7 +105,9 @@ def conform_command(plan: FitPlan, results: Sequence[Path], dest: Path,
     for seg, path in zip(plan.segments, results, strict=True):
         s = ffmpeg.input(str(path)).video
         s = s.filter("setpts", "PTS-STARTPTS")
-        s = s.filter("trim", end=f"{float(seg.content_seconds(plan.rate)):.6f}")
+        s = s.filter("trim", end=f"{float(seg.content_seconds(plan.clock)):.6f}")
+        if plan.clock != plan.rate:  # sent frame for frame at a nearby rate: time back
+            s = s.filter("setpts", f"PTS*{_frac(plan.clock / plan.rate)}")
         if crop is not None:
             x, y, w, h = crop
             s = s.filter("crop", w=f"iw*{_frac(w)}", h=f"ih*{_frac(h)}",

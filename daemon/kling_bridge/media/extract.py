@@ -56,9 +56,9 @@ def picture_chain(stream: Any, plan: FitPlan, seg: Segment) -> Any:
                                end_frame=seg.src_start + seg.src_frames)
     else:
         stream = stream.filter("trim", end_frame=seg.src_frames)
-    # Regular timestamps at the range's rate, whatever jitter the container had.
-    stream = stream.filter("setpts", f"N*{_expr_rate(plan.rate)}/TB")
-    if plan.fit_rate != plan.rate:
+    # Regular timestamps at the plan's clock, whatever jitter the container had.
+    stream = stream.filter("setpts", f"N*{_expr_rate(plan.clock)}/TB")
+    if plan.fit_rate != plan.clock:
         stream = stream.filter("fps", fps=rate_str(plan.fit_rate))
     stream = stream.filter("trim", end_frame=seg.fit_frames)
     w, h = plan.canvas
@@ -94,8 +94,11 @@ def segment_command(plan: FitPlan, seg: Segment, dest: Path) -> list[str]:
         layout = "stereo" if enc.audio_channels == 2 else "mono"
         audio = (
             inp.audio.filter("atrim", start=f"{max(0.0, t0):.6f}", end=f"{t1:.6f}")
-            .filter("asetpts", "PTS-STARTPTS")
-            .filter("aformat", channel_layouts=layout)
+            .filter("asetpts", "PTS-STARTPTS"))
+        if plan.restamped:  # keep the sound under its (slightly faster) pictures
+            audio = audio.filter("atempo", f"{float(plan.clock / plan.rate):.9f}")
+        audio = (
+            audio.filter("aformat", channel_layouts=layout)
             .filter("apad")
             .filter("atrim", end_sample=round(total_s * enc.audio_rate))
         )

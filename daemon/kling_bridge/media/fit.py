@@ -63,9 +63,10 @@ class Segment:
     def seconds(self, fit_rate: Fraction) -> float:
         return float((self.fit_frames + self.pad_frames) / fit_rate)
 
-    def content_seconds(self, rate: Fraction) -> Fraction:
-        """Exact seconds of source picture (at the source rate) this segment carries."""
-        return Fraction(self.src_frames) / rate
+    def content_seconds(self, clock: Fraction) -> Fraction:
+        """Exact seconds of source picture this segment carries, its frames laid at
+        ``clock`` (:attr:`FitPlan.clock`)."""
+        return Fraction(self.src_frames) / clock
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,14 @@ class FitPlan:
     encode: Encode
     target: Target
     notes: tuple[str, ...] = field(default=())
+    restamped: bool = False  # source frames sent one for one at ``fit_rate`` (see restamp_rate)
+
+    @property
+    def clock(self) -> Fraction:
+        """The rate the source's frames are laid at in the fitted files: the source's own
+        (time kept; frames repeated or dropped to reach ``fit_rate``), or ``fit_rate`` itself
+        when restamped (every frame once, the file playing a little fast)."""
+        return self.fit_rate if self.restamped else self.rate
 
     @property
     def crop_fractions(self) -> tuple[Fraction, Fraction, Fraction, Fraction] | None:
@@ -159,6 +168,26 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- time -------------------------------------------------------------------------------
+
+
+#: How far a source's rate may be from one the provider takes and still be sent frame for
+#: frame at it: 23.976 -> 24 is 0.1 %, the film-to-video convention.
+RESTAMP_TOLERANCE = Fraction(1, 1000)
+
+
+def restamp_rate(rate: Fraction, limits: FitLimits) -> Fraction | None:
+    """The provider's rate to stamp ``rate``'s frames at one for one, when it is that close.
+
+    23.976 fps sits just under Kling's 24 fps floor. Doubling every frame (47.952) would
+    send twice the frames and leave the provider to pick every other one, half a frame
+    either way of the source's timing; stamped at 24 -- exactly the rate Kling answers at
+    -- answer frame N is source frame N, and conform stretches time back by 1001/1000.
+    """
+    lo, hi = Fraction(limits.fps_min), Fraction(limits.fps_max)
+    if lo <= rate <= hi:
+        return None
+    near = lo if rate < lo else hi
+    return near if abs(near / rate - 1) <= RESTAMP_TOLERANCE else None
 
 
 def fit_rate_for(rate: Fraction, limits: FitLimits) -> Fraction:
@@ -320,9 +349,14 @@ def plan_fit(
     v = media.video
     assert v is not None
     rate = source.fps
-    fit_rate = fit_rate_for(rate, limits)
+    restamp = restamp_rate(rate, limits)
+    fit_rate = restamp or fit_rate_for(rate, limits)
+    clock = fit_rate if restamp else rate  # FitPlan.clock
     notes: list[str] = []
-    if fit_rate != rate:
+    if restamp:
+        notes.append(f"frame rate {rate_str(rate)} sent frame for frame as {rate_str(fit_rate)}"
+                     " (played a little fast; the result is retimed back)")
+    elif fit_rate != rate:
         notes.append(f"frame rate {rate_str(rate)} sent as {rate_str(fit_rate)}")
     if v.vfr:
         notes.append(f"variable frame rate made constant at {rate_str(rate)}")
@@ -332,8 +366,8 @@ def plan_fit(
     n = source.frame_count
     min_s = Fraction(limits.video_min_seconds + DURATION_MARGIN).limit_denominator(1000)
     max_s = Fraction(limits.video_max_seconds - DURATION_MARGIN).limit_denominator(1000)
-    min_src = math.ceil(min_s * rate)
-    max_src = math.floor(max_s * rate)
+    min_src = math.ceil(min_s * clock)
+    max_src = math.floor(max_s * clock)
     hb = max(0, min(source.handle_before, source.start_frame))
     ha = max(0, min(source.handle_after, v.frame_count - source.start_frame - n))
     used_b = used_a = 0
@@ -359,7 +393,7 @@ def plan_fit(
         bounds = [0, w_frames]
     for i in range(len(bounds) - 1):
         s_frames = bounds[i + 1] - bounds[i]
-        f_frames = frames_at(s_frames, rate, fit_rate)
+        f_frames = frames_at(s_frames, clock, fit_rate)
         min_fit = math.ceil(min_s * fit_rate)
         pad = max(0, min_fit - f_frames)
         if pad:
@@ -399,7 +433,7 @@ def plan_fit(
         source=source, media=media, rate=rate, window_start=w_start, window_frames=w_frames,
         handles=(used_b, used_a), segments=tuple(segments), canvas=canvas, content=box,
         fit_rate=fit_rate, deinterlace=v.interlaced, to_cfr=v.vfr, encode=encode,
-        target=target, notes=tuple(notes),
+        target=target, notes=tuple(notes), restamped=restamp is not None,
     )
 
 
