@@ -20,8 +20,8 @@ create reaches Kling (dispatch, validate's ffprobe, publishing the clip, the req
 lag between Kling finishing and the poller noticing, and after that (state writes, cache).
 
 Goal: <= 2 %. Usage: ``python bench/overhead.py [--jobs 8] [--processing 60] [--poll MIN
-MAX]``. Polling defaults to 0.05-0.2 s, so the figure is the bridge's own work; ``--poll 3
-30`` uses the daemon's default intervals and shows what noticing a finished task late adds.
+MAX]``. Polling defaults to 0.05-0.2 s, so the figure is the bridge's own work; ``--poll
+1.5 30`` uses the daemon's default intervals and shows what noticing a finished task late adds.
 Prints a table and a JSON line; exits 0.
 """
 
