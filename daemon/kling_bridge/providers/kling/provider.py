@@ -28,7 +28,6 @@ from ..base import (
     Capabilities,
     Cost,
     ErrorKind,
-    InputLimits,
     Operation,
     ProviderError,
     Reachability,
@@ -84,9 +83,7 @@ class KlingProvider:
         self.host = host
         self.scratch = scratch_dir
         self.table = pricing.load_table()
-        self.limits = InputLimits(
-            prompt_max_chars=rules.limits_for(self.standard, "kling-3.0").prompt_max
-        )
+        self.limits = rules.limits_for(self.standard, "kling-3.0")
         self.capabilities = Capabilities(operations=frozenset(Operation), paid=True)
         self._sessions: dict[str, tuple[str, str, float]] = {}  # ext id -> session, face, exp
         self._started = False

@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ...specs import InputLimits
 from ..base import AudioMode, Operation, Resolution, TaskRequest
 from .errors import bad_request
 from .wire import KNOWN_MODELS, LEGACY_MODEL_NAMES, is_omni
@@ -21,35 +22,16 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 IMAGE_CODECS = ("mjpeg", "png")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Numbers of kling-api.md, per standard/model where they differ."""
-
-    prompt_max: int
-    image_max_bytes: int
-    video_max_seconds: float = 15.5
-    video_min_seconds: float = 3.0
-    side_max: int = 4553
-    side_min: int = 700
-    max_pixels: int = 8_294_400
-    video_max_bytes: int = 200 * 1024 * 1024
-    shot_prompt_max: int = 512
-    max_shots: int = 6
+#: kling-api.md's numbers per standard, as the InputLimits the provider publishes (the
+#: fitter plans against the same object, so there is one place each number lives).
+NEW = InputLimits(prompt_max_chars=3072, image_max_bytes=50 * 1024 * 1024)
+LEGACY = InputLimits(prompt_max_chars=2500, image_max_bytes=10 * 1024 * 1024)
 
 
-NEW = Limits(prompt_max=3072, image_max_bytes=50 * 1024 * 1024)
-LEGACY = Limits(prompt_max=2500, image_max_bytes=10 * 1024 * 1024)
-
-
-def limits_for(standard: str, model: str) -> Limits:
+def limits_for(standard: str, model: str) -> InputLimits:
     base = LEGACY if standard == "legacy" else NEW
     if model == "kling-o1":  # O1 takes 3-10 s and at most 2160 px a side
-        return Limits(
-            prompt_max=base.prompt_max,
-            image_max_bytes=base.image_max_bytes,
-            video_max_seconds=10.0,
-            side_max=2160,
-        )
+        return replace(base, video_max_seconds=10.0, side_max=2160)
     return base
 
 
@@ -73,7 +55,7 @@ def _name(path: Path) -> str:
     return f"'{path.name}'"
 
 
-def check_video(facts: MediaFacts, limits: Limits, *, what: str = "clip") -> None:
+def check_video(facts: MediaFacts, limits: InputLimits, *, what: str = "clip") -> None:
     p = facts.path
     fits = "; the media pipeline should fit it (trim, scale, re-time) before sending"
     if p.suffix.lower() not in VIDEO_EXTENSIONS or not (
@@ -83,9 +65,9 @@ def check_video(facts: MediaFacts, limits: Limits, *, what: str = "clip") -> Non
                           hint="convert it to H.264 mp4" + fits)
     if not facts.has_video:
         raise bad_request(f"The {what} {_name(p)} has no video stream", hint="pick a video clip")
-    if facts.size_bytes > limits.video_max_bytes:
+    if facts.size_bytes > limits.max_bytes:
         raise bad_request(f"The {what} {_name(p)} is {facts.size_bytes / 2**20:.0f} MB; Kling "
-                          f"takes at most {limits.video_max_bytes // 2**20} MB",
+                          f"takes at most {limits.max_bytes // 2**20} MB",
                           hint="re-encode at a lower bitrate" + fits)
     if not limits.video_min_seconds <= facts.duration <= limits.video_max_seconds:
         raise bad_request(f"The {what} {_name(p)} lasts {facts.duration:.2f} s; Kling takes "
@@ -106,7 +88,7 @@ def check_video(facts: MediaFacts, limits: Limits, *, what: str = "clip") -> Non
                           "24-60 fps", hint="re-time it" + fits)
 
 
-def check_image(facts: MediaFacts, limits: Limits, *, what: str = "image") -> None:
+def check_image(facts: MediaFacts, limits: InputLimits, *, what: str = "image") -> None:
     p = facts.path
     if facts.codec not in IMAGE_CODECS:
         raise bad_request(f"The {what} {_name(p)} is not a JPEG or PNG",
@@ -130,7 +112,7 @@ def _facts(path: Path, facts: Mapping[Path, MediaFacts]) -> MediaFacts:
     return found
 
 
-def _check_shots(request: TaskRequest, limits: Limits) -> None:
+def _check_shots(request: TaskRequest, limits: InputLimits) -> None:
     shots = request.shots
     if not 1 <= len(shots) <= limits.max_shots:
         raise bad_request(f"A multi-shot generation has 1-{limits.max_shots} shots, "
@@ -138,9 +120,9 @@ def _check_shots(request: TaskRequest, limits: Limits) -> None:
     for i, shot in enumerate(shots, start=1):
         if shot.duration < 1:
             raise bad_request(f"Shot {i} lasts {shot.duration} s; each shot needs at least 1 s")
-        if len(shot.prompt) > limits.shot_prompt_max:
+        if len(shot.prompt) > limits.shot_prompt_max_chars:
             raise bad_request(f"Shot {i}'s words are {len(shot.prompt)} characters; at most "
-                              f"{limits.shot_prompt_max}", hint="shorten the shot's prompt")
+                              f"{limits.shot_prompt_max_chars}", hint="shorten the shot's prompt")
     total = sum(s.duration for s in shots)
     if request.duration is not None and request.duration != total:
         raise bad_request(f"Shot durations sum to {total} s but the duration is "
@@ -160,9 +142,9 @@ def check(request: TaskRequest, standard: str, facts: Mapping[Path, MediaFacts])
                               hint="log in with an API key, or choose kling-3.0")
         if request.model == "kling-3.0-turbo" and request.resolution is Resolution.R4K:
             raise bad_request("kling-3.0-turbo does not render 4K", hint="pick 720p or 1080p")
-        if len(request.prompt) > limits.prompt_max:
+        if len(request.prompt) > limits.prompt_max_chars:
             raise bad_request(f"The prompt is {len(request.prompt)} characters; Kling takes at "
-                              f"most {limits.prompt_max}", hint="shorten it")
+                              f"most {limits.prompt_max_chars}", hint="shorten it")
     if request.aspect_ratio is not None and request.aspect_ratio not in ASPECT_RATIOS:
         raise bad_request(f"Aspect ratio {request.aspect_ratio!r} is not offered",
                           hint="use 16:9, 9:16 or 1:1")
