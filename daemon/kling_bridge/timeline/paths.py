@@ -14,6 +14,7 @@ and ffmpeg accept them on Windows, and they compare equal whatever machine runs 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import PureWindowsPath
 from urllib.parse import quote, unquote
 
@@ -27,6 +28,7 @@ def is_windows_path(path: str) -> bool:
     return bool(_DRIVE.match(path)) or path.startswith("\\\\")
 
 
+@lru_cache(maxsize=16384)  # read, select and write-back each ask for every clip's file
 def path_from_url(url: str) -> str | None:
     """The local file a media reference points at, or None when it is not a local file.
 
