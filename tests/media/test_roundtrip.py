@@ -23,7 +23,7 @@ from kling_bridge.media import timecode
 from kling_bridge.media.conform import ConformOptions, conform
 from kling_bridge.media.errors import RangeOutsideMedia
 from kling_bridge.media.extract import extract_segment
-from kling_bridge.media.fit import FitPlan, plan_fit, violations
+from kling_bridge.media.fit import FitPlan, plan_fit, restamp_rate, violations
 from kling_bridge.media.probe import probe
 from kling_bridge.media.synth import read_barcodes
 from kling_bridge.providers.base import InputLimits
@@ -74,8 +74,11 @@ COVER_LONG = [
 
 
 def tolerance(rate: Fraction) -> int:
-    """How far (in source frames) a 24 fps answer can put a frame: 0 when nothing moves."""
-    return 0 if rate == 24 else math.ceil(rate / 48)
+    """How far (in source frames) a 24 fps answer can put a frame: 0 when nothing moves --
+    24 itself, and 23.976, sent frame for frame at 24 (restamp_rate)."""
+    if rate == 24 or restamp_rate(rate, LIMITS) == 24:
+        return 0
+    return math.ceil(rate / 48)
 
 
 def run_round_trip(src: Path, rng: SourceRange, tmp: Path, sim: Sim, *, extra: int = 0,
