@@ -50,7 +50,9 @@ class InputLimits:
     """What a provider accepts, as plain data: providers publish it, the media fitter plans
     against it (it lives here, at the bottom, so media needs no provider import).
 
-    Defaults are Kling O3's published limits (kling-api.md, "Input limits").
+    Defaults are Kling's published limits (kling-api.md, "Input limits") with the stricter
+    legacy-standard prompt and image sizes; the Kling provider publishes the ones of its
+    standard (``providers.kling.rules.NEW`` / ``LEGACY``).
     """
 
     video_min_seconds: float = 3.0
