@@ -12,6 +12,7 @@ runs): every rate meets every duration once, every geometry appears, 4K never me
 from __future__ import annotations
 
 import math
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +26,7 @@ from kling_bridge.media.errors import RangeOutsideMedia
 from kling_bridge.media.extract import extract_segment
 from kling_bridge.media.fit import FitPlan, plan_fit, restamp_rate, violations
 from kling_bridge.media.probe import probe
+from kling_bridge.media.run import ffmpeg_bin
 from kling_bridge.media.synth import read_barcodes
 from kling_bridge.providers.base import InputLimits
 from kling_bridge.specs import SourceRange
@@ -199,6 +201,27 @@ def test_rotated_phone_clip(clip: MakeClip, tmp_path: Path, kling_sim: Sim) -> N
     assert res.video is not None and res.video.rotation == 0
     assert (res.video.width, res.video.height) == (360, 640)
     check_result(out, src, rng, barcode=False)
+
+
+def test_anamorphic_source_is_sent_square_and_comes_back_anamorphic(
+        clip: MakeClip, tmp_path: Path, kling_sim: Sim) -> None:
+    """HDV-style 1440x1080 with 4:3 pixels: the provider sees the picture as it is shown
+    (16:9, square pixels); the result is 1440x1080 at 4:3 again, frame for frame."""
+    square = clip("hdv square.mp4", width=1440, height=1080, rate="25", frames=80,
+                  barcode=True, pattern="plain")
+    src = tmp_path / "hdv.mp4"
+    subprocess.run([ffmpeg_bin(), "-v", "error", "-i", str(square), "-vf", "setsar=4/3",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-c:a", "copy",
+                    str(src)], check=True)
+    source = probe(src)
+    assert source.video is not None and source.video.sar == Fraction(4, 3)
+    rng = SourceRange(str(src), 4, 72, "25")
+    plan, out = run_round_trip(src, rng, tmp_path, kling_sim)
+    w, h = plan.canvas
+    assert Fraction(w, h) == pytest.approx(Fraction(16, 9), rel=0.01)  # shown shape, square
+    res = probe(out)
+    assert res.video is not None and res.video.sar == Fraction(4, 3)
+    check_result(out, src, rng)
 
 
 def test_prores_source_comes_back_prores(clip: MakeClip, tmp_path: Path, kling_sim: Sim) -> None:
