@@ -60,6 +60,7 @@ class Sources:
     small25: Path  # 640x360 at 25 fps, 100 frames: below Kling's 700 px minimum side
     scope2997: Path  # 640x268 (2.39:1 scope) at 29.97 fps, 130 frames: too wide, too small
     long25: Path  # 640x360 at 25 fps, 420 frames (16.8 s): longer than 15.5 s
+    film23976: Path  # 640x360 at 23.976 fps, 96 frames: just under Kling's 24 fps floor
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +74,8 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Sources:
                             frames=130, timecode="01:00:00;00", **common),
         long25=make_clip(d / "C003 long.mp4", width=640, height=360, rate="25", frames=420,
                          **common),
+        film23976=make_clip(d / "D004 film.mov", width=640, height=360, rate="24000/1001",
+                            frames=96, timecode="01:00:00:00", **common),
     )
 
 

@@ -99,6 +99,8 @@ class Restyle:
     notes: tuple[str, ...]  # what the fit plan must say it did
     handles: tuple[int, int] = (0, 0)
     timecode: str | None = None
+    sent_rate: str | None = None  # the fitted input's rate, when not the source's
+    drift: int = 1  # how far (frames) a conformed frame may be from its source frame
 
 
 RESTYLES = [
@@ -116,13 +118,17 @@ RESTYLES = [
     # 16.4 s: two balanced segments, two Kling tasks, stitched back.
     Restyle("16.4s-split-in-two", "long25", 5, 410, "25", (640, 360), 2, (1244, 700),
             (205, 205), ("split into 2 segments",)),
+    # 23.976: sent frame for frame at Kling's own 24 fps, so every frame comes back exact.
+    Restyle("film@23.976-frame-for-frame", "film23976", 0, 96, "24000/1001", (640, 360), 1,
+            (1244, 700), (96,), ("sent frame for frame as 24",), timecode="01:00:00:00",
+            sent_rate="24", drift=0),
 ]
 
 
 # The media path is the same on both standards (only the create body differs, and every
 # case checks it): each case runs on one, the split -- several tasks -- on both.
 RESTYLE_RUNS = [(RESTYLES[0], "new"), (RESTYLES[1], "legacy"), (RESTYLES[2], "legacy"),
-                (RESTYLES[3], "new"), (RESTYLES[3], "legacy")]
+                (RESTYLES[3], "new"), (RESTYLES[3], "legacy"), (RESTYLES[4], "new")]
 
 
 @pytest.mark.parametrize(("case", "std"), RESTYLE_RUNS,
@@ -141,14 +147,15 @@ async def test_restyle_fits_kling_and_conforms_frame_exactly(
     # What Kling was sent: the emulator refused anything outside the limits (HTTP 1201);
     # here, the fit is the one planned: canvas, source rate, lengths, sound.
     rate = parse_rate(case.rate)
+    sent_rate = parse_rate(case.sent_rate or case.rate)
     tasks = {t.external_id: t for t in emu.tasks.values()}
     sent = [tasks[t.external_id] for t in job.tasks]
     for task, frames in zip(sent, case.sent_frames, strict=True):
         (video,) = [i for i in task.inputs if i["what"] == "video"]
         assert (video["width"], video["height"]) == case.canvas
         assert video["display"] == list(case.canvas)  # square pixels, no rotation tag
-        assert video["fps"] == pytest.approx(float(rate), abs=1e-3)
-        assert video["video_duration"] == pytest.approx(float(frames / rate), abs=0.03)
+        assert video["fps"] == pytest.approx(float(sent_rate), abs=1e-3)
+        assert video["video_duration"] == pytest.approx(float(frames / sent_rate), abs=0.03)
         assert video["audio_codec"] == "aac"  # the original sound goes with it
         assert task.units == pytest.approx(0.9 * video["duration"], abs=1e-3)  # 720p O3
     assert job.billed_units == pytest.approx(sum(t.units for t in sent))
@@ -181,7 +188,7 @@ async def test_restyle_fits_kling_and_conforms_frame_exactly(
     codes = read_barcodes(out)
     assert len(codes) == case.count
     # A 24 fps answer re-timed to 25 or 29.97 shows each source frame or its neighbour.
-    assert max(abs(c - (case.start + k)) for k, c in enumerate(codes)) <= 1, codes
+    assert max(abs(c - (case.start + k)) for k, c in enumerate(codes)) <= case.drift, codes
     assert codes == sorted(codes)  # never a frame from the past
     assert path.read_bytes() == before  # the source is never touched
 
