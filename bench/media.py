@@ -39,10 +39,10 @@ sys.path[:0] = [str(ROOT / "daemon")]
 
 from kling_bridge.media.conform import ConformOptions, conform  # noqa: E402
 from kling_bridge.media.extract import detect_scene_cuts, extract_segment  # noqa: E402
-from kling_bridge.media.fit import FitLimits, FitPlan, plan_fit, scene_windows  # noqa: E402
+from kling_bridge.media.fit import FitPlan, plan_fit, scene_windows  # noqa: E402
 from kling_bridge.media.probe import probe  # noqa: E402
 from kling_bridge.media.synth import SynthSpec, make_clip  # noqa: E402
-from kling_bridge.specs import SourceRange, rate_str  # noqa: E402
+from kling_bridge.specs import InputLimits, SourceRange, rate_str  # noqa: E402
 
 FF = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y"]
 
@@ -61,7 +61,7 @@ def ours(src: Path, rate: str, frames: int, answers: list[Path], work: Path, pre
     t0 = time.perf_counter()
     info = probe(src)
     rng = SourceRange(str(src), 0, frames, rate)
-    limits = FitLimits()
+    limits = InputLimits()
     plan = plan_fit(rng, info, limits, resolution="1080p", preset=preset)
     if len(plan.segments) > 1:
         cuts: tuple[int, ...] = ()
@@ -165,7 +165,7 @@ def main() -> None:
                 width=args.width, height=args.height, rate=args.rate, frames=frames,
                 pattern="testsrc2", timecode="01:00:00:00", preset="ultrafast", crf=18))
             info = probe(src)
-            plan = plan_fit(SourceRange(str(src), 0, frames, args.rate), info, FitLimits(),
+            plan = plan_fit(SourceRange(str(src), 0, frames, args.rate), info, InputLimits(),
                             resolution="1080p", preset=args.preset)
             answers = simulate_answers(plain_fit(plan, work), work)
             plain_runs, our_runs = [], []

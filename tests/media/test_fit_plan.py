@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from kling_bridge.media import timecode
 from kling_bridge.media.errors import RangeOutsideMedia
 from kling_bridge.media.fit import (
-    FitLimits,
     FitPlan,
     balanced_cuts,
     fit_rate_for,
@@ -27,9 +26,9 @@ from kling_bridge.media.fit import (
     scene_windows,
 )
 from kling_bridge.media.probe import AudioInfo, MediaInfo, VideoInfo
-from kling_bridge.specs import SourceRange
+from kling_bridge.specs import InputLimits, SourceRange
 
-LIMITS = FitLimits()
+LIMITS = InputLimits()
 RATES = ["24000/1001", "24", "25", "30000/1001", "50", "60000/1001"]
 DURATIONS = [1, 8, 40]
 GEOMETRIES = [(1920, 1080), (1920, 804), (1080, 1920), (640, 360), (4096, 2160)]
@@ -47,7 +46,7 @@ def media(width: int, height: int, rate: str, frames: int, *, vfr: bool = False,
                      video, a, tc)
 
 
-def check_plan(plan: FitPlan, limits: FitLimits = LIMITS) -> None:
+def check_plan(plan: FitPlan, limits: InputLimits = LIMITS) -> None:
     """Every promise a plan makes, asserted."""
     src = plan.source
     # the window covers the range, and the segments tile the window exactly

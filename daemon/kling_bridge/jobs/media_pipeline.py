@@ -25,13 +25,14 @@ from ..media import pictures
 from ..media.conform import ConformOptions, GeneratedTarget, aconform, aconform_generated
 from ..media.errors import MediaError, RangeOutsideMedia
 from ..media.extract import adetect_scene_cuts, aextract
-from ..media.fit import FitLimits, FitPlan, plan_fit, scene_windows
+from ..media.fit import FitPlan, plan_fit, scene_windows
 from ..media.presets import PresetLibrary, kling_prompt, load_presets
 from ..media.probe import MediaInfo, probe, require_motion_video
 from ..media.run import link_or_copy
 from ..providers.base import AudioMode, Operation, Resolution, TaskRequest
 from ..specs import (
     GenerateSpec,
+    InputLimits,
     JobResult,
     LipsyncSpec,
     OutputFile,
@@ -124,7 +125,7 @@ class MediaPipeline:
 
     # --- restyle -----------------------------------------------------------------------
 
-    def _plan_key(self, spec: RestyleSpec, limits: FitLimits) -> str:
+    def _plan_key(self, spec: RestyleSpec, limits: InputLimits) -> str:
         blob = json.dumps([asdict(spec), asdict(limits), self.encode_preset, self.crf],
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()

@@ -37,10 +37,6 @@ DURATION_MARGIN = 0.1
 RESOLUTION_SHORT_SIDE = {"720p": 720, "1080p": 1080, "4k": 2160}
 
 
-#: The provider's published limits (``specs.InputLimits``) are what the planner fits into.
-FitLimits = InputLimits
-
-
 @dataclass(frozen=True)
 class Box:
     x: int
@@ -175,7 +171,7 @@ def _jsonable(value: Any) -> Any:
 RESTAMP_TOLERANCE = Fraction(1, 1000)
 
 
-def restamp_rate(rate: Fraction, limits: FitLimits) -> Fraction | None:
+def restamp_rate(rate: Fraction, limits: InputLimits) -> Fraction | None:
     """The provider's rate to stamp ``rate``'s frames at one for one, when it is that close.
 
     23.976 fps sits just under Kling's 24 fps floor. Doubling every frame (47.952) would
@@ -190,7 +186,7 @@ def restamp_rate(rate: Fraction, limits: FitLimits) -> Fraction | None:
     return near if abs(near / rate - 1) <= RESTAMP_TOLERANCE else None
 
 
-def fit_rate_for(rate: Fraction, limits: FitLimits) -> Fraction:
+def fit_rate_for(rate: Fraction, limits: InputLimits) -> Fraction:
     """A constant rate inside the window that divides or multiplies ``rate`` evenly.
 
     12 fps becomes 24 (each frame twice), 120 becomes 60 (every other frame): even
@@ -271,7 +267,7 @@ def _even(n: float | Fraction) -> int:
 
 
 def plan_geometry(
-    display_w: int, display_h: int, limits: FitLimits, short_side_cap: int | None
+    display_w: int, display_h: int, limits: InputLimits, short_side_cap: int | None
 ) -> tuple[tuple[int, int], Box, list[str]]:
     """Canvas and picture box for a ``display_w``x``display_h`` (square-pixel) picture."""
     notes: list[str] = []
@@ -333,7 +329,7 @@ def check_range(source: SourceRange, media: MediaInfo) -> None:
 def plan_fit(
     source: SourceRange,
     media: MediaInfo,
-    limits: FitLimits,
+    limits: InputLimits,
     *,
     resolution: str = "1080p",
     scene_cuts: tuple[int, ...] = (),
@@ -438,7 +434,7 @@ def plan_fit(
 
 
 def violations(width: int, height: int, rate: Fraction, seconds: float, size_bytes: int,
-               container: str, limits: FitLimits) -> list[str]:
+               container: str, limits: InputLimits) -> list[str]:
     """Every limit a (fitted) file breaks; empty when the provider will take it."""
     out: list[str] = []
     if not limits.video_min_seconds <= seconds <= limits.video_max_seconds:
