@@ -24,6 +24,8 @@ from .wire import (
     Inputs,
     edit_prompt,
     is_omni,
+    number_or_none,
+    task_phase,
 )
 
 PREFIX = "/v1/videos"
@@ -36,15 +38,6 @@ IDENTIFY_FACE = "identify-face"
 #: Every endpoint a task of ours can live on: a look-up by external id after a crash (when
 #: nothing says which one created it) asks each in turn.
 TASK_ENDPOINTS = (OMNI, TEXT2VIDEO, IMAGE2VIDEO, LIPSYNC)
-
-_PHASES = {
-    "submitted": TaskPhase.SUBMITTED,
-    "processing": TaskPhase.PROCESSING,
-    "succeed": TaskPhase.SUCCEEDED,
-    "succeeded": TaskPhase.SUCCEEDED,
-    "failed": TaskPhase.FAILED,
-}
-
 
 def endpoint_for(request: TaskRequest) -> str:
     if request.operation is Operation.LIPSYNC:
@@ -185,26 +178,16 @@ def parse_created(data: Mapping[str, Any], endpoint: str) -> str:
     return task_ref(endpoint, task_id)
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def parse_task(data: Mapping[str, Any], endpoint: str) -> TaskStatus:
     """A legacy query answer's ``data``; ``succeed`` becomes ``succeeded``."""
-    status = str(data.get("task_status", "")).lower()
-    phase = _PHASES.get(status)
-    if phase is None:
-        raise ValueError(f"unknown task status {status!r}")
+    phase = task_phase(data.get("task_status", ""))
     result = data.get("task_result") or {}
     videos = result.get("videos") or () if isinstance(result, Mapping) else ()
     outputs = tuple(
         TaskOutput(
             url=str(v["url"]),
             output_id=str(v.get("id", "")),
-            duration=_float(v.get("duration")),
+            duration=number_or_none(v.get("duration")),
         )
         for v in videos
         if isinstance(v, Mapping) and v.get("url")

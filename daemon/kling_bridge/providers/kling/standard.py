@@ -12,19 +12,20 @@ from typing import Any
 
 from ..base import AudioMode, Operation, TaskOutput, TaskPhase, TaskRequest, TaskStatus
 from .pricing import billed_from_standard
-from .wire import IMAGE_ID, VIDEO_ID, Inputs, edit_prompt, is_omni, multi_shot_prompt, with_negative
+from .wire import (
+    IMAGE_ID,
+    VIDEO_ID,
+    Inputs,
+    edit_prompt,
+    is_omni,
+    multi_shot_prompt,
+    number_or_none,
+    task_phase,
+    with_negative,
+)
 
 #: ``GET /tasks`` takes at most this many ids per call *(observed)*.
 MAX_IDS_PER_QUERY = 20
-
-_PHASES = {
-    "submitted": TaskPhase.SUBMITTED,
-    "processing": TaskPhase.PROCESSING,
-    "succeeded": TaskPhase.SUCCEEDED,
-    "succeed": TaskPhase.SUCCEEDED,
-    "failed": TaskPhase.FAILED,
-}
-
 
 def create_path(request: TaskRequest) -> str:
     if request.operation is Operation.LIPSYNC:
@@ -125,24 +126,14 @@ def query_batches(ids: Sequence[str], *, by_external: bool) -> list[dict[str, st
     ]
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def parse_task(item: Mapping[str, Any]) -> TaskStatus:
     """One element of ``GET /tasks``' ``data`` list."""
-    status = str(item.get("status", "")).lower()
-    phase = _PHASES.get(status)
-    if phase is None:
-        raise ValueError(f"unknown task status {status!r}")
+    phase = task_phase(item.get("status", ""))
     outputs = tuple(
         TaskOutput(
             url=str(out["url"]),
             output_id=str(out.get("id", "")),
-            duration=_float(out.get("duration")),
+            duration=number_or_none(out.get("duration")),
             kind=str(out.get("type", "video")),
         )
         for out in item.get("outputs") or ()

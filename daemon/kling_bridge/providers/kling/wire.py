@@ -7,9 +7,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ...specs import Shot
-from ..base import Resolution
+from ..base import Resolution, TaskPhase
+
+#: Task status words of both standards (the legacy one says ``succeed``).
+_PHASES = {
+    "submitted": TaskPhase.SUBMITTED,
+    "processing": TaskPhase.PROCESSING,
+    "succeeded": TaskPhase.SUCCEEDED,
+    "succeed": TaskPhase.SUCCEEDED,
+    "failed": TaskPhase.FAILED,
+}
+
+
+def task_phase(status: Any) -> TaskPhase:
+    """A task status word of either standard, or ValueError for one Kling never sends."""
+    word = str(status).lower()
+    phase = _PHASES.get(word)
+    if phase is None:
+        raise ValueError(f"unknown task status {word!r}")
+    return phase
+
+
+def number_or_none(value: Any) -> float | None:
+    """An answer's numeric field (durations, units), or None where it is absent or odd."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
 
 #: New-standard model (in the path) -> legacy ``model_name`` (kling-api.md, "Names").
 #: ``kling-3.0-turbo`` has no legacy name: it exists only on the new standard.
