@@ -18,6 +18,8 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .watch.settings import WatchEntry  # pydantic models only, no I/O
+
 APP = "kling-bridge"
 
 REGIONS: dict[str, str] = {
@@ -154,6 +156,8 @@ class Settings(_Section):
     hosting: HostingSettings = Field(default_factory=HostingSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     log_level: str = "INFO"
+    # ``[[watch]]`` tables: folders watched while the daemon runs (see watch/settings.py)
+    watch: list[WatchEntry] = Field(default_factory=list)
 
 
 class ConfigError(ValueError):

@@ -140,6 +140,10 @@ async def start_daemon(
     services = Services(engine=engine, settings=settings, paths=paths, token=token,
                         credentials=describe(credential), presets=presets)
     app = create_app(services)
+    if settings.watch:  # [[watch]] folders live as long as the app (after the engine starts)
+        from .watch.lifetime import attach as attach_watches
+
+        attach_watches(app)
     # The access log costs ~10 % of a busy daemon's CPU: only when debugging.
     access = {"access_log_format": '%a "%r" %s %b %Tfs'} if settings.log_level == "DEBUG" else {
         "access_log": None}

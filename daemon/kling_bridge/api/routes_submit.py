@@ -4,12 +4,20 @@ Requests name local files by path (the daemon runs on the editor's machine); the
 probe what they must to turn a request into exact job specs, price them, and hand them to
 the engine in one durable batch. ``dry_run`` prices without creating anything, so a plugin
 can show "about 14 units (US$1.96)" before the editor confirms.
+
+Each verb is two layers: ``restyle_batch``/``generate_batch``/``lipsync_batch`` take the
+services and a validated body and return the answer (the watch folder calls them in-process,
+without HTTP), and the route handlers only parse the request around them. An
+``idempotency_key`` makes a submission safe to repeat: the same key answers the batch it
+created the first time (a watcher or plugin that crashed before recording the answer asks
+again instead of paying twice).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,17 +104,63 @@ def _check_looks(sv: Services, looks: Sequence[s.LookIn]) -> list[Look]:
     return out
 
 
+class _KeyedLocks:
+    """One lock per idempotency key while submissions with it are in flight."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str | None) -> AsyncIterator[None]:
+        if key is None:
+            yield
+            return
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_KEYED = _KeyedLocks()
+
+
+def _prior_batch(sv: Services, key: str | None) -> s.BatchOut | None:
+    """The batch an earlier submission with ``key`` created, answered again."""
+    if key is None:
+        return None
+    rows = sv.engine.store.read(
+        "SELECT id FROM batches WHERE json_extract(request, '$.idempotency_key') = ? LIMIT 1",
+        (key,),
+    )
+    if not rows:
+        return None
+    jobs = sv.engine.store.batch_jobs(rows[0][0])
+    prov = sv.engine.providers.get(jobs[0].provider) if jobs else None
+    return s.BatchOut(
+        batch_id=rows[0][0], provider=prov.name if prov else "", jobs=[job_out(j) for j in jobs],
+        paid=bool(prov and prov.capabilities.paid), draft=bool(prov and prov.capabilities.draft),
+        estimate=money(sum(j.estimate_units for j in jobs)),
+        notes=["already submitted with this idempotency_key: this is that batch"],
+    )
+
+
 async def _answer(
-    request: web.Request,
-    kind: m.JobKind,
+    sv: Services,
     items: list[tuple[m.JobKind, NewJob]],
     provider: str | None,
     dry_run: bool,
     batch_request: dict[str, Any],
     skipped: Sequence[s.SkippedOut] = (),
     notes: Sequence[str] = (),
-) -> web.Response:
-    sv = services(request)
+    idempotency_key: str | None = None,
+) -> tuple[s.BatchOut, int]:
     engine = sv.engine
     try:
         prov = engine.provider(provider)
@@ -122,20 +176,32 @@ async def _answer(
         "notes": list(notes),
     }
     if dry_run:
-        return json_response(s.BatchOut(batch_id=None, jobs=[], dry_run=True, **base))
+        return s.BatchOut(batch_id=None, jobs=[], dry_run=True, **base), 200
+    if idempotency_key is not None:  # the caller holds the key's lock and found no batch
+        batch_request = {**batch_request, "idempotency_key": idempotency_key}
     try:
         batch_id, jobs = await engine.submit_mixed(items, provider=provider,
                                                    request=batch_request)
     except EngineError as exc:
         raise engine_error(exc) from exc
-    return json_response(
-        s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), status=201
-    )
+    return s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), 201
 
 
 async def restyle(request: web.Request) -> web.Response:
-    sv = services(request)
-    body = await parse_body(request, s.RestyleIn)
+    answer, status = await restyle_batch(services(request),
+                                         await parse_body(request, s.RestyleIn))
+    return json_response(answer, status=status)
+
+
+async def restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, int]:
+    """A restyle request -> its batch (created, or priced when ``dry_run``) and HTTP status."""
+    async with _KEYED.hold(None if body.dry_run else body.idempotency_key):
+        if not body.dry_run and (prior := _prior_batch(sv, body.idempotency_key)):
+            return prior, 200
+        return await _restyle_batch(sv, body)
+
+
+async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, int]:
     looks = _check_looks(sv, body.looks or [body.look])
     sources: list[tuple[ClipRef, SourceRange]] = []
     for clip in body.clips:
@@ -159,6 +225,7 @@ async def restyle(request: web.Request) -> web.Response:
                     label += f" v{variant + 1}"
                 spec = RestyleSpec(source=source, look=look, resolution=body.resolution,
                                    variant=variant, keep_audio=body.keep_audio,
+                                   model=body.model or sv.settings.kling.edit_model,
                                    reference_image=body.reference_image, clip=ref)
                 items.append((m.JobKind.RESTYLE, NewJob(spec, label)))
     for broll in selection.generations:
@@ -166,8 +233,8 @@ async def restyle(request: web.Request) -> web.Response:
     batch_request = {"kind": "restyle", "timeline": selection.timeline_json,
                      "format": selection.format, "source": selection.source}
     skipped = [s.SkippedOut(name=n, reason=r) for n, r in selection.skipped]
-    return await _answer(request, m.JobKind.RESTYLE, items, body.provider, body.dry_run,
-                         batch_request, skipped, selection.notes)
+    return await _answer(sv, items, body.provider, body.dry_run, batch_request, skipped,
+                         selection.notes, body.idempotency_key)
 
 
 def _conform(c: s.ConformIn | None) -> ConformTarget | None:
@@ -191,7 +258,20 @@ def _existing_file(path: str | None, what: str) -> str | None:
 
 
 async def generate(request: web.Request) -> web.Response:
-    body = await parse_body(request, s.GenerateIn)
+    answer, status = await generate_batch(services(request),
+                                          await parse_body(request, s.GenerateIn))
+    return json_response(answer, status=status)
+
+
+async def generate_batch(sv: Services, body: s.GenerateIn) -> tuple[s.BatchOut, int]:
+    """A generation request -> its batch (or price) and HTTP status; see restyle_batch."""
+    async with _KEYED.hold(None if body.dry_run else body.idempotency_key):
+        if not body.dry_run and (prior := _prior_batch(sv, body.idempotency_key)):
+            return prior, 200
+        return await _generate_batch(sv, body)
+
+
+async def _generate_batch(sv: Services, body: s.GenerateIn) -> tuple[s.BatchOut, int]:
     shots = tuple(Shot(x.prompt, x.duration) for x in body.shots)
     if not body.prompt and not shots and not body.image and not body.frame_of:
         raise ApiError(400, "no_prompt", "a generation needs a prompt, shots or an image",
@@ -202,12 +282,13 @@ async def generate(request: web.Request) -> web.Response:
                        "multi-shot totals must be 3 to 15 s")
     image = _existing_file(body.image, "image")
     if body.frame_of is not None:
-        image = await grab_frame(request, body.frame_of)
+        image = await grab_frame(sv, body.frame_of)
     specs: list[JobSpec] = [
         GenerateSpec(prompt=body.prompt, negative_prompt=body.negative_prompt, image=image,
                      end_image=_existing_file(body.end_image, "end image"), shots=shots,
                      duration=duration, aspect_ratio=body.aspect_ratio,
                      resolution=body.resolution, audio=body.audio, variant=v,
+                     model=body.model or sv.settings.kling.generate_model,
                      conform=_conform(body.conform), placement=_placement(body.placement))
         for v in range(body.variants)
     ]
@@ -216,15 +297,14 @@ async def generate(request: web.Request) -> web.Response:
         (m.JobKind.GENERATE, NewJob(spec, label + (f" v{n + 1}" if body.variants > 1 else "")))
         for n, spec in enumerate(specs)
     ]
-    return await _answer(request, m.JobKind.GENERATE, items, body.provider, body.dry_run,
-                         {"kind": "generate"})
+    return await _answer(sv, items, body.provider, body.dry_run, {"kind": "generate"},
+                         idempotency_key=body.idempotency_key)
 
 
-async def grab_frame(request: web.Request, clip: s.ClipIn) -> str:
+async def grab_frame(sv: Services, clip: s.ClipIn) -> str:
     """Image-to-video from a timeline frame: grab it to a still in the cache."""
     from ..media.pictures import grab_frame as grab
 
-    sv = services(request)
     frame = clip.start_frame or 0
     dest_dir = sv.paths.cache_dir / "frames"
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +317,12 @@ async def grab_frame(request: web.Request, clip: s.ClipIn) -> str:
 
 
 async def lipsync(request: web.Request) -> web.Response:
-    body = await parse_body(request, s.LipsyncIn)
+    answer, status = await lipsync_batch(services(request),
+                                         await parse_body(request, s.LipsyncIn))
+    return json_response(answer, status=status)
+
+
+async def lipsync_batch(sv: Services, body: s.LipsyncIn) -> tuple[s.BatchOut, int]:
     if (body.video is None) == (body.image is None):
         raise ApiError(400, "bad_request", "give exactly one of 'video' or 'image'",
                        "the face to drive comes from a clip or a still")
@@ -249,8 +334,7 @@ async def lipsync(request: web.Request) -> web.Response:
                        image=_existing_file(body.image, "image"), resolution=body.resolution,
                        conform=_conform(body.conform), placement=_placement(body.placement))
     items = [(m.JobKind.LIPSYNC, NewJob(spec, f"lip-sync · {Path(body.audio).stem}"))]
-    return await _answer(request, m.JobKind.LIPSYNC, items, body.provider, body.dry_run,
-                         {"kind": "lipsync"})
+    return await _answer(sv, items, body.provider, body.dry_run, {"kind": "lipsync"})
 
 
 def register(app: web.Application) -> None:

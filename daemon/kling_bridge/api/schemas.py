@@ -77,7 +77,11 @@ class RestyleIn(_In):
     keep_audio: bool = True
     reference_image: str | None = None
     provider: str | None = None
+    model: str | None = Field(None, description="default: kling.edit_model in the settings")
     dry_run: bool = Field(False, description="price it, create nothing")
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="repeat a submission safely: the same key answers the batch it created")
 
 
 class ShotIn(_In):
@@ -113,7 +117,11 @@ class GenerateIn(_In):
     conform: ConformIn | None = None
     placement: PlacementIn | None = None
     provider: str | None = None
+    model: str | None = Field(None, description="default: kling.generate_model in the settings")
     dry_run: bool = False
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="repeat a submission safely: the same key answers the batch it created")
 
 
 class LipsyncIn(_In):

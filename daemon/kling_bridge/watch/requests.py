@@ -1,0 +1,167 @@
+"""A dropped item and its settings -> the daemon API request that does its work (pure).
+
+The bodies are exactly what ``POST /v1/restyle`` and ``POST /v1/generate`` take (the same
+ones ``kling-bridge restyle``/``generate`` send), so the watch folder has no job logic of its
+own: selection rules, probing, pricing and the engine are the daemon's. Prompt files are
+read by the caller and passed in as text.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .items import Kind
+from .layout import SETTINGS_FILE, Route
+from .settings import Effective, select_body
+
+
+class ItemProblem(Exception):
+    """Why an item cannot be done, and what to do (it goes to failed/ with both)."""
+
+    def __init__(self, problem: str, hint: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.hint = hint
+
+
+class _Shot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(..., min_length=1, max_length=512)
+    duration: int = Field(..., ge=1, le=15)
+
+
+class PromptFile(BaseModel):
+    """A ``.json``/``.toml`` prompt in ``generate/`` (unset fields: the folder's settings)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    prompt: str = Field("", max_length=2500)
+    negative_prompt: str | None = Field(None, max_length=2500)
+    duration: int | None = Field(None, ge=3, le=15)
+    aspect: Literal["16:9", "9:16", "1:1"] | None = Field(None, alias="aspect_ratio")
+    audio: bool | None = None
+    shots: list[_Shot] = Field(default_factory=list, max_length=6)
+    resolution: Literal["720p", "1080p", "4k"] | None = None
+    variants: int | None = Field(None, ge=1, le=8)
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: Literal["restyle", "generate"]
+    body: dict[str, Any]
+
+
+def _common(settings: Effective) -> dict[str, Any]:
+    body: dict[str, Any] = {"resolution": settings.resolution, "variants": settings.variants,
+                            "provider": settings.provider}
+    if settings.model:
+        body["model"] = settings.model
+    return body
+
+
+def look_of(route: Route, settings: Effective, presets: Collection[str]) -> dict[str, Any]:
+    """The look a ``restyle/<name>/`` folder stands for: its preset, its words, or both."""
+    preset = settings.preset or route.look
+    if preset in presets or (settings.preset and not presets):
+        return {"preset": preset, "prompt": settings.prompt}
+    if settings.prompt:
+        return {"preset": None, "prompt": settings.prompt}
+    known = ", ".join(sorted(presets)) or "(none loaded)"
+    raise ItemProblem(
+        f"restyle/{route.look}/ is not a look: no preset is called {route.look!r}, and no "
+        f"prompt is set for that folder",
+        f"drop it into a preset's folder ({known}), or write prompt = \"...\" in "
+        f"restyle/{route.look}/{SETTINGS_FILE}",
+    )
+
+
+def restyle_request(kind: Kind, route: Route, work: Path, settings: Effective,
+                    presets: Collection[str]) -> Request:
+    body = {**_common(settings), "looks": [look_of(route, settings, presets)],
+            "keep_audio": settings.keep_audio}
+    if kind is Kind.TIMELINE:
+        body["timeline_path"] = str(work)
+        body["select"] = select_body(settings.select, settings.handles)
+    else:
+        body["clips"] = [{"path": str(work)}]
+        body["select"] = {"handles": settings.handles}
+    return Request("restyle", body)
+
+
+def parse_prompt_file(name: str, text: str) -> PromptFile:
+    suffix = PurePosixPath(name).suffix.lower()
+    try:
+        data = json.loads(text) if suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        what = "JSON" if suffix == ".json" else "TOML"
+        raise ItemProblem(f"{name} is not valid {what}: {exc}",
+                          "fix the file (a text editor shows the line) and drop it again") from exc
+    if not isinstance(data, dict):
+        raise ItemProblem(f"{name} must hold an object with prompt, duration, aspect...",
+                          'e.g. {"prompt": "rain on a tin roof", "duration": 5}')
+    try:
+        return PromptFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        msg = ("is not a prompt setting (use prompt, negative_prompt, duration, aspect, audio, "
+               "shots, resolution, variants)") if first["type"] == "extra_forbidden" else first[
+                   "msg"]
+        raise ItemProblem(f"{name}: {where} {msg}", "fix the file and drop it again") from exc
+
+
+def generate_request(kind: Kind, work: Path, texts: Mapping[str, str],
+                     settings: Effective) -> Request:
+    """``texts``: the prompt file(s) of the item by name (its own, or the image's companion)."""
+    spec = PromptFile()
+    words = ""
+    for name, text in texts.items():
+        if PurePosixPath(name).suffix.lower() == ".txt":
+            words = text.strip()
+        else:
+            spec = parse_prompt_file(name, text)
+    prompt = spec.prompt.strip() or words
+    if settings.prompt and kind is not Kind.IMAGE:
+        prompt = f"{settings.prompt.strip()}, {prompt}" if prompt else settings.prompt.strip()
+    if kind is Kind.PROMPT and not prompt:
+        raise ItemProblem(f"{work.name} is empty: there are no words to make a clip from",
+                          "write the prompt in the file, e.g. 'rain on a tin roof, close up'")
+    if kind is Kind.PROMPT_FILE and not prompt and not spec.shots:
+        raise ItemProblem(f"{work.name} has no prompt and no shots",
+                          'add prompt = "..." (or shots = [{prompt = "...", duration = 3}])')
+    body = {
+        **_common(settings),
+        "prompt": prompt,
+        "negative_prompt": spec.negative_prompt or settings.negative_prompt,
+        "duration": spec.duration or settings.duration,
+        "aspect_ratio": spec.aspect or settings.aspect,
+        "audio": settings.audio if spec.audio is None else spec.audio,
+        "shots": [s.model_dump() for s in spec.shots],
+    }
+    if spec.resolution:
+        body["resolution"] = spec.resolution
+    if spec.variants:
+        body["variants"] = spec.variants
+    if spec.shots:
+        total = sum(s.duration for s in spec.shots)
+        if not 3 <= total <= 15:
+            raise ItemProblem(f"{work.name}: the shots last {total} s in all",
+                              "a multi-shot sequence lasts 3 to 15 s; change the durations")
+        body["duration"] = max(3, min(15, total))
+    if kind is Kind.IMAGE:
+        body["image"] = str(work)
+    return Request("generate", body)
+
+
+def request_for(kind: Kind, route: Route, work: Path, companions: Mapping[str, str],
+                settings: Effective, presets: Collection[str]) -> Request:
+    """The request for an item whose main file now sits at ``work`` (under processing/)."""
+    if kind in (Kind.CLIP, Kind.TIMELINE):
+        return restyle_request(kind, route, work, settings, presets)
+    return generate_request(kind, work, companions, settings)

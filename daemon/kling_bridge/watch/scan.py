@@ -1,0 +1,137 @@
+"""Looking at the disk: which items are in the inboxes, their signatures, whether they open.
+
+Blocking helpers the service runs in worker threads. An item is a file, a bundle folder, or
+(in ``generate/``) an image together with its same-named prompt files, whose signatures
+count together -- the pair is only taken when both have stopped changing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from .items import IMAGE, PROMPT, PROMPT_FILE, group, ignored, is_bundle
+from .layout import GENERATE, Layout, Misplaced, Route, route_of
+from .readiness import Signature, combine
+
+COMPANION_SUFFIXES = (*sorted(PROMPT), *sorted(PROMPT_FILE))
+
+
+def walk_items(layout: Layout, top: Path | None = None) -> Iterator[Path]:
+    """Every item under the inboxes (or under ``top``, a folder inside one)."""
+    starts = [top] if top is not None else list(layout.inboxes())
+    for start in starts:
+        stack = [start]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            except (FileNotFoundError, NotADirectoryError, PermissionError):
+                continue
+            rel = layout.rel(folder)
+            route = route_of(rel / "_")  # the route of anything directly in this folder
+            for name, is_dir in entries:
+                if is_dir and not is_bundle(name) and not ignored(name):
+                    stack.append(folder / name)
+            if isinstance(route, Route):
+                for candidate in group(route, entries):
+                    yield folder / candidate.name
+            elif isinstance(route, Misplaced):
+                for name, is_dir in entries:
+                    if not is_dir and not ignored(name):
+                        yield folder / name
+
+
+def item_for(layout: Layout, path: Path) -> tuple[Path | None, bool]:
+    """The item an event's ``path`` belongs to, and whether ``path`` is a plain folder to scan.
+
+    A file inside a bundle belongs to the bundle; a prompt file beside a same-named image
+    belongs to the image; ignored names and places outside the inboxes belong to nothing.
+    """
+    try:
+        rel = layout.rel(path)
+    except ValueError:
+        return None, False
+    if not rel.parts or route_of(rel) is None:
+        return None, False
+    for depth in range(1, len(rel.parts)):
+        if is_bundle(rel.parts[depth - 1]) and depth > 1:
+            return layout.root.joinpath(*rel.parts[:depth]), False
+        if ignored(rel.parts[depth - 1]):
+            return None, False
+    if ignored(path.name):
+        return None, False
+    if is_bundle(path.name):
+        return path, False
+    if path.is_dir():
+        return None, True
+    if rel.parts[0] == GENERATE and PurePosixPath(path.name).suffix.lower() in COMPANION_SUFFIXES:
+        image = image_beside(path)
+        if image is not None:
+            return image, False
+    return path, False
+
+
+def image_beside(prompt: Path) -> Path | None:
+    stem = prompt.stem
+    for suffix in sorted(IMAGE):
+        for candidate in (prompt.with_name(stem + suffix), prompt.with_name(stem + suffix.upper())):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def companions_of(image: Path) -> list[Path]:
+    """The prompt files that go with an image in generate/ (same name, .txt/.json/.toml)."""
+    found = []
+    for suffix in COMPANION_SUFFIXES:
+        for candidate in (image.with_name(image.stem + suffix),
+                          image.with_name(image.stem + suffix.upper())):
+            if candidate.is_file() and candidate not in found:
+                found.append(candidate)
+    return found
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE
+
+
+def measure(path: Path, with_companions: bool) -> Signature | None:
+    """The item's signature now, or None if it is gone."""
+    try:
+        if path.is_dir():
+            parts = []
+            for root, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                for name in files:
+                    if not name.startswith("."):
+                        st = os.stat(os.path.join(root, name))
+                        parts.append(Signature(st.st_size, st.st_mtime_ns))
+            st = path.stat()
+            return combine([Signature(0, st.st_mtime_ns, 0), *parts])
+        st = path.stat()
+        own = Signature(st.st_size, st.st_mtime_ns)
+        if not with_companions:
+            return own
+        extra = []
+        for companion in companions_of(path):
+            cst = companion.stat()
+            extra.append(Signature(cst.st_size, cst.st_mtime_ns))
+        return combine([own, *extra]) if extra else own
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def opens(path: Path) -> bool:
+    """The item can be read (a file a copy still holds open exclusively -- Windows -- cannot)."""
+    try:
+        files = ([Path(r) / f for r, _, fs in os.walk(path) for f in fs if not f.startswith(".")]
+                 if path.is_dir() else [path])
+        for f in files:
+            with open(f, "rb") as fh:
+                fh.read(1)
+        return True
+    except OSError:
+        return False

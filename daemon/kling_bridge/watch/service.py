@@ -1,0 +1,723 @@
+"""The watch-folder service: dropped files in, jobs through the daemon's engine, results out.
+
+One :class:`WatchService` per folder, on the daemon's event loop (or ``kling-bridge
+watch``'s). Its life per item:
+
+1. **noticed** -- by the startup scan, a file-system event, or the periodic rescan;
+2. **ready** -- its signature has held for the stability window and it opens
+   (:mod:`.readiness`, :mod:`.scan`);
+3. **keyed** -- content hash + settings fingerprint; the ledger says whether this work is
+   new, in flight, or already done (a re-drop or a copy: no new work, results put back);
+4. **claimed** -- recorded in the ledger, then moved to ``processing/`` before any work;
+5. **submitted** -- the request (:mod:`.requests`) goes through the :mod:`.bridge` with an
+   idempotency key; a per-folder budget is checked on a priced dry run first;
+6. **finished** -- when the batch ends, outputs are named (the plan is recorded), placed in
+   ``out/``, and the source moved to ``processed/`` or ``failed/`` with its error file.
+
+Every step is recorded before the next starts, so a kill at any instant resumes on restart
+(:meth:`WatchService.start` recovers ``processing/`` and the ledger) without a second batch,
+a second copy, or a lost source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .bridge import Bridge, Refused, Unavailable
+from .items import Kind, classify, is_bundle, unsupported_reason
+from .layout import SETTINGS_FILE, Layout, Misplaced, Route, lay_out, route_of
+from .ledger import IN_FLIGHT, Entry, Ledger, content_digest, ledger_key
+from .mounts import is_network_folder
+from .mover import error_text, move_new, write_error
+from .observer import Marks, start_observer, stop_observer
+from .readiness import Signature, Stability
+from .requests import ItemProblem, request_for
+from .results import Plan, plan_from_json, plan_results, publish
+from .scan import companions_of, is_image, item_for, measure, opens, walk_items
+from .settings import Effective, FolderSettings, SettingsFiles, SettingsProblem, fingerprint, merge
+
+log = logging.getLogger("kling_bridge.watch")
+USD_PER_UNIT = 0.14
+
+
+@dataclass
+class Stats:
+    """Counters of this run (tests and the bench read them; ``status`` reads the disk)."""
+
+    queued: int = 0
+    done: int = 0
+    failed: int = 0
+    redropped: int = 0
+    queued_at: dict[str, float] = field(default_factory=dict)  # rel path -> when queued
+
+
+@dataclass
+class _Item:
+    """An item being worked on, from wherever it was found."""
+
+    path: Path  # where it is now (inbox, or processing/ when resumed)
+    rel: PurePosixPath  # where it was dropped, relative to the root
+    route: Route
+    kind: Kind
+    companions: list[Path]
+
+
+class WatchService:
+    def __init__(
+        self,
+        root: Path,
+        bridge: Bridge,
+        ledger: Ledger,
+        *,
+        defaults: FolderSettings | None = None,
+        stable_seconds: float = 3.0,
+        rescan_seconds: float = 30.0,
+        polling: bool | None = None,
+        poll_seconds: float = 1.0,
+        concurrency: int = 8,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.root = root.expanduser().resolve()
+        self.layout = Layout(self.root)
+        self.folder = str(self.root)
+        self.bridge = bridge
+        self.ledger = ledger
+        self.defaults = defaults or FolderSettings()
+        self.stable_seconds = stable_seconds
+        self.rescan_seconds = rescan_seconds
+        self.polling = polling
+        self.poll_seconds = poll_seconds
+        self.stats = Stats()
+        self.observer_kind = ""
+        self._on_event = on_event
+        self._stability = Stability(stable_seconds)
+        self._settings = SettingsFiles()
+        self._sem = asyncio.Semaphore(concurrency)
+        self._busy: set[str] = set()
+        self._inflight: dict[str, str] = {}  # batch id -> ledger key
+        self._dirty_batches: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._presets: list[Mapping[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._batch_wake = asyncio.Event()
+        self._observer: Any = None
+        self._marks: Marks | None = None
+        self._stopping = False
+        self._last_rescan = 0.0
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def start(self) -> None:
+        """Lay out the folder, resume what a stop or crash left, then watch. Returns at once."""
+        self._presets = list(await self.bridge.presets())
+        await asyncio.to_thread(lay_out, self.root, self._presets)
+        other = self.ledger.hold(self.folder, self.bridge.mode)
+        if other is not None:
+            raise RuntimeError(f"{self.root} is already watched by process {other}")
+        loop = asyncio.get_running_loop()
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self._marks = Marks(wake)
+        polling = self.polling
+        if polling is None:
+            polling = await asyncio.to_thread(is_network_folder, self.folder)
+        self._observer, self.observer_kind = await asyncio.to_thread(
+            start_observer, self.layout.inboxes(), self._marks, polling=polling,
+            poll_interval=min(1.0, max(0.1, self.stable_seconds / 2)))
+        await self._recover()
+        await self._rescan()
+        self._loops = [asyncio.create_task(self._tick_loop(), name=f"kb-watch-{self.root.name}"),
+                       asyncio.create_task(self._batch_loop(), name="kb-watch-batches")]
+        changes = self.bridge.changes()
+        if changes is not None:
+            self._loops.append(asyncio.create_task(self._follow(changes), name="kb-watch-ev"))
+        log.info("watching %s (%s, stable after %.2fs)", self.root, self.observer_kind,
+                 self.stable_seconds)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        for task in [*self._loops, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._observer is not None:
+            await asyncio.to_thread(stop_observer, self._observer)
+        self.ledger.release(self.folder)
+
+    def idle(self) -> bool:
+        """Nothing waiting, being taken, in flight or finishing."""
+        return not (len(self._stability) or self._busy or self._inflight or self._tasks)
+
+    async def wait_idle(self, timeout: float = 600.0, settle: float = 0.0) -> None:
+        """Until :meth:`idle` has held for ``settle`` seconds (for ``--once`` and tests)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        since: float | None = None
+        while loop.time() < deadline:
+            if self.idle():
+                since = since if since is not None else loop.time()
+                if loop.time() - since >= settle:
+                    return
+            else:
+                since = None
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{self.root}: still busy after {timeout}s")
+
+    def _emit(self, what: str, text: str) -> None:
+        log.info("%s: %s", what, text)
+        if self._on_event is not None:
+            self._on_event(what, text)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ noticing
+
+    async def _tick_loop(self) -> None:
+        tick = max(0.02, min(0.25, self.stable_seconds / 4))
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._tick()
+            except Exception:  # never let one bad look stop the folder
+                log.exception("watch %s: tick failed", self.root)
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._last_rescan >= self.rescan_seconds:
+                await self._rescan()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), tick)
+
+    async def _rescan(self) -> None:
+        """Walk the inboxes: the start-up scan, and the net under dropped events."""
+        self._last_rescan = asyncio.get_running_loop().time()
+        found = await asyncio.to_thread(self._walk)
+        now = time.monotonic()
+        for path in found:
+            key = str(path)
+            if key not in self._stability and key not in self._busy:
+                self._stability.touch(key, now)
+        self._wake.set()
+
+    async def _tick(self) -> None:
+        assert self._marks is not None
+        marked = self._marks.drain()
+        now = time.monotonic()
+        if marked:
+            scans = []
+            for raw in marked:
+                item, is_folder = item_for(self.layout, Path(raw))
+                if is_folder:
+                    scans.append(Path(raw))
+                elif item is not None and str(item) not in self._busy:
+                    self._stability.touch(str(item), now)
+            for folder in scans:  # a folder moved in: its contents raise no events of their own
+                for path in await asyncio.to_thread(self._walk, folder):
+                    if str(path) not in self._busy:
+                        self._stability.touch(str(path), now)
+        keys = [k for k in self._stability.keys() if k not in self._busy]  # noqa: SIM118
+        if not keys:
+            return
+        sigs = await asyncio.to_thread(self._measure_all, keys)
+        now = time.monotonic()
+        for key, sig in sigs.items():
+            if sig is None:
+                self._stability.forget(key)
+            else:
+                self._stability.observe(key, sig, now)
+        for key in self._stability.due(now):
+            if key in self._busy:
+                continue
+            self._busy.add(key)
+            self._stability.forget(key)
+            self._spawn(self._take(Path(key), sigs.get(key)))
+
+    def _walk(self, folder: Path | None = None) -> list[Path]:
+        return list(walk_items(self.layout, folder))
+
+    def _measure_all(self, keys: list[str]) -> dict[str, Signature | None]:
+        out: dict[str, Signature | None] = {}
+        for key in keys:
+            path = Path(key)
+            in_generate = self.layout.rel(path).parts[:1] == ("generate",)
+            if in_generate and not is_image(path) and path.suffix.lower() in (
+                    ".txt", ".json", ".toml"):
+                from .scan import image_beside
+
+                if image_beside(path) is not None:
+                    out[key] = None  # a prompt going with an image: the image's item
+                    continue
+            out[key] = measure(path, with_companions=in_generate and is_image(path))
+        return out
+
+    # ------------------------------------------------------------------ taking an item
+
+    async def _take(self, path: Path, seen: Signature | None) -> None:
+        key = str(path)
+        try:
+            async with self._sem:
+                if not await asyncio.to_thread(opens, path):
+                    self._stability.touch(key, time.monotonic())  # still held by its writer
+                    return
+                await self._take_item(path, seen)
+        except Exception as exc:
+            log.exception("watch %s: %s", self.root, path)
+            with contextlib.suppress(Exception):
+                await self._fail_unclaimed(path, f"the bridge hit an error: {exc}",
+                                           "this is a bug in kling-bridge; the log has details")
+        finally:
+            self._busy.discard(key)
+
+    def _describe(self, path: Path, rel: PurePosixPath) -> _Item | tuple[str, str]:
+        route = route_of(rel)
+        if route is None:
+            return ("it is not in restyle/ or generate/", "drop it into one of those folders")
+        if isinstance(route, Misplaced):
+            return (route.problem, route.hint)
+        kind = classify(route, path.name, path.is_dir())
+        if kind is Kind.UNSUPPORTED:
+            return unsupported_reason(route, path.name)
+        companions = companions_of(path) if kind is Kind.IMAGE else []
+        return _Item(path, rel, route, kind, companions)
+
+    def _settings_for(self, item: _Item) -> Effective:
+        layers = [self.defaults, *self._settings.chain(self.root, self.root / item.rel.parent)]
+        return merge(layers)
+
+    async def _take_item(self, path: Path, seen: Signature | None) -> None:
+        item = self._describe(path, self.layout.rel(path))
+        if not isinstance(item, _Item):
+            await self._fail_unclaimed(path, *item)
+            return
+        try:
+            settings = self._settings_for(item)
+        except SettingsProblem as exc:
+            await self._fail_unclaimed(path, exc.message, exc.hint, str(exc.path))
+            return
+        files = [item.path, *item.companions]
+        content = await asyncio.to_thread(content_digest, files)
+        if seen is not None and await asyncio.to_thread(
+                measure, path, item.kind is Kind.IMAGE) != seen:
+            self._stability.touch(str(path), time.monotonic())  # changed while hashed
+            return
+        key = ledger_key(content, fingerprint(settings, str(item.route.folder)))
+        entry = self.ledger.get(key)
+        if entry is not None and entry.state in IN_FLIGHT and Path(entry.work).exists():
+            # The same work is under way (a copy dropped meanwhile): look again later.
+            self._stability.touch(str(path), time.monotonic())
+            return
+        if entry is not None and entry.state == "done":
+            await self._redrop(item, entry, settings)
+            return
+        work = await asyncio.to_thread(self._work_path, item)
+        entry = self.ledger.claim(key, self.folder, str(item.rel), str(work))
+        await asyncio.to_thread(self._move_into, item, work)
+        await self._submit(entry, item, work, settings)
+
+    def _work_path(self, item: _Item) -> Path:
+        """Where an item goes in processing/ (same route; a free version of its name)."""
+        folder = self.layout.processing / item.rel.parent
+        names = [item.path.name, *(c.name for c in item.companions)]
+        n = 1
+        while True:
+            cands = names if n == 1 else [_nth(name, n) for name in names]
+            if not any((folder / c).exists() for c in cands):
+                return folder / cands[0]
+            n += 1
+
+    def _move_into(self, item: _Item, work: Path) -> None:
+        work.parent.mkdir(parents=True, exist_ok=True)
+        stem = PurePosixPath(work.name).stem
+        move_new(item.path, work.parent, work.name)
+        for companion in item.companions:
+            move_new(companion, work.parent, stem + companion.suffix)
+
+    # ------------------------------------------------------------------ submitting
+
+    async def _submit(self, entry: Entry, item: _Item, work: Path, settings: Effective) -> None:
+        work_item = _Item(work, item.rel, item.route, item.kind,
+                          companions_of(work) if item.kind is Kind.IMAGE else [])
+        try:
+            texts = await asyncio.to_thread(_read_texts, work_item)
+            names = {p["id"] for p in self._presets}
+            request = request_for(item.kind, item.route, work, texts, settings, names)
+        except ItemProblem as exc:
+            await self._fail_claimed(entry, work_item, exc.problem, exc.hint)
+            return
+        body = dict(request.body)
+        for attempt in range(1_000_000):
+            try:
+                if settings.budget_units is not None:
+                    priced = await self.bridge.submit(request.verb, {**body, "dry_run": True})
+                    units = float(priced["estimate"]["units"])
+                    if units > settings.budget_units:
+                        await self._fail_claimed(entry, work_item, *_over_budget(
+                            units, float(priced["estimate"]["usd"]), settings.budget_units))
+                        return
+                answer = await self.bridge.submit(
+                    request.verb, {**body, "idempotency_key": entry.idempotency_key})
+                break
+            except Refused as exc:
+                await self._fail_claimed(entry, work_item, exc.message, exc.hint)
+                return
+            except Unavailable as exc:
+                if self._stopping:
+                    return
+                delay = min(30.0, 0.5 * 2 ** min(attempt, 6))
+                log.warning("watch %s: daemon unavailable (%s); again in %.0fs", self.root,
+                            exc, delay)
+                await asyncio.sleep(delay)
+        batch_id = str(answer["batch_id"])
+        units = float(answer["estimate"]["units"])
+        self.ledger.update(entry.key, state="submitted", batch_id=batch_id, estimate=units)
+        self._inflight[batch_id] = entry.key
+        self.stats.queued += 1
+        self.stats.queued_at[str(item.rel)] = time.monotonic()
+        price = "free" if answer.get("draft") or not answer.get("paid") else (
+            f"about {units:g} units (US${answer['estimate']['usd']:.2f})")
+        self._emit("queued", f"{item.rel}: {len(answer.get('jobs', []))} job(s), {price}, "
+                   f"batch {batch_id}")
+        self._batch_wake.set()
+
+    # ------------------------------------------------------------------ following batches
+
+    async def _follow(self, changes: Any) -> None:
+        async for batch_id in changes:
+            if batch_id in self._inflight:
+                self._dirty_batches.add(batch_id)
+                self._batch_wake.set()
+
+    async def _batch_loop(self) -> None:
+        sweep_every = max(self.poll_seconds, 0.2)
+        last_sweep = 0.0
+        cursor = 0
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._batch_wake.wait(), sweep_every)
+            self._batch_wake.clear()
+            loop = asyncio.get_running_loop()
+            check = set(self._dirty_batches)
+            self._dirty_batches.clear()
+            if loop.time() - last_sweep >= sweep_every:
+                last_sweep = loop.time()
+                ids = sorted(self._inflight)
+                window = ids[cursor:cursor + 64] or ids[:64]
+                cursor = cursor + 64 if cursor + 64 < len(ids) else 0
+                check.update(window)
+            for batch_id in check:
+                key = self._inflight.get(batch_id)
+                if key is None:
+                    continue
+                try:
+                    batch = await self.bridge.batch(batch_id)
+                except (Unavailable, Refused) as exc:
+                    log.warning("watch %s: cannot read batch %s (%s)", self.root, batch_id, exc)
+                    continue
+                if batch is None or batch.get("state") != "running":
+                    del self._inflight[batch_id]
+                    self._spawn(self._finish(key, batch))
+
+    # ------------------------------------------------------------------ finishing
+
+    async def _finish(self, key: str, batch: dict[str, Any] | None) -> None:
+        entry = self.ledger.get(key)
+        if entry is None:
+            return
+        rel = PurePosixPath(entry.rel)
+        route = route_of(rel)
+        assert isinstance(route, Route)
+        kind = classify(route, rel.name, is_bundle(rel.name))
+        settings = self._safe_settings(rel)
+        if batch is None:
+            batch = {"jobs": [], "state": "failed"}
+        out = self.layout.out
+        plan = plan_results(kind, rel.name, batch, lambda n: (out / n).exists(),
+                            settings.format if kind is Kind.TIMELINE else None)
+        verdict = "processed" if not plan.failures and plan.outputs else "failed"
+        message = _failure_text(plan, batch)
+        self.ledger.update(key, state="finishing", outputs=plan.to_json(), verdict=verdict,
+                           message=message)
+        await self._complete(entry, plan, batch, verdict, message)
+
+    def _safe_settings(self, rel: PurePosixPath) -> Effective:
+        try:
+            return merge([self.defaults, *self._settings.chain(self.root,
+                                                                self.root / rel.parent)])
+        except SettingsProblem:
+            return merge([self.defaults])
+
+    async def _complete(self, entry: Entry, plan: Plan, batch: Mapping[str, Any] | None,
+                        verdict: str, message: str) -> None:
+        work = Path(entry.work)
+        rel = PurePosixPath(entry.rel)
+        is_timeline = plan.timeline is not None
+        written: list[Path] = []
+        try:
+            written = await asyncio.to_thread(
+                publish, plan, self.layout.out, work if is_timeline and work.exists() else None,
+                batch)
+        except Exception as exc:  # a result timeline that cannot be written, a full disk...
+            log.exception("watch %s: publishing %s", self.root, rel)
+            verdict = "failed"
+            message = _message(f"the results could not all be written to out/: {exc}",
+                               "free some space or fix what the message names, then drop it "
+                               "in again (finished work is not paid again)", message)
+        dest = await asyncio.to_thread(self._move_out, entry, work, rel, verdict, message)
+        self.ledger.update(entry.key, state="done" if verdict == "processed" else "failed",
+                           work=str(dest or ""), verdict=verdict, message=message)
+        names = ", ".join(str(p.relative_to(self.root)) for p in written) or "nothing"
+        if verdict == "processed":
+            self.stats.done += 1
+            self._emit("done", f"{rel} -> {names}")
+        else:
+            self.stats.failed += 1
+            self._emit("failed", f"{rel}: {message.splitlines()[0] if message else 'failed'}"
+                       + (f" (results: {names})" if written else ""))
+
+    def _move_out(self, entry: Entry, work: Path, rel: PurePosixPath, verdict: str,
+                  message: str) -> Path | None:
+        if not work.exists():
+            return None  # moved already (a crash came after the move)
+        base = self.layout.processed if verdict == "processed" else self.layout.failed
+        folder = base / rel.parent
+        companions = companions_of(work) if is_image(work) else []
+        name = versioned_pair(folder, rel.name, [c.suffix for c in companions])
+        dest = move_new(work, folder, name)
+        for companion in companions:
+            move_new(companion, folder, PurePosixPath(dest.name).stem + companion.suffix)
+        if verdict != "processed":
+            problem, hint, details = _parse_message(message)
+            write_error(dest, error_text(rel.name, problem, hint, str(rel.parent) + "/",
+                                         details))
+        return dest
+
+    # ------------------------------------------------------------------ re-drops, failures
+
+    async def _redrop(self, item: _Item, entry: Entry, settings: Effective) -> None:
+        """The same work was done before: no new job; its results put back if they went."""
+        plan = plan_from_json(entry.outputs)
+        same_folder = entry.folder == self.folder
+        present = same_folder and plan.outputs and all(
+            (self.layout.out / o.name).exists() for o in plan.outputs)
+        written: list[Path] = []
+        if not present:
+            batch = await self.bridge.batch(entry.batch_id) if entry.batch_id else None
+            out = self.layout.out
+            fresh = plan_results(item.kind, item.rel.name, batch or {"jobs": []},
+                                 lambda n: (out / n).exists(),
+                                 settings.format if item.kind is Kind.TIMELINE else None)
+            if not fresh.outputs or not all(Path(o.source).exists() for o in fresh.outputs):
+                await self._fail_unclaimed(
+                    item.path, "this exact file was done before with these settings, but its "
+                    "results are gone (from out/ and from the bridge's data folder)",
+                    "to make them again, change a setting for it (e.g. variants, or a "
+                    f"different look) in a {SETTINGS_FILE}, or run 'kling-bridge watch "
+                    "--forget' on the file")
+                return
+            written = await asyncio.to_thread(
+                publish, fresh, out, item.path if item.kind is Kind.TIMELINE else None, batch)
+        dest = await asyncio.to_thread(self._move_redrop, item)
+        self.stats.redropped += 1
+        where = ", ".join(str(p.relative_to(self.root)) for p in written) or ", ".join(
+            f"out/{o.name}" for o in plan.outputs)
+        self._emit("already done", f"{item.rel}: done before (batch {entry.batch_id}); "
+                   f"results: {where}; source kept in {dest.relative_to(self.root)}")
+
+    def _move_redrop(self, item: _Item) -> Path:
+        folder = self.layout.processed / item.rel.parent
+        name = versioned_pair(folder, item.path.name, [c.suffix for c in item.companions])
+        dest = move_new(item.path, folder, name)
+        for companion in item.companions:
+            move_new(companion, folder, PurePosixPath(dest.name).stem + companion.suffix)
+        return dest
+
+    async def _fail_unclaimed(self, path: Path, problem: str, hint: str,
+                              details: str = "") -> None:
+        """Refuse an item before any work: straight from its inbox to failed/."""
+        if not path.exists():
+            return
+        rel = self.layout.rel(path)
+        companions = companions_of(path) if is_image(path) else []
+
+        def move() -> Path:
+            folder = self.layout.failed / rel.parent
+            name = versioned_pair(folder, path.name, [c.suffix for c in companions])
+            dest = move_new(path, folder, name)
+            for companion in companions:
+                move_new(companion, folder, PurePosixPath(dest.name).stem + companion.suffix)
+            write_error(dest, error_text(path.name, problem, hint, str(rel.parent) + "/",
+                                         details))
+            return dest
+
+        await asyncio.to_thread(move)
+        self.stats.failed += 1
+        self._emit("failed", f"{rel}: {problem}")
+
+    async def _fail_claimed(self, entry: Entry, item: _Item, problem: str, hint: str) -> None:
+        message = _message(problem, hint)
+        self.ledger.update(entry.key, state="finishing", verdict="failed", message=message)
+        fresh = self.ledger.get(entry.key)
+        assert fresh is not None
+        await self._complete(fresh, Plan((), None, None, ()), None, "failed", message)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def _recover(self) -> None:
+        """Resume what the ledger and processing/ say was under way when we last stopped."""
+        known: set[str] = set()
+        for entry in self.ledger.in_folder(self.folder, IN_FLIGHT):
+            known.add(entry.work)
+            work = Path(entry.work)
+            if entry.state == "claimed":
+                if not work.exists():  # stopped before the move: the inbox still has it
+                    self.ledger.update(entry.key, state="failed", message="interrupted")
+                    continue
+                self._busy.add(str(work))
+                self._spawn(self._resume_claimed(entry, work))
+            elif entry.state == "submitted" and entry.batch_id:
+                self._inflight[entry.batch_id] = entry.key
+            elif entry.state == "finishing":
+                self._spawn(self._resume_finishing(entry))
+        for path in await asyncio.to_thread(self._processing_items):
+            if str(path) not in known and str(path) not in self._busy:
+                # In processing/ with no ledger row (moved there, then killed): take it again.
+                self._busy.add(str(path))
+                self._spawn(self._retake(path))
+
+    def _processing_items(self) -> list[Path]:
+        """Items sitting in processing/ (it mirrors the inboxes, so it is walked like them)."""
+        shadow = Layout(self.layout.processing)
+        return [path for top in shadow.inboxes() for path in walk_items(shadow, top)]
+
+    def _unprocessing(self, path: Path) -> PurePosixPath:
+        return PurePosixPath(path.relative_to(self.layout.processing).as_posix())
+
+    async def _resume_claimed(self, entry: Entry, work: Path) -> None:
+        try:
+            rel = PurePosixPath(entry.rel)
+            item = self._describe(work, rel)
+            if not isinstance(item, _Item):
+                return
+            settings = self._safe_settings(rel)
+            await self._submit(entry, item, work, settings)
+        finally:
+            self._busy.discard(str(work))
+
+    async def _resume_finishing(self, entry: Entry) -> None:
+        batch = await self.bridge.batch(entry.batch_id) if entry.batch_id else None
+        await self._complete(entry, plan_from_json(entry.outputs), batch,
+                             entry.verdict or "failed", entry.message)
+
+    async def _retake(self, work: Path) -> None:
+        """An item found in processing/ without a ledger row: key it and carry on."""
+        try:
+            rel = self._unprocessing(work)
+            item = self._describe(work, rel)
+            if not isinstance(item, _Item):
+                return
+            settings = self._settings_for(item)
+            content = await asyncio.to_thread(content_digest, [work, *item.companions])
+            key = ledger_key(content, fingerprint(settings, str(item.route.folder)))
+            entry = self.ledger.get(key)
+            if entry is not None and entry.state == "done":
+                await self._redrop(item, entry, settings)
+                return
+            entry = self.ledger.claim(key, self.folder, str(rel), str(work))
+            await self._submit(entry, item, work, settings)
+        except Exception:
+            log.exception("watch %s: resuming %s", self.root, work)
+        finally:
+            self._busy.discard(str(work))
+
+
+def _nth(name: str, n: int) -> str:
+    p = PurePosixPath(name)
+    return f"{p.stem}-{n}{p.suffix}" if p.suffix else f"{name}-{n}"
+
+
+def versioned_pair(folder: Path, name: str, companion_suffixes: list[str]) -> str:
+    """A free name for a file and its same-named companions together."""
+    stem = PurePosixPath(name).stem
+    n = 1
+    while True:
+        cand = name if n == 1 else _nth(name, n)
+        cstem = stem if n == 1 else f"{stem}-{n}"
+        if not (folder / cand).exists() and not any(
+                (folder / (cstem + s)).exists() for s in companion_suffixes):
+            return cand
+        n += 1
+
+
+def _read_texts(item: _Item) -> dict[str, str]:
+    files = list(item.companions)
+    if item.kind in (Kind.PROMPT, Kind.PROMPT_FILE):
+        files.insert(0, item.path)
+    texts = {}
+    for f in files:
+        try:
+            texts[f.name] = f.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ItemProblem(f"{f.name} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                              "save it as UTF-8 text (any editor's 'Save as... UTF-8')") from exc
+    return texts
+
+
+def _over_budget(units: float, usd: float, cap: float) -> tuple[str, str]:
+    return (f"it would cost about {units:g} units (US${usd:.2f}), over this folder's budget of "
+            f"{cap:g} units per drop; nothing was sent or paid",
+            f"raise budget_units in {SETTINGS_FILE}, lower the resolution or variants, or "
+            "select fewer clips")
+
+
+def _failure_text(plan: Plan, batch: Mapping[str, Any]) -> str:
+    if not plan.failures and plan.outputs:
+        return ""
+    if not batch.get("jobs"):
+        return _message("the daemon has no record of this work's batch",
+                        "drop the file in again to start it anew")
+    lines = [f"{f.label}: {f.message}" + (f" ({f.hint})" if f.hint else "")
+             for f in plan.failures]
+    total = len(plan.failures) + len(plan.outputs)
+    if len(lines) == 1 and total == 1:
+        only = plan.failures[0]
+        return _message(only.message, only.hint or _RETRY_HINT)
+    head = f"{len(plan.failures)} of {total} job(s) did not succeed"
+    if plan.outputs:
+        head += f" (the other {len(plan.outputs)} are in out/)"
+    return _message(head, _RETRY_HINT, "\n".join(lines))
+
+
+_RETRY_HINT = ("fix what the message says, then drop the file in again: what already finished "
+               "is reused, not paid again ('kling-bridge jobs' shows every job)")
+
+
+def _message(problem: str, hint: str = "", details: str = "") -> str:
+    """How a failure is kept in the ledger: problem, ``hint:`` line, details."""
+    return "\n".join([problem.strip(), *([f"hint: {hint}"] if hint else []),
+                      *([details] if details else [])])
+
+
+def _parse_message(message: str) -> tuple[str, str, str]:
+    problem, hint, rest = "", "", []
+    for n, line in enumerate(message.splitlines()):
+        if n == 0:
+            problem = line
+        elif line.startswith("hint: ") and not hint:
+            hint = line[6:]
+        else:
+            rest.append(line)
+    return problem or "it failed", hint, "\n".join(rest)
+
+
+__all__ = ["Stats", "WatchService"]
