@@ -218,3 +218,33 @@ async def test_image_with_its_prompt_is_one_item(make_env) -> None:
     assert spec["prompt"] == "she turns to the camera"
     assert spec["image"].endswith("processing/generate/hero.png")
     assert env.files("processed") == ["generate/hero.png", "generate/hero.txt"]
+
+
+async def test_a_lost_submit_answer_is_asked_again_and_finds_the_same_batch(make_env) -> None:
+    """The daemon made the batch but its answer never arrived (a dropped connection, a crash
+    before the ledger write): asking again with the same idempotency key must not make a
+    second batch."""
+    from kling_bridge.watch.bridge import InProcessBridge, Unavailable
+
+    env = await make_env()
+
+    class LosesFirstAnswer(InProcessBridge):
+        lost = 0
+
+        async def submit(self, verb, body):  # type: ignore[no-untyped-def]
+            answer = await super().submit(verb, body)
+            if not body.get("dry_run") and not self.lost:
+                LosesFirstAnswer.lost += 1
+                raise Unavailable("connection reset after the batch was created")
+            return answer
+
+    from kling_bridge.watch.service import WatchService
+
+    w = WatchService(env.root, LosesFirstAnswer(env.services), env.ledger,
+                     stable_seconds=0.2, poll_seconds=0.2)
+    env.watch = w
+    await w.start()
+    (env.root / "generate" / "once.txt").write_text("only once")
+    await eventually(lambda: w.stats.done == 1, 20)
+    assert LosesFirstAnswer.lost == 1
+    assert len(env.batches()) == 1 and job_prompts(env) == ["only once"]

@@ -80,6 +80,14 @@ def _safe(text: str) -> str:
     return cleaned[:80] or "clip"
 
 
+def _bare(name: str) -> str:
+    """A clip name without its media file's extension (editors name clips after files)."""
+    from .items import VIDEO
+
+    p = PurePosixPath(name)
+    return p.stem if p.suffix.lower() in VIDEO else name
+
+
 def _look(job: Mapping[str, Any]) -> str:
     look = (job.get("spec") or {}).get("look") or {}
     return str(look.get("preset") or "custom")
@@ -144,7 +152,8 @@ def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
         for job in jobs:
             src = _video(job) or ""
             clip = (job.get("spec") or {}).get("clip") or {}
-            name = f"{_safe(clip.get('name') or PurePosixPath(src).stem)}.{_safe(_look(job))}"
+            name = f"{_safe(_bare(clip.get('name') or PurePosixPath(src).stem))}."
+            name += _safe(_look(job))
             name += f"{_variant(job)}{PurePosixPath(src).suffix}"
             base_name, ext = split_name(name)
             candidate, k = name, 2
