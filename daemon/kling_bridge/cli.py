@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--audio-end", type=float)
     job_options(ls)
 
+    from .watch.command import add_arguments as watch_arguments
+
+    watch_arguments(cmd("watch", "watch a folder: drop clips, timelines or prompts in, "
+                                 "results come out (for any editor)"))
+
     d = cmd("demo", "offline demo: sample footage, a restyle and a B-roll, result timeline")
     d.add_argument("--out", type=Path, help="where to write the demo (default: ./kling-demo)")
     return p
@@ -188,9 +193,10 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
             cred = describe(load_credential(paths))
         except CredentialError as exc:
             cred = {"configured": False, "source": f"error: {exc.message}"}
-        emit(args, {"running": False, "credentials": cred},
+        watch = _watch_report(paths, False)
+        emit(args, {"running": False, "credentials": cred, "watch": watch},
              f"kling-bridge daemon: not running\ncredentials: {_cred_line(cred)}\n"
-             "start it with: kling-bridge serve")
+             "start it with: kling-bridge serve" + _watch_lines(watch))
         return EXIT_NOT_RUNNING
     h = client.health()
     held = [p["name"] for p in h["providers"] if p.get("held")]
@@ -202,8 +208,22 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     ]
     if held:
         lines.append(f"held (paid work paused): {', '.join(held)}")
-    emit(args, {"running": True, "url": client.url, **h}, "\n".join(lines))
+    watch = _watch_report(paths, True)
+    emit(args, {"running": True, "url": client.url, **h, "watch": watch},
+         "\n".join(lines) + _watch_lines(watch))
     return EXIT_OK
+
+
+def _watch_report(paths: Paths, running: bool) -> list[dict[str, Any]]:
+    from .watch.status import watch_report
+
+    return watch_report(paths, running)
+
+
+def _watch_lines(rows: list[dict[str, Any]]) -> str:
+    from .watch.status import report_lines
+
+    return "\n" + "\n".join(report_lines(rows))
 
 
 def _cred_line(cred: dict[str, Any]) -> str:
@@ -425,6 +445,15 @@ def _submit_and_follow(args: argparse.Namespace, client: BridgeClient,
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def cmd_watch(args: argparse.Namespace, paths: Paths) -> int:
+    from .watch.command import WatchCommandError, run
+
+    try:
+        return run(args, paths)
+    except WatchCommandError as exc:
+        raise CliError(exc.message, exc.hint) from exc
+
+
 def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
     from .demo import run_demo
 
@@ -436,7 +465,7 @@ COMMANDS = {
     "serve": cmd_serve, "status": cmd_status, "doctor": cmd_doctor, "jobs": cmd_jobs,
     "cancel": cmd_cancel_retry, "retry": cmd_cancel_retry, "login": cmd_login,
     "logout": cmd_logout, "restyle": cmd_submit, "generate": cmd_submit, "lipsync": cmd_submit,
-    "demo": cmd_demo,
+    "demo": cmd_demo, "watch": cmd_watch,
 }
 
 

@@ -96,7 +96,7 @@ class WatchService:
         self.poll_seconds = poll_seconds
         self.stats = Stats()
         self.observer_kind = ""
-        self._on_event = on_event
+        self.on_event = on_event
         self._stability = Stability(stable_seconds)
         self._settings = SettingsFiles()
         self._sem = asyncio.Semaphore(concurrency)
@@ -175,8 +175,8 @@ class WatchService:
 
     def _emit(self, what: str, text: str) -> None:
         log.info("%s: %s", what, text)
-        if self._on_event is not None:
-            self._on_event(what, text)
+        if self.on_event is not None:
+            self.on_event(what, text)
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
