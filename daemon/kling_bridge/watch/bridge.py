@@ -46,7 +46,7 @@ class Bridge(Protocol):
     async def batch(self, batch_id: str) -> dict[str, Any] | None: ...
 
     def changes(self) -> AsyncIterator[str] | None:
-        """Batch ids as their jobs change (a hint to look sooner), or None: poll only."""
+        """Batch ids as their jobs end (a hint to look now), or None: poll only."""
         ...
 
 
@@ -94,11 +94,14 @@ class InProcessBridge:
                 "jobs": [job_summary(j) for j in jobs]}
 
     async def changes(self) -> AsyncIterator[str]:
+        from ..jobs.model import TERMINAL, JobState
+
+        ended = {str(s) for s in (*TERMINAL, JobState.NEEDS_ATTENTION)}
         stream = self.services.engine.events.subscribe()
         try:
             async for event in stream:
                 batch_id = event.data.get("batch_id")
-                if batch_id:
+                if batch_id and event.data.get("state") in ended:  # only when a job ends
                     yield str(batch_id)
         finally:
             with contextlib.suppress(Exception):

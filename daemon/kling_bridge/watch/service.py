@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from .bridge import Bridge, Refused, Unavailable
 from .items import Kind, classify, is_bundle, unsupported_reason
@@ -44,6 +46,7 @@ from .scan import companions_of, is_image, item_for, measure, opens, walk_items
 from .settings import Effective, FolderSettings, SettingsFiles, SettingsProblem, fingerprint, merge
 
 log = logging.getLogger("kling_bridge.watch")
+_T = TypeVar("_T")
 USD_PER_UNIT = 0.14
 
 
@@ -56,6 +59,14 @@ class Stats:
     failed: int = 0
     redropped: int = 0
     queued_at: dict[str, float] = field(default_factory=dict)  # rel path -> when queued
+
+
+@dataclass
+class _Examined:
+    verdict: str  # "take" | "wait" | "refuse"
+    item: _Item | None = None
+    content: str = ""
+    problem: tuple[str, str] = ("", "")
 
 
 @dataclass
@@ -81,7 +92,7 @@ class WatchService:
         rescan_seconds: float = 30.0,
         polling: bool | None = None,
         poll_seconds: float = 1.0,
-        concurrency: int = 8,
+        concurrency: int = 32,
         on_event: Callable[[str, str], None] | None = None,
     ) -> None:
         self.root = root.expanduser().resolve()
@@ -112,13 +123,22 @@ class WatchService:
         self._marks: Marks | None = None
         self._stopping = False
         self._last_rescan = 0.0
+        self._follows = False
+        # Its own threads for file work: the engine's (and providers') calls on the default
+        # pool must not queue behind a folder of 1,000 drops, nor the other way round.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-watch")
+
+    async def _io(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run blocking file work on the service's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
 
     # ------------------------------------------------------------------ lifetime
 
     async def start(self) -> None:
         """Lay out the folder, resume what a stop or crash left, then watch. Returns at once."""
         self._presets = list(await self.bridge.presets())
-        await asyncio.to_thread(lay_out, self.root, self._presets)
+        await self._io(lay_out, self.root, self._presets)
         other = self.ledger.hold(self.folder, self.bridge.mode)
         if other is not None:
             raise RuntimeError(f"{self.root} is already watched by process {other}")
@@ -129,17 +149,21 @@ class WatchService:
         self._marks = Marks(wake)
         polling = self.polling
         if polling is None:
-            polling = await asyncio.to_thread(is_network_folder, self.folder)
+            polling = await self._io(is_network_folder, self.folder)
         self._observer, self.observer_kind = await asyncio.to_thread(
             start_observer, self.layout.inboxes(), self._marks, polling=polling,
             poll_interval=min(1.0, max(0.1, self.stable_seconds / 2)))
-        await self._recover()
-        await self._rescan()
-        self._loops = [asyncio.create_task(self._tick_loop(), name=f"kb-watch-{self.root.name}"),
-                       asyncio.create_task(self._batch_loop(), name="kb-watch-batches")]
         changes = self.bridge.changes()
-        if changes is not None:
+        self._follows = changes is not None
+        if changes is not None:  # subscribed before recovery: no job end falls in between
             self._loops.append(asyncio.create_task(self._follow(changes), name="kb-watch-ev"))
+            await asyncio.sleep(0)
+        await self._recover()
+        self._dirty_batches.update(self._inflight)  # recovered: look at each once, now
+        await self._rescan()
+        self._loops += [
+            asyncio.create_task(self._tick_loop(), name=f"kb-watch-{self.root.name}"),
+            asyncio.create_task(self._batch_loop(), name="kb-watch-batches")]
         log.info("watching %s (%s, stable after %.2fs)", self.root, self.observer_kind,
                  self.stable_seconds)
 
@@ -152,6 +176,7 @@ class WatchService:
                 await task
         if self._observer is not None:
             await asyncio.to_thread(stop_observer, self._observer)
+        self._pool.shutdown(wait=True)
         self.ledger.release(self.folder)
 
     def idle(self) -> bool:
@@ -196,13 +221,15 @@ class WatchService:
             loop = asyncio.get_running_loop()
             if loop.time() - self._last_rescan >= self.rescan_seconds:
                 await self._rescan()
+            due = self._stability.next_due(time.monotonic())
+            wait = tick if due is None else max(0.01, min(tick, due))  # right when one is due
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), tick)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _rescan(self) -> None:
         """Walk the inboxes: the start-up scan, and the net under dropped events."""
         self._last_rescan = asyncio.get_running_loop().time()
-        found = await asyncio.to_thread(self._walk)
+        found = await self._io(self._walk)
         now = time.monotonic()
         for path in found:
             key = str(path)
@@ -223,13 +250,13 @@ class WatchService:
                 elif item is not None and str(item) not in self._busy:
                     self._stability.touch(str(item), now)
             for folder in scans:  # a folder moved in: its contents raise no events of their own
-                for path in await asyncio.to_thread(self._walk, folder):
+                for path in await self._io(self._walk, folder):
                     if str(path) not in self._busy:
                         self._stability.touch(str(path), now)
         keys = [k for k in self._stability.keys() if k not in self._busy]  # noqa: SIM118
         if not keys:
             return
-        sigs = await asyncio.to_thread(self._measure_all, keys)
+        sigs = await self._io(self._measure_all, keys)
         now = time.monotonic()
         for key, sig in sigs.items():
             if sig is None:
@@ -267,9 +294,6 @@ class WatchService:
         key = str(path)
         try:
             async with self._sem:
-                if not await asyncio.to_thread(opens, path):
-                    self._stability.touch(key, time.monotonic())  # still held by its writer
-                    return
                 await self._take_item(path, seen)
         except Exception as exc:
             log.exception("watch %s: %s", self.root, path)
@@ -295,23 +319,35 @@ class WatchService:
         layers = [self.defaults, *self._settings.chain(self.root, self.root / item.rel.parent)]
         return merge(layers)
 
-    async def _take_item(self, path: Path, seen: Signature | None) -> None:
+    def _examine(self, path: Path, seen: Signature | None) -> _Examined:
+        """Blocking, one worker hop: does it open, what is it, its content hash, and has it
+        changed since it was found stable (then it is not taken yet)."""
+        if not opens(path):
+            return _Examined("wait")  # still held by its writer (Windows), or gone
         item = self._describe(path, self.layout.rel(path))
         if not isinstance(item, _Item):
-            await self._fail_unclaimed(path, *item)
+            return _Examined("refuse", problem=item)
+        content = content_digest([item.path, *item.companions])
+        if seen is not None and measure(path, item.kind is Kind.IMAGE) != seen:
+            return _Examined("wait")  # changed while it was read
+        return _Examined("take", item=item, content=content)
+
+    async def _take_item(self, path: Path, seen: Signature | None) -> None:
+        found = await self._io(self._examine, path, seen)
+        if found.verdict == "wait":
+            if path.exists():
+                self._stability.touch(str(path), time.monotonic())
             return
+        if found.item is None:
+            await self._fail_unclaimed(path, *found.problem)
+            return
+        item = found.item
         try:
             settings = self._settings_for(item)
         except SettingsProblem as exc:
             await self._fail_unclaimed(path, exc.message, exc.hint, str(exc.path))
             return
-        files = [item.path, *item.companions]
-        content = await asyncio.to_thread(content_digest, files)
-        if seen is not None and await asyncio.to_thread(
-                measure, path, item.kind is Kind.IMAGE) != seen:
-            self._stability.touch(str(path), time.monotonic())  # changed while hashed
-            return
-        key = ledger_key(content, fingerprint(settings, str(item.route.folder)))
+        key = ledger_key(found.content, fingerprint(settings, str(item.route.folder)))
         entry = self.ledger.get(key)
         if entry is not None and entry.state in IN_FLIGHT and Path(entry.work).exists():
             # The same work is under way (a copy dropped meanwhile): look again later.
@@ -320,38 +356,38 @@ class WatchService:
         if entry is not None and entry.state == "done":
             await self._redrop(item, entry, settings)
             return
-        work = await asyncio.to_thread(self._work_path, item)
-        entry = self.ledger.claim(key, self.folder, str(item.rel), str(work))
-        await asyncio.to_thread(self._move_into, item, work)
-        await self._submit(entry, item, work, settings)
+        claimed, work_item = await self._io(self._claim, item, key)
+        await self._submit(claimed, work_item, settings)
 
-    def _work_path(self, item: _Item) -> Path:
-        """Where an item goes in processing/ (same route; a free version of its name)."""
+    def _claim(self, item: _Item, key: str) -> tuple[Entry, _Item]:
+        """Blocking: record the claim, then move the item (and companions) to processing/."""
         folder = self.layout.processing / item.rel.parent
         names = [item.path.name, *(c.name for c in item.companions)]
         n = 1
-        while True:
+        while True:  # a free name for the item and its companions together
             cands = names if n == 1 else [_nth(name, n) for name in names]
             if not any((folder / c).exists() for c in cands):
-                return folder / cands[0]
+                break
             n += 1
-
-    def _move_into(self, item: _Item, work: Path) -> None:
-        work.parent.mkdir(parents=True, exist_ok=True)
-        stem = PurePosixPath(work.name).stem
-        move_new(item.path, work.parent, work.name)
+        work = folder / cands[0]
+        entry = self.ledger.claim(key, self.folder, str(item.rel), str(work))
+        folder.mkdir(parents=True, exist_ok=True)
+        move_new(item.path, folder, work.name)
         for companion in item.companions:
-            move_new(companion, work.parent, stem + companion.suffix)
+            move_new(companion, folder, work.stem + companion.suffix)
+        return entry, _Item(work, item.rel, item.route, item.kind,
+                            companions_of(work) if item.kind is Kind.IMAGE else [])
 
     # ------------------------------------------------------------------ submitting
 
-    async def _submit(self, entry: Entry, item: _Item, work: Path, settings: Effective) -> None:
-        work_item = _Item(work, item.rel, item.route, item.kind,
-                          companions_of(work) if item.kind is Kind.IMAGE else [])
+    async def _submit(self, entry: Entry, work_item: _Item, settings: Effective) -> None:
+        """``work_item``: the claimed item, now in processing/."""
+        item = work_item
         try:
-            texts = await asyncio.to_thread(_read_texts, work_item)
+            texts = await self._io(_read_texts, work_item) if (
+                item.companions or item.kind in (Kind.PROMPT, Kind.PROMPT_FILE)) else {}
             names = {p["id"] for p in self._presets}
-            request = request_for(item.kind, item.route, work, texts, settings, names)
+            request = request_for(item.kind, item.route, item.path, texts, settings, names)
         except ItemProblem as exc:
             await self._fail_claimed(entry, work_item, exc.problem, exc.hint)
             return
@@ -399,12 +435,14 @@ class WatchService:
                 self._batch_wake.set()
 
     async def _batch_loop(self) -> None:
-        sweep_every = max(self.poll_seconds, 0.2)
-        last_sweep = 0.0
+        # With job-end events (in the daemon) the sweep is only a net for dropped events.
+        sweep_every = max(self.poll_seconds, 0.2) * (10 if self._follows else 1)
+        last_sweep = asyncio.get_running_loop().time()
         cursor = 0
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._batch_wake.wait(), sweep_every)
+            if not self._dirty_batches:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._batch_wake.wait(), sweep_every)
             self._batch_wake.clear()
             loop = asyncio.get_running_loop()
             check = set(self._dirty_batches)
@@ -464,7 +502,7 @@ class WatchService:
         is_timeline = plan.timeline is not None
         written: list[Path] = []
         try:
-            written = await asyncio.to_thread(
+            written = await self._io(
                 publish, plan, self.layout.out, work if is_timeline and work.exists() else None,
                 batch)
         except Exception as exc:  # a result timeline that cannot be written, a full disk...
@@ -473,7 +511,7 @@ class WatchService:
             message = _message(f"the results could not all be written to out/: {exc}",
                                "free some space or fix what the message names, then drop it "
                                "in again (finished work is not paid again)", message)
-        dest = await asyncio.to_thread(self._move_out, entry, work, rel, verdict, message)
+        dest = await self._io(self._move_out, entry, work, rel, verdict, message)
         self.ledger.update(entry.key, state="done" if verdict == "processed" else "failed",
                            work=str(dest or ""), verdict=verdict, message=message)
         names = ", ".join(str(p.relative_to(self.root)) for p in written) or "nothing"
@@ -525,9 +563,9 @@ class WatchService:
                     f"different look) in a {SETTINGS_FILE}, or run 'kling-bridge watch "
                     "--forget' on the file")
                 return
-            written = await asyncio.to_thread(
+            written = await self._io(
                 publish, fresh, out, item.path if item.kind is Kind.TIMELINE else None, batch)
-        dest = await asyncio.to_thread(self._move_redrop, item)
+        dest = await self._io(self._move_redrop, item)
         self.stats.redropped += 1
         where = ", ".join(str(p.relative_to(self.root)) for p in written) or ", ".join(
             f"out/{o.name}" for o in plan.outputs)
@@ -560,7 +598,7 @@ class WatchService:
                                          details))
             return dest
 
-        await asyncio.to_thread(move)
+        await self._io(move)
         self.stats.failed += 1
         self._emit("failed", f"{rel}: {problem}")
 
@@ -589,7 +627,7 @@ class WatchService:
                 self._inflight[entry.batch_id] = entry.key
             elif entry.state == "finishing":
                 self._spawn(self._resume_finishing(entry))
-        for path in await asyncio.to_thread(self._processing_items):
+        for path in await self._io(self._processing_items):
             if str(path) not in known and str(path) not in self._busy:
                 # In processing/ with no ledger row (moved there, then killed): take it again.
                 self._busy.add(str(path))
@@ -610,7 +648,7 @@ class WatchService:
             if not isinstance(item, _Item):
                 return
             settings = self._safe_settings(rel)
-            await self._submit(entry, item, work, settings)
+            await self._submit(entry, item, settings)
         finally:
             self._busy.discard(str(work))
 
@@ -627,14 +665,14 @@ class WatchService:
             if not isinstance(item, _Item):
                 return
             settings = self._settings_for(item)
-            content = await asyncio.to_thread(content_digest, [work, *item.companions])
+            content = await self._io(content_digest, [work, *item.companions])
             key = ledger_key(content, fingerprint(settings, str(item.route.folder)))
             entry = self.ledger.get(key)
             if entry is not None and entry.state == "done":
                 await self._redrop(item, entry, settings)
                 return
             entry = self.ledger.claim(key, self.folder, str(rel), str(work))
-            await self._submit(entry, item, work, settings)
+            await self._submit(entry, item, settings)
         except Exception:
             log.exception("watch %s: resuming %s", self.root, work)
         finally:
