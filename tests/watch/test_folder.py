@@ -248,3 +248,57 @@ async def test_a_lost_submit_answer_is_asked_again_and_finds_the_same_batch(make
     await eventually(lambda: w.stats.done == 1, 20)
     assert LosesFirstAnswer.lost == 1
     assert len(env.batches()) == 1 and job_prompts(env) == ["only once"]
+
+
+FCPXML = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.8">
+    <resources>
+        <format id="r1" name="FFVideoFormat1080p25" frameDuration="100/2500s" width="1920"
+                height="1080"/>
+        <asset id="r2" name="beach" src="MEDIA_URL" start="0s" duration="8s" hasVideo="1"
+               format="r1"/>
+    </resources>
+    <library>
+        <event name="Day 1">
+            <project name="Beach cut">
+                <sequence format="r1" duration="4s" tcStart="0s" tcFormat="NDF">
+                    <spine>
+                        <asset-clip name="beach" ref="r2" offset="0s" start="1s" duration="4s"
+                                    format="r1"/>
+                    </spine>
+                </sequence>
+            </project>
+        </event>
+    </library>
+</fcpxml>
+"""
+
+
+async def test_a_bundle_written_file_by_file_is_one_item_taken_when_complete(
+        make_env, tmp_path: Path) -> None:
+    """A Final Cut .fcpxmld is a folder: its files arrive one by one, it is one drop."""
+    env = await make_env()
+    w = await env.start_watch(stable_seconds=0.5)
+    media = tmp_path / "beach.mov"
+    media.write_bytes(b"stand-in")  # the fake pipeline does not read media
+    bundle = env.root / "restyle" / "film-noir" / "Beach cut.fcpxmld"
+    bundle.mkdir()
+    (bundle / "Assets").mkdir()
+    (bundle / "Assets" / "notes.plist").write_text("<plist/>")
+    await asyncio.sleep(0.3)  # the next file comes later, inside the window
+    text = FCPXML.replace("MEDIA_URL", media.as_uri())
+    with (bundle / "Info.fcpxml").open("w") as fh:
+        for line in text.splitlines(keepends=True):
+            fh.write(line)
+            fh.flush()
+            await asyncio.sleep(0.02)
+    await eventually(lambda: w.stats.done + w.stats.failed == 1, 30)
+    assert w.stats.done == 1, env.events
+    assert len(env.batches()) == 1
+    rows = env.engine.store.read("SELECT spec FROM jobs")
+    assert [json.loads(r[0])["source"]["frame_count"] for r in rows] == [100]  # the whole cut
+    assert (env.root / "processed/restyle/film-noir/Beach cut.fcpxmld/Info.fcpxml").is_file()
+    result = env.root / "out" / "Beach cut.kling.fcpxmld"
+    assert (result / "Info.fcpxml").is_file()
+    assert "Beach cut.kling-media" in (result / "Info.fcpxml").read_text().replace("%20", " ")
