@@ -197,6 +197,9 @@ def test_result_names_are_planned_and_versioned() -> None:
     batch = {"jobs": [_job(1, "/o/a.mp4"), _job(2, "/o/b.mp4", variant=1)]}
     plan = plan_results(Kind.CLIP, "clip.mov", batch, taken.__contains__)
     assert [o.name for o in plan.outputs] == ["clip.film-noir-2.mp4", "clip.film-noir.v2.mp4"]
+    mine = plan_results(Kind.CLIP, "clip.mov", {"jobs": [_job(1, "/o/a.mov", preset="")]},
+                        taken.__contains__, look="pencil sketch")  # a folder of one's own
+    assert [o.name for o in mine.outputs] == ["clip.pencil sketch.mov"]
     tl = plan_results(Kind.TIMELINE, "cut.xml", {"jobs": [
         _job(1, "/o/a.mp4", clip="shot 1"), _job(2, "/o/b.mp4", clip="shot 1"),
         _job(3, "/o/c.mp4", state="failed")]}, {"cut.kling.xml"}.__contains__)

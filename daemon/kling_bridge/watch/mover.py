@@ -107,8 +107,8 @@ def error_text(name: str, problem: str, hint: str, where: str, details: str = ""
         f"What to do:     {hint.strip() or 'see the details below, then drop it in again'}",
         "",
         f"It was dropped into {where} and moved here on {stamp}.",
-        "Drop it into that folder again once it is fixed; work already finished and paid for",
-        "is not redone.",
+        "Once it is fixed, drop it in again: work already finished (and paid for) is not",
+        "redone.",
     ]
     if details:
         lines += ["", "Details:", details.rstrip()]

@@ -55,6 +55,7 @@ class Plan:
     timeline: Output | None
     timeline_format: str | None
     failures: tuple[Failure, ...]
+    look: str | None = None  # the restyle folder's name: the look's name in file and track names
 
     def names(self) -> list[str]:
         return [o.name for o in self.outputs] + ([self.timeline.name] if self.timeline else [])
@@ -62,7 +63,8 @@ class Plan:
     def to_json(self) -> list[dict[str, str]]:
         rows = [o.to_dict() for o in self.outputs]
         if self.timeline is not None:
-            rows.append({**self.timeline.to_dict(), "format": self.timeline_format or ""})
+            rows.append({**self.timeline.to_dict(), "format": self.timeline_format or "",
+                         "look": self.look or ""})
         return rows
 
 
@@ -114,7 +116,8 @@ def failures_of(batch: Mapping[str, Any]) -> tuple[Failure, ...]:
 
 
 def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
-                 exists: Callable[[str], bool], timeline_format: str | None = None) -> Plan:
+                 exists: Callable[[str], bool], timeline_format: str | None = None,
+                 look: str | None = None) -> Plan:
     """Name every output of ``batch`` in out/ (``exists`` tells which names are taken).
 
     A clip: ``<clip>.<look>[.vN].mp4``. A generation: ``<prompt file>[.vN].mp4``. A timeline:
@@ -153,7 +156,7 @@ def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
             src = _video(job) or ""
             clip = (job.get("spec") or {}).get("clip") or {}
             name = f"{_safe(_bare(clip.get('name') or PurePosixPath(src).stem))}."
-            name += _safe(_look(job))
+            name += _safe(look or _look(job))
             name += f"{_variant(job)}{PurePosixPath(src).suffix}"
             base_name, ext = split_name(name)
             candidate, k = name, 2
@@ -165,11 +168,11 @@ def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
     else:
         for job in jobs:
             src = _video(job) or ""
-            label = f".{_safe(_look(job))}" if kind is Kind.CLIP else ""
+            label = f".{_safe(look or _look(job))}" if kind is Kind.CLIP else ""
             name = f"{stem}{label}{_variant(job)}{PurePosixPath(src).suffix}"
             outputs.append(Output(free(name), str(job["id"]), src))
     return Plan(tuple(outputs), timeline if outputs else None, timeline_format,
-                failures_of(batch))
+                failures_of(batch), look)
 
 
 def _timeline_stem(name: str) -> str:
@@ -191,7 +194,8 @@ def plan_from_json(rows: Sequence[Mapping[str, str]]) -> Plan:
                     for r in rows if r.get("job_id"))
     tl = next((r for r in rows if not r.get("job_id")), None)
     timeline = Output(tl["name"]) if tl else None
-    return Plan(outputs, timeline, (tl.get("format") or None) if tl else None, ())
+    return Plan(outputs, timeline, (tl.get("format") or None) if tl else None, (),
+                (tl.get("look") or None) if tl else None)
 
 
 def publish(plan: Plan, out_dir: Path, source_timeline: Path | None,
@@ -204,19 +208,21 @@ def publish(plan: Plan, out_dir: Path, source_timeline: Path | None,
         target = out_dir / plan.timeline.name
         if not target.exists():
             paths = {o.job_id: str(out_dir / o.name) for o in plan.outputs}
-            write_result_timeline(source_timeline, batch, paths, target, plan.timeline_format)
+            write_result_timeline(source_timeline, batch, paths, target, plan.timeline_format,
+                                  plan.look)
         written.append(target)
     return written
 
 
 def write_result_timeline(source: Path, batch: Mapping[str, Any], paths: Mapping[str, str],
-                          target: Path, fmt: str | None) -> Path:
+                          target: Path, fmt: str | None, look: str | None = None) -> Path:
     """The dropped timeline plus the results (at ``paths``, by job id), written to ``target``
     in ``fmt`` (default: the dropped file's). Never touches ``source``."""
     from ..timeline import apply_results, canonical_format, read_timeline, write_timeline
 
     read = read_timeline(source)
-    clips = [c for c in (result_clip(j, paths.get(str(j["id"]))) for j in batch["jobs"]) if c]
+    clips = [c for c in (result_clip(j, paths.get(str(j["id"])), look)
+                         for j in batch["jobs"]) if c]
     timeline = apply_results(read.timeline, clips, owned=True)
     fmt = canonical_format(fmt) if fmt else ("otio_json" if read.format == "otiod"
                                             else read.format)
@@ -224,7 +230,7 @@ def write_result_timeline(source: Path, batch: Mapping[str, Any], paths: Mapping
     return write_timeline(timeline, target, fmt, video_track=track)
 
 
-def result_clip(job: Mapping[str, Any], path: str | None) -> Any:
+def result_clip(job: Mapping[str, Any], path: str | None, look_name: str | None = None) -> Any:
     """A finished job (its API summary) as a timeline ``ResultClip`` whose media is ``path``.
 
     The same facts ``api.timelines.result_clips`` takes from job rows, read from the JSON
@@ -249,7 +255,7 @@ def result_clip(job: Mapping[str, Any], path: str | None) -> Any:
         kind=str(job["kind"]),
         path=path,
         clip=ClipRef(**ref),
-        look=(look.get("preset") or "custom") if look is not None else "",
+        look=(look_name or look.get("preset") or "custom") if look is not None else "",
         variant=int(spec.get("variant", 0) or 0),
         frames=video.get("frames"),
         rate=video.get("rate"),

@@ -481,7 +481,7 @@ class WatchService:
             batch = {"jobs": [], "state": "failed"}
         out = self.layout.out
         plan = plan_results(kind, rel.name, batch, lambda n: (out / n).exists(),
-                            settings.format if kind is Kind.TIMELINE else None)
+                            settings.format if kind is Kind.TIMELINE else None, route.look)
         verdict = "processed" if not plan.failures and plan.outputs else "failed"
         message = _failure_text(plan, batch)
         self.ledger.update(key, state="finishing", outputs=plan.to_json(), verdict=verdict,
@@ -554,7 +554,8 @@ class WatchService:
             out = self.layout.out
             fresh = plan_results(item.kind, item.rel.name, batch or {"jobs": []},
                                  lambda n: (out / n).exists(),
-                                 settings.format if item.kind is Kind.TIMELINE else None)
+                                 settings.format if item.kind is Kind.TIMELINE else None,
+                                 item.route.look)
             if not fresh.outputs or not all(Path(o.source).exists() for o in fresh.outputs):
                 await self._fail_unclaimed(
                     item.path, "this exact file was done before with these settings, but its "
