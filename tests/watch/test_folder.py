@@ -302,3 +302,16 @@ async def test_a_bundle_written_file_by_file_is_one_item_taken_when_complete(
     result = env.root / "out" / "Beach cut.kling.fcpxmld"
     assert (result / "Info.fcpxml").is_file()
     assert "Beach cut.kling-media" in (result / "Info.fcpxml").read_text().replace("%20", " ")
+
+
+async def test_same_names_from_different_folders_get_their_own_results(make_env) -> None:
+    env = await make_env(delay=0.5)  # the three finish together: names are chosen at once
+    w = await env.start_watch()
+    for day in ("day 1", "day 2", "day 3"):
+        (env.root / "generate" / day).mkdir(parents=True)
+        (env.root / "generate" / day / "opening.txt").write_text(f"sunrise over the bay, {day}")
+    await eventually(lambda: w.stats.done == 3, 20)
+    assert env.files("out") == ["opening-2.mp4", "opening-3.mp4", "opening.mp4"]
+    contents = {(env.root / "out" / n).read_text() for n in env.files("out")}
+    assert len(contents) == 3  # three results, none written over another
+    assert env.files("processed") == [f"generate/day {n}/opening.txt" for n in (1, 2, 3)]

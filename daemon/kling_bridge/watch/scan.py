@@ -125,7 +125,8 @@ def measure(path: Path, with_companions: bool) -> Signature | None:
 
 
 def opens(path: Path) -> bool:
-    """The item can be read (a file a copy still holds open exclusively -- Windows -- cannot)."""
+    """The item can be read (a file a copy still holds open exclusively -- Windows -- cannot:
+    wait). Elsewhere a permission error is not a copy in progress, and is raised."""
     try:
         files = ([Path(r) / f for r, _, fs in os.walk(path) for f in fs if not f.startswith(".")]
                  if path.is_dir() else [path])
@@ -133,5 +134,9 @@ def opens(path: Path) -> bool:
             with open(f, "rb") as fh:
                 fh.read(1)
         return True
+    except PermissionError:
+        if os.name == "nt":
+            return False
+        raise
     except OSError:
         return False

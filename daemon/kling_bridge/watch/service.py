@@ -124,6 +124,7 @@ class WatchService:
         self._stopping = False
         self._last_rescan = 0.0
         self._follows = False
+        self._reserved: set[str] = set()  # result names planned in out/, not yet written
         # Its own threads for file work: the engine's (and providers') calls on the default
         # pool must not queue behind a folder of 1,000 drops, nor the other way round.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-watch")
@@ -143,6 +144,7 @@ class WatchService:
         if other is not None:
             raise RuntimeError(f"{self.root} is already watched by process {other}")
         loop = asyncio.get_running_loop()
+
         def wake() -> None:
             loop.call_soon_threadsafe(self._wake.set)
 
@@ -322,8 +324,13 @@ class WatchService:
     def _examine(self, path: Path, seen: Signature | None) -> _Examined:
         """Blocking, one worker hop: does it open, what is it, its content hash, and has it
         changed since it was found stable (then it is not taken yet)."""
-        if not opens(path):
-            return _Examined("wait")  # still held by its writer (Windows), or gone
+        try:
+            if not opens(path):
+                return _Examined("wait")  # still held by its writer (Windows), or gone
+        except PermissionError as exc:
+            return _Examined("refuse", problem=(
+                f"it cannot be read ({exc.strerror})",
+                "give your user read access to it, then drop it in again"))
         item = self._describe(path, self.layout.rel(path))
         if not isinstance(item, _Item):
             return _Examined("refuse", problem=item)
@@ -392,7 +399,8 @@ class WatchService:
             await self._fail_claimed(entry, work_item, exc.problem, exc.hint)
             return
         body = dict(request.body)
-        for attempt in range(1_000_000):
+        attempt = 0
+        while True:
             try:
                 if settings.budget_units is not None:
                     priced = await self.bridge.submit(request.verb, {**body, "dry_run": True})
@@ -411,6 +419,7 @@ class WatchService:
                 if self._stopping:
                     return
                 delay = min(30.0, 0.5 * 2 ** min(attempt, 6))
+                attempt += 1
                 log.warning("watch %s: daemon unavailable (%s); again in %.0fs", self.root,
                             exc, delay)
                 await asyncio.sleep(delay)
@@ -420,6 +429,9 @@ class WatchService:
         self._inflight[batch_id] = entry.key
         self.stats.queued += 1
         self.stats.queued_at[str(item.rel)] = time.monotonic()
+        if len(self.stats.queued_at) > 20_000:  # a daemon runs for months: keep the recent
+            for old in list(self.stats.queued_at)[:10_000]:
+                del self.stats.queued_at[old]
         price = "free" if answer.get("draft") or not answer.get("paid") else (
             f"about {units:g} units (US${answer['estimate']['usd']:.2f})")
         self._emit("queued", f"{item.rel}: {len(answer.get('jobs', []))} job(s), {price}, "
@@ -479,14 +491,18 @@ class WatchService:
         settings = self._safe_settings(rel)
         if batch is None:
             batch = {"jobs": [], "state": "failed"}
-        out = self.layout.out
-        plan = plan_results(kind, rel.name, batch, lambda n: (out / n).exists(),
+        plan = plan_results(kind, rel.name, batch, self._taken,
                             settings.format if kind is Kind.TIMELINE else None, route.look)
+        self._reserved.update(_tops(plan))  # until written: no other drop may plan them
         verdict = "processed" if not plan.failures and plan.outputs else "failed"
         message = _failure_text(plan, batch)
         self.ledger.update(key, state="finishing", outputs=plan.to_json(), verdict=verdict,
                            message=message)
         await self._complete(entry, plan, batch, verdict, message)
+
+    def _taken(self, name: str) -> bool:
+        """A name in out/ that is in use, or planned for results being written now."""
+        return name.split("/", 1)[0] in self._reserved or (self.layout.out / name).exists()
 
     def _safe_settings(self, rel: PurePosixPath) -> Effective:
         try:
@@ -511,6 +527,8 @@ class WatchService:
             message = _message(f"the results could not all be written to out/: {exc}",
                                "free some space or fix what the message names, then drop it "
                                "in again (finished work is not paid again)", message)
+        finally:
+            self._reserved.difference_update(_tops(plan))
         dest = await self._io(self._move_out, entry, work, rel, verdict, message)
         self.ledger.update(entry.key, state="done" if verdict == "processed" else "failed",
                            work=str(dest or ""), verdict=verdict, message=message)
@@ -553,19 +571,24 @@ class WatchService:
             batch = await self.bridge.batch(entry.batch_id) if entry.batch_id else None
             out = self.layout.out
             fresh = plan_results(item.kind, item.rel.name, batch or {"jobs": []},
-                                 lambda n: (out / n).exists(),
+                                 self._taken,
                                  settings.format if item.kind is Kind.TIMELINE else None,
                                  item.route.look)
             if not fresh.outputs or not all(Path(o.source).exists() for o in fresh.outputs):
                 await self._fail_unclaimed(
                     item.path, "this exact file was done before with these settings, but its "
                     "results are gone (from out/ and from the bridge's data folder)",
-                    "to make them again, change a setting for it (e.g. variants, or a "
-                    f"different look) in a {SETTINGS_FILE}, or run 'kling-bridge watch "
-                    "--forget' on the file")
+                    "to make new ones, change a setting for it in a "
+                    f"{SETTINGS_FILE} (e.g. variants = 2, or drop it into another look): the "
+                    "same file with the same settings is never made, or paid for, twice")
                 return
-            written = await self._io(
-                publish, fresh, out, item.path if item.kind is Kind.TIMELINE else None, batch)
+            self._reserved.update(_tops(fresh))
+            try:
+                written = await self._io(
+                    publish, fresh, out, item.path if item.kind is Kind.TIMELINE else None,
+                    batch)
+            finally:
+                self._reserved.difference_update(_tops(fresh))
         dest = await self._io(self._move_redrop, item)
         self.stats.redropped += 1
         where = ", ".join(str(p.relative_to(self.root)) for p in written) or ", ".join(
@@ -678,6 +701,11 @@ class WatchService:
             log.exception("watch %s: resuming %s", self.root, work)
         finally:
             self._busy.discard(str(work))
+
+
+def _tops(plan: Plan) -> set[str]:
+    """The entries a plan adds directly in out/ (a timeline's media folder counts once)."""
+    return {name.split("/", 1)[0] for name in plan.names()}
 
 
 def _nth(name: str, n: int) -> str:
