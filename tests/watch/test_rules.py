@@ -229,3 +229,24 @@ def test_moves_and_copies_never_overwrite(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         place_copy(tmp_path / "dest" / "a.mov", out)  # another file there: left alone
     assert out.read_text() == "new"
+
+
+def test_a_folder_has_one_live_watcher_and_a_silent_one_is_replaced(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from kling_bridge.watch.ledger import STALE_SECONDS, Ledger
+
+    ledger = Ledger(tmp_path / "watch.sqlite3")
+    other = os.getppid()  # a live process that is not us
+    ledger._run("INSERT INTO watchers VALUES (?, ?, ?, ?, ?)",
+                ("/w", other, "http", time.time(), time.time()))
+    assert ledger.hold("/w", "daemon") == other
+    assert [w["pid"] for w in ledger.watchers()] == [other]
+    silent = time.time() - STALE_SECONDS - 1  # its pid lives on, but it stopped beating
+    ledger._run("UPDATE watchers SET beat = ? WHERE folder = '/w'", (silent,))
+    assert ledger.hold("/w", "daemon") is None
+    assert [w["pid"] for w in ledger.watchers()] == [os.getpid()]
+    ledger.release("/w")
+    assert ledger.watchers() == []
+    ledger.close()

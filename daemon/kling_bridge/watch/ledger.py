@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS watchers (
 """
 
 IN_FLIGHT = ("claimed", "submitted", "finishing")
+#: A watcher that has not said it is alive for this long has gone (its pid may be reused).
+STALE_SECONDS = 90.0
 
 
 def file_digest(path: Path) -> str:
@@ -206,9 +208,9 @@ class Ledger:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                row = self._conn.execute("SELECT pid FROM watchers WHERE folder = ?",
+                row = self._conn.execute("SELECT pid, beat FROM watchers WHERE folder = ?",
                                          (folder,)).fetchone()
-                if row and row[0] != os.getpid() and pid_alive(row[0]):
+                if row and row[0] != os.getpid() and _live(row[0], row[1], now):
                     self._conn.execute("ROLLBACK")
                     return int(row[0])
                 self._conn.execute(
@@ -220,12 +222,22 @@ class Ledger:
                 raise
         return None
 
+    def beat(self, folder: str) -> None:
+        """Say this watcher is alive (see :data:`STALE_SECONDS`)."""
+        self._run("UPDATE watchers SET beat = ? WHERE folder = ? AND pid = ?",
+                  (time.time(), folder, os.getpid()))
+
     def release(self, folder: str) -> None:
         self._run("DELETE FROM watchers WHERE folder = ? AND pid = ?", (folder, os.getpid()))
 
     def watchers(self) -> list[dict[str, Any]]:
         """Folders held by live watcher processes."""
-        rows = self._run("SELECT folder, pid, mode, started FROM watchers ORDER BY folder")
+        rows = self._run("SELECT folder, pid, mode, started, beat FROM watchers ORDER BY folder")
+        now = time.time()
         return [{"folder": r[0], "pid": r[1], "mode": r[2], "started": r[3]}
-                for r in rows if pid_alive(r[1])]
+                for r in rows if _live(r[1], r[4], now)]
+
+
+def _live(pid: int, beat: float, now: float) -> bool:
+    return now - beat < STALE_SECONDS and pid_alive(pid)
 

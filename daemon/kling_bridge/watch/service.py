@@ -123,6 +123,7 @@ class WatchService:
         self._marks: Marks | None = None
         self._stopping = False
         self._last_rescan = 0.0
+        self._last_beat = 0.0
         self._follows = False
         self._reserved: set[str] = set()  # result names planned in out/, not yet written
         # Its own threads for file work: the engine's (and providers') calls on the default
@@ -223,6 +224,9 @@ class WatchService:
             loop = asyncio.get_running_loop()
             if loop.time() - self._last_rescan >= self.rescan_seconds:
                 await self._rescan()
+            if loop.time() - self._last_beat >= 15:
+                self._last_beat = loop.time()
+                self.ledger.beat(self.folder)
             due = self._stability.next_due(time.monotonic())
             wait = tick if due is None else max(0.01, min(tick, due))  # right when one is due
             with contextlib.suppress(TimeoutError):
