@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from .layout import GENERATE, README, SETTINGS_FILE, Route
 
@@ -74,6 +74,17 @@ class Candidate:
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.companions)
+
+
+@dataclass
+class Item:
+    """An item being worked on, from wherever it was found."""
+
+    path: Path  # where it is now (inbox, or processing/ when resumed)
+    rel: PurePosixPath  # where it was dropped, relative to the root
+    route: Route
+    kind: Kind
+    companions: list[Path] = field(default_factory=list)
 
 
 def classify(route: Route, name: str, is_dir: bool = False) -> Kind:

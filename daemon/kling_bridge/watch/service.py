@@ -12,7 +12,8 @@ watch``'s). Its life per item:
 5. **submitted** -- the request (:mod:`.requests`) goes through the :mod:`.bridge` with an
    idempotency key; a per-folder budget is checked on a priced dry run first;
 6. **finished** -- when the batch ends, outputs are named (the plan is recorded), placed in
-   ``out/``, and the source moved to ``processed/`` or ``failed/`` with its error file.
+   ``out/``, and the source moved to ``processed/`` or ``failed/`` with its error file
+   (:mod:`.outcomes`, which also handles re-drops and refusals).
 
 Every step is recorded before the next starts, so a kill at any instant resumes on restart
 (:meth:`WatchService.start` recovers ``processing/`` and the ledger) without a second batch,
@@ -28,56 +29,34 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from .bridge import Bridge, Refused, Unavailable
-from .items import Kind, classify, is_bundle, unsupported_reason
-from .layout import SETTINGS_FILE, Layout, Misplaced, Route, lay_out, route_of
+from .items import Item, Kind, classify, unsupported_reason
+from .layout import SETTINGS_FILE, Layout, Misplaced, lay_out, route_of
 from .ledger import IN_FLIGHT, Entry, Ledger, content_digest, ledger_key
 from .mounts import is_network_folder
-from .mover import error_text, move_new, write_error
+from .mover import move_new
 from .observer import Marks, start_observer, stop_observer
+from .outcomes import Outcomes, nth_name
 from .readiness import Signature, Stability
 from .requests import ItemProblem, request_for
-from .results import Plan, plan_from_json, plan_results, publish
+from .results import plan_from_json
 from .scan import companions_of, is_image, item_for, measure, opens, walk_items
 from .settings import Effective, FolderSettings, SettingsFiles, SettingsProblem, fingerprint, merge
 
 log = logging.getLogger("kling_bridge.watch")
 _T = TypeVar("_T")
-USD_PER_UNIT = 0.14
-
-
-@dataclass
-class Stats:
-    """Counters of this run (tests and the bench read them; ``status`` reads the disk)."""
-
-    queued: int = 0
-    done: int = 0
-    failed: int = 0
-    redropped: int = 0
-    queued_at: dict[str, float] = field(default_factory=dict)  # rel path -> when queued
 
 
 @dataclass
 class _Examined:
     verdict: str  # "take" | "wait" | "refuse"
-    item: _Item | None = None
+    item: Item | None = None
     content: str = ""
     problem: tuple[str, str] = ("", "")
-
-
-@dataclass
-class _Item:
-    """An item being worked on, from wherever it was found."""
-
-    path: Path  # where it is now (inbox, or processing/ when resumed)
-    rel: PurePosixPath  # where it was dropped, relative to the root
-    route: Route
-    kind: Kind
-    companions: list[Path]
 
 
 class WatchService:
@@ -105,7 +84,6 @@ class WatchService:
         self.rescan_seconds = rescan_seconds
         self.polling = polling
         self.poll_seconds = poll_seconds
-        self.stats = Stats()
         self.observer_kind = ""
         self.on_event = on_event
         self._stability = Stability(stable_seconds)
@@ -125,10 +103,12 @@ class WatchService:
         self._last_rescan = 0.0
         self._last_beat = 0.0
         self._follows = False
-        self._reserved: set[str] = set()  # result names planned in out/, not yet written
         # Its own threads for file work: the engine's (and providers') calls on the default
         # pool must not queue behind a folder of 1,000 drops, nor the other way round.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-watch")
+        self.outcomes = Outcomes(self.layout, ledger, bridge, self._io, self._emit,
+                                 self._safe_settings)
+        self.stats = self.outcomes.stats
 
     async def _io(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run blocking file work on the service's threads."""
@@ -304,12 +284,12 @@ class WatchService:
         except Exception as exc:
             log.exception("watch %s: %s", self.root, path)
             with contextlib.suppress(Exception):
-                await self._fail_unclaimed(path, f"the bridge hit an error: {exc}",
+                await self.outcomes.fail_unclaimed(path, f"the bridge hit an error: {exc}",
                                            "this is a bug in kling-bridge; the log has details")
         finally:
             self._busy.discard(key)
 
-    def _describe(self, path: Path, rel: PurePosixPath) -> _Item | tuple[str, str]:
+    def _describe(self, path: Path, rel: PurePosixPath) -> Item | tuple[str, str]:
         route = route_of(rel)
         if route is None:
             return ("it is not in restyle/ or generate/", "drop it into one of those folders")
@@ -319,11 +299,19 @@ class WatchService:
         if kind is Kind.UNSUPPORTED:
             return unsupported_reason(route, path.name)
         companions = companions_of(path) if kind is Kind.IMAGE else []
-        return _Item(path, rel, route, kind, companions)
+        return Item(path, rel, route, kind, companions)
 
-    def _settings_for(self, item: _Item) -> Effective:
+    def _settings_for(self, item: Item) -> Effective:
         layers = [self.defaults, *self._settings.chain(self.root, self.root / item.rel.parent)]
         return merge(layers)
+
+    def _safe_settings(self, rel: PurePosixPath) -> Effective:
+        """For finishing work already done: a settings file broken since falls back."""
+        try:
+            return merge([self.defaults, *self._settings.chain(self.root,
+                                                                self.root / rel.parent)])
+        except SettingsProblem:
+            return merge([self.defaults])
 
     def _examine(self, path: Path, seen: Signature | None) -> _Examined:
         """Blocking, one worker hop: does it open, what is it, its content hash, and has it
@@ -336,7 +324,7 @@ class WatchService:
                 f"it cannot be read ({exc.strerror})",
                 "give your user read access to it, then drop it in again"))
         item = self._describe(path, self.layout.rel(path))
-        if not isinstance(item, _Item):
+        if not isinstance(item, Item):
             return _Examined("refuse", problem=item)
         content = content_digest([item.path, *item.companions])
         if seen is not None and measure(path, item.kind is Kind.IMAGE) != seen:
@@ -350,13 +338,13 @@ class WatchService:
                 self._stability.touch(str(path), time.monotonic())
             return
         if found.item is None:
-            await self._fail_unclaimed(path, *found.problem)
+            await self.outcomes.fail_unclaimed(path, *found.problem)
             return
         item = found.item
         try:
             settings = self._settings_for(item)
         except SettingsProblem as exc:
-            await self._fail_unclaimed(path, exc.message, exc.hint, str(exc.path))
+            await self.outcomes.fail_unclaimed(path, exc.message, exc.hint, str(exc.path))
             return
         key = ledger_key(found.content, fingerprint(settings, str(item.route.folder)))
         entry = self.ledger.get(key)
@@ -365,18 +353,18 @@ class WatchService:
             self._stability.touch(str(path), time.monotonic())
             return
         if entry is not None and entry.state == "done":
-            await self._redrop(item, entry, settings)
+            await self.outcomes.redrop(item, entry, settings)
             return
         claimed, work_item = await self._io(self._claim, item, key)
         await self._submit(claimed, work_item, settings)
 
-    def _claim(self, item: _Item, key: str) -> tuple[Entry, _Item]:
+    def _claim(self, item: Item, key: str) -> tuple[Entry, Item]:
         """Blocking: record the claim, then move the item (and companions) to processing/."""
         folder = self.layout.processing / item.rel.parent
         names = [item.path.name, *(c.name for c in item.companions)]
         n = 1
         while True:  # a free name for the item and its companions together
-            cands = names if n == 1 else [_nth(name, n) for name in names]
+            cands = names if n == 1 else [nth_name(name, n) for name in names]
             if not any((folder / c).exists() for c in cands):
                 break
             n += 1
@@ -386,12 +374,12 @@ class WatchService:
         move_new(item.path, folder, work.name)
         for companion in item.companions:
             move_new(companion, folder, work.stem + companion.suffix)
-        return entry, _Item(work, item.rel, item.route, item.kind,
+        return entry, Item(work, item.rel, item.route, item.kind,
                             companions_of(work) if item.kind is Kind.IMAGE else [])
 
     # ------------------------------------------------------------------ submitting
 
-    async def _submit(self, entry: Entry, work_item: _Item, settings: Effective) -> None:
+    async def _submit(self, entry: Entry, work_item: Item, settings: Effective) -> None:
         """``work_item``: the claimed item, now in processing/."""
         item = work_item
         try:
@@ -400,7 +388,7 @@ class WatchService:
             names = {p["id"] for p in self._presets}
             request = request_for(item.kind, item.route, item.path, texts, settings, names)
         except ItemProblem as exc:
-            await self._fail_claimed(entry, work_item, exc.problem, exc.hint)
+            await self.outcomes.fail_claimed(entry, work_item, exc.problem, exc.hint)
             return
         body = dict(request.body)
         attempt = 0
@@ -410,14 +398,14 @@ class WatchService:
                     priced = await self.bridge.submit(request.verb, {**body, "dry_run": True})
                     units = float(priced["estimate"]["units"])
                     if units > settings.budget_units:
-                        await self._fail_claimed(entry, work_item, *_over_budget(
+                        await self.outcomes.fail_claimed(entry, work_item, *_over_budget(
                             units, float(priced["estimate"]["usd"]), settings.budget_units))
                         return
                 answer = await self.bridge.submit(
                     request.verb, {**body, "idempotency_key": entry.idempotency_key})
                 break
             except Refused as exc:
-                await self._fail_claimed(entry, work_item, exc.message, exc.hint)
+                await self.outcomes.fail_claimed(entry, work_item, exc.message, exc.hint)
                 return
             except Unavailable as exc:
                 if self._stopping:
@@ -480,162 +468,7 @@ class WatchService:
                     continue
                 if batch is None or batch.get("state") != "running":
                     del self._inflight[batch_id]
-                    self._spawn(self._finish(key, batch))
-
-    # ------------------------------------------------------------------ finishing
-
-    async def _finish(self, key: str, batch: dict[str, Any] | None) -> None:
-        entry = self.ledger.get(key)
-        if entry is None:
-            return
-        rel = PurePosixPath(entry.rel)
-        route = route_of(rel)
-        assert isinstance(route, Route)
-        kind = classify(route, rel.name, is_bundle(rel.name))
-        settings = self._safe_settings(rel)
-        if batch is None:
-            batch = {"jobs": [], "state": "failed"}
-        plan = plan_results(kind, rel.name, batch, self._taken,
-                            settings.format if kind is Kind.TIMELINE else None, route.look)
-        self._reserved.update(_tops(plan))  # until written: no other drop may plan them
-        verdict = "processed" if not plan.failures and plan.outputs else "failed"
-        message = _failure_text(plan, batch)
-        self.ledger.update(key, state="finishing", outputs=plan.to_json(), verdict=verdict,
-                           message=message)
-        await self._complete(entry, plan, batch, verdict, message)
-
-    def _taken(self, name: str) -> bool:
-        """A name in out/ that is in use, or planned for results being written now."""
-        return name.split("/", 1)[0] in self._reserved or (self.layout.out / name).exists()
-
-    def _safe_settings(self, rel: PurePosixPath) -> Effective:
-        try:
-            return merge([self.defaults, *self._settings.chain(self.root,
-                                                                self.root / rel.parent)])
-        except SettingsProblem:
-            return merge([self.defaults])
-
-    async def _complete(self, entry: Entry, plan: Plan, batch: Mapping[str, Any] | None,
-                        verdict: str, message: str) -> None:
-        work = Path(entry.work)
-        rel = PurePosixPath(entry.rel)
-        is_timeline = plan.timeline is not None
-        written: list[Path] = []
-        try:
-            written = await self._io(
-                publish, plan, self.layout.out, work if is_timeline and work.exists() else None,
-                batch)
-        except Exception as exc:  # a result timeline that cannot be written, a full disk...
-            log.exception("watch %s: publishing %s", self.root, rel)
-            verdict = "failed"
-            message = _message(f"the results could not all be written to out/: {exc}",
-                               "free some space or fix what the message names, then drop it "
-                               "in again (finished work is not paid again)", message)
-        finally:
-            self._reserved.difference_update(_tops(plan))
-        dest = await self._io(self._move_out, entry, work, rel, verdict, message)
-        self.ledger.update(entry.key, state="done" if verdict == "processed" else "failed",
-                           work=str(dest or ""), verdict=verdict, message=message)
-        names = ", ".join(str(p.relative_to(self.root)) for p in written) or "nothing"
-        if verdict == "processed":
-            self.stats.done += 1
-            self._emit("done", f"{rel} -> {names}")
-        else:
-            self.stats.failed += 1
-            self._emit("failed", f"{rel}: {message.splitlines()[0] if message else 'failed'}"
-                       + (f" (results: {names})" if written else ""))
-
-    def _move_out(self, entry: Entry, work: Path, rel: PurePosixPath, verdict: str,
-                  message: str) -> Path | None:
-        if not work.exists():
-            return None  # moved already (a crash came after the move)
-        base = self.layout.processed if verdict == "processed" else self.layout.failed
-        folder = base / rel.parent
-        companions = companions_of(work) if is_image(work) else []
-        name = versioned_pair(folder, rel.name, [c.suffix for c in companions])
-        dest = move_new(work, folder, name)
-        for companion in companions:
-            move_new(companion, folder, PurePosixPath(dest.name).stem + companion.suffix)
-        if verdict != "processed":
-            problem, hint, details = _parse_message(message)
-            write_error(dest, error_text(rel.name, problem, hint, str(rel.parent) + "/",
-                                         details))
-        return dest
-
-    # ------------------------------------------------------------------ re-drops, failures
-
-    async def _redrop(self, item: _Item, entry: Entry, settings: Effective) -> None:
-        """The same work was done before: no new job; its results put back if they went."""
-        plan = plan_from_json(entry.outputs)
-        same_folder = entry.folder == self.folder
-        present = same_folder and plan.outputs and all(
-            (self.layout.out / o.name).exists() for o in plan.outputs)
-        written: list[Path] = []
-        if not present:
-            batch = await self.bridge.batch(entry.batch_id) if entry.batch_id else None
-            out = self.layout.out
-            fresh = plan_results(item.kind, item.rel.name, batch or {"jobs": []},
-                                 self._taken,
-                                 settings.format if item.kind is Kind.TIMELINE else None,
-                                 item.route.look)
-            if not fresh.outputs or not all(Path(o.source).exists() for o in fresh.outputs):
-                await self._fail_unclaimed(
-                    item.path, "this exact file was done before with these settings, but its "
-                    "results are gone (from out/ and from the bridge's data folder)",
-                    "to make new ones, change a setting for it in a "
-                    f"{SETTINGS_FILE} (e.g. variants = 2, or drop it into another look): the "
-                    "same file with the same settings is never made, or paid for, twice")
-                return
-            self._reserved.update(_tops(fresh))
-            try:
-                written = await self._io(
-                    publish, fresh, out, item.path if item.kind is Kind.TIMELINE else None,
-                    batch)
-            finally:
-                self._reserved.difference_update(_tops(fresh))
-        dest = await self._io(self._move_redrop, item)
-        self.stats.redropped += 1
-        where = ", ".join(str(p.relative_to(self.root)) for p in written) or ", ".join(
-            f"out/{o.name}" for o in plan.outputs)
-        self._emit("already done", f"{item.rel}: done before (batch {entry.batch_id}); "
-                   f"results: {where}; source kept in {dest.relative_to(self.root)}")
-
-    def _move_redrop(self, item: _Item) -> Path:
-        folder = self.layout.processed / item.rel.parent
-        name = versioned_pair(folder, item.path.name, [c.suffix for c in item.companions])
-        dest = move_new(item.path, folder, name)
-        for companion in item.companions:
-            move_new(companion, folder, PurePosixPath(dest.name).stem + companion.suffix)
-        return dest
-
-    async def _fail_unclaimed(self, path: Path, problem: str, hint: str,
-                              details: str = "") -> None:
-        """Refuse an item before any work: straight from its inbox to failed/."""
-        if not path.exists():
-            return
-        rel = self.layout.rel(path)
-        companions = companions_of(path) if is_image(path) else []
-
-        def move() -> Path:
-            folder = self.layout.failed / rel.parent
-            name = versioned_pair(folder, path.name, [c.suffix for c in companions])
-            dest = move_new(path, folder, name)
-            for companion in companions:
-                move_new(companion, folder, PurePosixPath(dest.name).stem + companion.suffix)
-            write_error(dest, error_text(path.name, problem, hint, str(rel.parent) + "/",
-                                         details))
-            return dest
-
-        await self._io(move)
-        self.stats.failed += 1
-        self._emit("failed", f"{rel}: {problem}")
-
-    async def _fail_claimed(self, entry: Entry, item: _Item, problem: str, hint: str) -> None:
-        message = _message(problem, hint)
-        self.ledger.update(entry.key, state="finishing", verdict="failed", message=message)
-        fresh = self.ledger.get(entry.key)
-        assert fresh is not None
-        await self._complete(fresh, Plan((), None, None, ()), None, "failed", message)
+                    self._spawn(self.outcomes.finish(key, batch))
 
     # ------------------------------------------------------------------ recovery
 
@@ -673,7 +506,7 @@ class WatchService:
         try:
             rel = PurePosixPath(entry.rel)
             item = self._describe(work, rel)
-            if not isinstance(item, _Item):
+            if not isinstance(item, Item):
                 return
             settings = self._safe_settings(rel)
             await self._submit(entry, item, settings)
@@ -682,7 +515,7 @@ class WatchService:
 
     async def _resume_finishing(self, entry: Entry) -> None:
         batch = await self.bridge.batch(entry.batch_id) if entry.batch_id else None
-        await self._complete(entry, plan_from_json(entry.outputs), batch,
+        await self.outcomes.complete(entry, plan_from_json(entry.outputs), batch,
                              entry.verdict or "failed", entry.message)
 
     async def _retake(self, work: Path) -> None:
@@ -690,14 +523,14 @@ class WatchService:
         try:
             rel = self._unprocessing(work)
             item = self._describe(work, rel)
-            if not isinstance(item, _Item):
+            if not isinstance(item, Item):
                 return
             settings = self._settings_for(item)
             content = await self._io(content_digest, [work, *item.companions])
             key = ledger_key(content, fingerprint(settings, str(item.route.folder)))
             entry = self.ledger.get(key)
             if entry is not None and entry.state == "done":
-                await self._redrop(item, entry, settings)
+                await self.outcomes.redrop(item, entry, settings)
                 return
             entry = self.ledger.claim(key, self.folder, str(rel), str(work))
             await self._submit(entry, item, settings)
@@ -707,30 +540,7 @@ class WatchService:
             self._busy.discard(str(work))
 
 
-def _tops(plan: Plan) -> set[str]:
-    """The entries a plan adds directly in out/ (a timeline's media folder counts once)."""
-    return {name.split("/", 1)[0] for name in plan.names()}
-
-
-def _nth(name: str, n: int) -> str:
-    p = PurePosixPath(name)
-    return f"{p.stem}-{n}{p.suffix}" if p.suffix else f"{name}-{n}"
-
-
-def versioned_pair(folder: Path, name: str, companion_suffixes: list[str]) -> str:
-    """A free name for a file and its same-named companions together."""
-    stem = PurePosixPath(name).stem
-    n = 1
-    while True:
-        cand = name if n == 1 else _nth(name, n)
-        cstem = stem if n == 1 else f"{stem}-{n}"
-        if not (folder / cand).exists() and not any(
-                (folder / (cstem + s)).exists() for s in companion_suffixes):
-            return cand
-        n += 1
-
-
-def _read_texts(item: _Item) -> dict[str, str]:
+def _read_texts(item: Item) -> dict[str, str]:
     files = list(item.companions)
     if item.kind in (Kind.PROMPT, Kind.PROMPT_FILE):
         files.insert(0, item.path)
@@ -749,46 +559,3 @@ def _over_budget(units: float, usd: float, cap: float) -> tuple[str, str]:
             f"{cap:g} units per drop; nothing was sent or paid",
             f"raise budget_units in {SETTINGS_FILE}, lower the resolution or variants, or "
             "select fewer clips")
-
-
-def _failure_text(plan: Plan, batch: Mapping[str, Any]) -> str:
-    if not plan.failures and plan.outputs:
-        return ""
-    if not batch.get("jobs"):
-        return _message("the daemon has no record of this work's batch",
-                        "drop the file in again to start it anew")
-    lines = [f"{f.label}: {f.message}" + (f" ({f.hint})" if f.hint else "")
-             for f in plan.failures]
-    total = len(plan.failures) + len(plan.outputs)
-    if len(lines) == 1 and total == 1:
-        only = plan.failures[0]
-        return _message(only.message, only.hint or _RETRY_HINT)
-    head = f"{len(plan.failures)} of {total} job(s) did not succeed"
-    if plan.outputs:
-        head += f" (the other {len(plan.outputs)} are in out/)"
-    return _message(head, _RETRY_HINT, "\n".join(lines))
-
-
-_RETRY_HINT = ("fix what the message says, then drop the file in again: what already finished "
-               "is reused, not paid again ('kling-bridge jobs' shows every job)")
-
-
-def _message(problem: str, hint: str = "", details: str = "") -> str:
-    """How a failure is kept in the ledger: problem, ``hint:`` line, details."""
-    return "\n".join([problem.strip(), *([f"hint: {hint}"] if hint else []),
-                      *([details] if details else [])])
-
-
-def _parse_message(message: str) -> tuple[str, str, str]:
-    problem, hint, rest = "", "", []
-    for n, line in enumerate(message.splitlines()):
-        if n == 0:
-            problem = line
-        elif line.startswith("hint: ") and not hint:
-            hint = line[6:]
-        else:
-            rest.append(line)
-    return problem or "it failed", hint, "\n".join(rest)
-
-
-__all__ = ["Stats", "WatchService"]
