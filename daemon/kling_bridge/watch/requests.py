@@ -165,3 +165,11 @@ def request_for(kind: Kind, route: Route, work: Path, companions: Mapping[str, s
     if kind in (Kind.CLIP, Kind.TIMELINE):
         return restyle_request(kind, route, work, settings, presets)
     return generate_request(kind, work, companions, settings)
+
+
+def over_budget(units: float, usd: float, cap: float) -> tuple[str, str]:
+    """Why a drop over its folder's budget was refused, and what to do."""
+    return (f"it would cost about {units:g} units (US${usd:.2f}), over this folder's budget of "
+            f"{cap:g} units per drop; nothing was sent or paid",
+            f"raise budget_units in {SETTINGS_FILE}, lower the resolution or variants, or "
+            "select fewer clips")

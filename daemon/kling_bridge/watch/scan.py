@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .items import IMAGE, PROMPT, PROMPT_FILE, group, ignored, is_bundle
+from .items import (
+    IMAGE,
+    PROMPT,
+    PROMPT_FILE,
+    Item,
+    Kind,
+    classify,
+    group,
+    ignored,
+    is_bundle,
+    unsupported_reason,
+)
 from .layout import GENERATE, Layout, Misplaced, Route, route_of
+from .ledger import content_digest
 from .readiness import Signature, combine
+from .requests import ItemProblem
 
 COMPANION_SUFFIXES = (*sorted(PROMPT), *sorted(PROMPT_FILE))
 
@@ -140,3 +154,77 @@ def opens(path: Path) -> bool:
         raise
     except OSError:
         return False
+
+
+def walk_list(layout: Layout, top: Path | None = None) -> list[Path]:
+    return list(walk_items(layout, top))
+
+
+def measure_all(layout: Layout, keys: list[str]) -> dict[str, Signature | None]:
+    """Signatures of tracked items; None for the gone, and for a prompt file that goes with
+    a same-named image (the image's item measures it)."""
+    out: dict[str, Signature | None] = {}
+    for key in keys:
+        path = Path(key)
+        in_generate = layout.rel(path).parts[:1] == (GENERATE,)
+        if in_generate and path.suffix.lower() in COMPANION_SUFFIXES and image_beside(path):
+            out[key] = None
+            continue
+        out[key] = measure(path, with_companions=in_generate and is_image(path))
+    return out
+
+
+def read_texts(item: Item) -> dict[str, str]:
+    """The prompt files of an item (its own, or an image's companions), by name."""
+    files = list(item.companions)
+    if item.kind in (Kind.PROMPT, Kind.PROMPT_FILE):
+        files.insert(0, item.path)
+    texts = {}
+    for f in files:
+        try:
+            texts[f.name] = f.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ItemProblem(f"{f.name} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                              "save it as UTF-8 text (any editor's 'Save as... UTF-8')") from exc
+    return texts
+
+
+def describe(path: Path, rel: PurePosixPath) -> Item | tuple[str, str]:
+    """The item at ``path`` (dropped at ``rel``), or why it cannot be one: (problem, hint)."""
+    route = route_of(rel)
+    if route is None:
+        return ("it is not in restyle/ or generate/", "drop it into one of those folders")
+    if isinstance(route, Misplaced):
+        return (route.problem, route.hint)
+    kind = classify(route, path.name, path.is_dir())
+    if kind is Kind.UNSUPPORTED:
+        return unsupported_reason(route, path.name)
+    companions = companions_of(path) if kind is Kind.IMAGE else []
+    return Item(path, rel, route, kind, companions)
+
+
+@dataclass
+class Examined:
+    verdict: str  # "take" | "wait" | "refuse"
+    item: Item | None = None
+    content: str = ""
+    problem: tuple[str, str] = ("", "")
+
+
+def examine(layout: Layout, path: Path, seen: Signature | None) -> Examined:
+    """Does a due item open, what is it, its content hash -- and has it changed since it was
+    found stable (then it is not taken yet). One worker hop for all of it."""
+    try:
+        if not opens(path):
+            return Examined("wait")  # still held by its writer (Windows), or gone
+    except PermissionError as exc:
+        return Examined("refuse", problem=(f"it cannot be read ({exc.strerror})",
+                                           "give your user read access to it, then drop it "
+                                           "in again"))
+    item = describe(path, layout.rel(path))
+    if not isinstance(item, Item):
+        return Examined("refuse", problem=item)
+    content = content_digest([item.path, *item.companions])
+    if seen is not None and measure(path, item.kind is Kind.IMAGE) != seen:
+        return Examined("wait")  # changed while it was read
+    return Examined("take", item=item, content=content)

@@ -29,34 +29,34 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from .bridge import Bridge, Refused, Unavailable
-from .items import Item, Kind, classify, unsupported_reason
-from .layout import SETTINGS_FILE, Layout, Misplaced, lay_out, route_of
+from .items import Item, Kind
+from .layout import Layout, lay_out
 from .ledger import IN_FLIGHT, Entry, Ledger, content_digest, ledger_key
 from .mounts import is_network_folder
 from .mover import move_new
 from .observer import Marks, start_observer, stop_observer
 from .outcomes import Outcomes, nth_name
 from .readiness import Signature, Stability
-from .requests import ItemProblem, request_for
+from .requests import ItemProblem, over_budget, request_for
 from .results import plan_from_json
-from .scan import companions_of, is_image, item_for, measure, opens, walk_items
+from .scan import (
+    companions_of,
+    describe,
+    examine,
+    item_for,
+    measure_all,
+    read_texts,
+    walk_items,
+    walk_list,
+)
 from .settings import Effective, FolderSettings, SettingsFiles, SettingsProblem, fingerprint, merge
 
 log = logging.getLogger("kling_bridge.watch")
 _T = TypeVar("_T")
-
-
-@dataclass
-class _Examined:
-    verdict: str  # "take" | "wait" | "refuse"
-    item: Item | None = None
-    content: str = ""
-    problem: tuple[str, str] = ("", "")
 
 
 class WatchService:
@@ -215,7 +215,7 @@ class WatchService:
     async def _rescan(self) -> None:
         """Walk the inboxes: the start-up scan, and the net under dropped events."""
         self._last_rescan = asyncio.get_running_loop().time()
-        found = await self._io(self._walk)
+        found = await self._io(walk_list, self.layout)
         now = time.monotonic()
         for path in found:
             key = str(path)
@@ -236,13 +236,13 @@ class WatchService:
                 elif item is not None and str(item) not in self._busy:
                     self._stability.touch(str(item), now)
             for folder in scans:  # a folder moved in: its contents raise no events of their own
-                for path in await self._io(self._walk, folder):
+                for path in await self._io(walk_list, self.layout, folder):
                     if str(path) not in self._busy:
                         self._stability.touch(str(path), now)
         keys = [k for k in self._stability.keys() if k not in self._busy]  # noqa: SIM118
         if not keys:
             return
-        sigs = await self._io(self._measure_all, keys)
+        sigs = await self._io(measure_all, self.layout, keys)
         now = time.monotonic()
         for key, sig in sigs.items():
             if sig is None:
@@ -255,24 +255,6 @@ class WatchService:
             self._busy.add(key)
             self._stability.forget(key)
             self._spawn(self._take(Path(key), sigs.get(key)))
-
-    def _walk(self, folder: Path | None = None) -> list[Path]:
-        return list(walk_items(self.layout, folder))
-
-    def _measure_all(self, keys: list[str]) -> dict[str, Signature | None]:
-        out: dict[str, Signature | None] = {}
-        for key in keys:
-            path = Path(key)
-            in_generate = self.layout.rel(path).parts[:1] == ("generate",)
-            if in_generate and not is_image(path) and path.suffix.lower() in (
-                    ".txt", ".json", ".toml"):
-                from .scan import image_beside
-
-                if image_beside(path) is not None:
-                    out[key] = None  # a prompt going with an image: the image's item
-                    continue
-            out[key] = measure(path, with_companions=in_generate and is_image(path))
-        return out
 
     # ------------------------------------------------------------------ taking an item
 
@@ -289,18 +271,6 @@ class WatchService:
         finally:
             self._busy.discard(key)
 
-    def _describe(self, path: Path, rel: PurePosixPath) -> Item | tuple[str, str]:
-        route = route_of(rel)
-        if route is None:
-            return ("it is not in restyle/ or generate/", "drop it into one of those folders")
-        if isinstance(route, Misplaced):
-            return (route.problem, route.hint)
-        kind = classify(route, path.name, path.is_dir())
-        if kind is Kind.UNSUPPORTED:
-            return unsupported_reason(route, path.name)
-        companions = companions_of(path) if kind is Kind.IMAGE else []
-        return Item(path, rel, route, kind, companions)
-
     def _settings_for(self, item: Item) -> Effective:
         layers = [self.defaults, *self._settings.chain(self.root, self.root / item.rel.parent)]
         return merge(layers)
@@ -313,26 +283,8 @@ class WatchService:
         except SettingsProblem:
             return merge([self.defaults])
 
-    def _examine(self, path: Path, seen: Signature | None) -> _Examined:
-        """Blocking, one worker hop: does it open, what is it, its content hash, and has it
-        changed since it was found stable (then it is not taken yet)."""
-        try:
-            if not opens(path):
-                return _Examined("wait")  # still held by its writer (Windows), or gone
-        except PermissionError as exc:
-            return _Examined("refuse", problem=(
-                f"it cannot be read ({exc.strerror})",
-                "give your user read access to it, then drop it in again"))
-        item = self._describe(path, self.layout.rel(path))
-        if not isinstance(item, Item):
-            return _Examined("refuse", problem=item)
-        content = content_digest([item.path, *item.companions])
-        if seen is not None and measure(path, item.kind is Kind.IMAGE) != seen:
-            return _Examined("wait")  # changed while it was read
-        return _Examined("take", item=item, content=content)
-
     async def _take_item(self, path: Path, seen: Signature | None) -> None:
-        found = await self._io(self._examine, path, seen)
+        found = await self._io(examine, self.layout, path, seen)
         if found.verdict == "wait":
             if path.exists():
                 self._stability.touch(str(path), time.monotonic())
@@ -383,7 +335,7 @@ class WatchService:
         """``work_item``: the claimed item, now in processing/."""
         item = work_item
         try:
-            texts = await self._io(_read_texts, work_item) if (
+            texts = await self._io(read_texts, work_item) if (
                 item.companions or item.kind in (Kind.PROMPT, Kind.PROMPT_FILE)) else {}
             names = {p["id"] for p in self._presets}
             request = request_for(item.kind, item.route, item.path, texts, settings, names)
@@ -398,7 +350,7 @@ class WatchService:
                     priced = await self.bridge.submit(request.verb, {**body, "dry_run": True})
                     units = float(priced["estimate"]["units"])
                     if units > settings.budget_units:
-                        await self.outcomes.fail_claimed(entry, work_item, *_over_budget(
+                        await self.outcomes.fail_claimed(entry, work_item, *over_budget(
                             units, float(priced["estimate"]["usd"]), settings.budget_units))
                         return
                 answer = await self.bridge.submit(
@@ -505,7 +457,7 @@ class WatchService:
     async def _resume_claimed(self, entry: Entry, work: Path) -> None:
         try:
             rel = PurePosixPath(entry.rel)
-            item = self._describe(work, rel)
+            item = describe(work, rel)
             if not isinstance(item, Item):
                 return
             settings = self._safe_settings(rel)
@@ -522,7 +474,7 @@ class WatchService:
         """An item found in processing/ without a ledger row: key it and carry on."""
         try:
             rel = self._unprocessing(work)
-            item = self._describe(work, rel)
+            item = describe(work, rel)
             if not isinstance(item, Item):
                 return
             settings = self._settings_for(item)
@@ -538,24 +490,3 @@ class WatchService:
             log.exception("watch %s: resuming %s", self.root, work)
         finally:
             self._busy.discard(str(work))
-
-
-def _read_texts(item: Item) -> dict[str, str]:
-    files = list(item.companions)
-    if item.kind in (Kind.PROMPT, Kind.PROMPT_FILE):
-        files.insert(0, item.path)
-    texts = {}
-    for f in files:
-        try:
-            texts[f.name] = f.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ItemProblem(f"{f.name} is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                              "save it as UTF-8 text (any editor's 'Save as... UTF-8')") from exc
-    return texts
-
-
-def _over_budget(units: float, usd: float, cap: float) -> tuple[str, str]:
-    return (f"it would cost about {units:g} units (US${usd:.2f}), over this folder's budget of "
-            f"{cap:g} units per drop; nothing was sent or paid",
-            f"raise budget_units in {SETTINGS_FILE}, lower the resolution or variants, or "
-            "select fewer clips")
