@@ -91,6 +91,9 @@ def baseline(folder: Path, files: int, one_at_a_time: bool) -> dict[str, float]:
 
 
 async def environment(home: Path, window: float) -> Any:
+    from tests.fakes.pipeline import PassthroughPipeline
+    from tests.fakes.provider import FakeProvider
+
     from kling_bridge.api.security import new_token
     from kling_bridge.api.state import Services
     from kling_bridge.config import Paths, load_settings
@@ -100,8 +103,6 @@ async def environment(home: Path, window: float) -> Any:
     from kling_bridge.watch.bridge import InProcessBridge
     from kling_bridge.watch.ledger import Ledger
     from kling_bridge.watch.service import WatchService
-    from tests.fakes.pipeline import PassthroughPipeline
-    from tests.fakes.provider import FakeProvider
 
     os.environ["KLING_BRIDGE_HOME"] = str(home)
     paths = Paths.resolve().ensure()

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from kling_bridge.api.state import Services
 from kling_bridge.api.security import new_token
+from kling_bridge.api.state import Services
 from kling_bridge.config import Paths, Settings
 from kling_bridge.credentials import KlingCredential, describe
 from kling_bridge.jobs.engine import Engine
