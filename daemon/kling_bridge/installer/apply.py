@@ -276,6 +276,7 @@ def _drop_empty_dirs(record: mf.Manifest, wanted: set[str], out: Outcome, dry_ru
             out.add(record.dirs[d], "remove folder", f"{d} (if empty)")
             continue
         try:
+            _drop_bytecode(path)
             path.rmdir()
         except OSError:
             if not quiet:  # it holds the user's files now: theirs to keep, no longer ours
@@ -285,3 +286,14 @@ def _drop_empty_dirs(record: mf.Manifest, wanted: set[str], out: Outcome, dry_ru
         if not quiet:
             out.add(record.dirs[d], "remove folder", d)
         del record.dirs[d]
+
+
+def _drop_bytecode(folder: Path) -> None:
+    """Python's ``__pycache__`` beside our modules is ours too (Resolve and Blender make it)."""
+    cache = folder / "__pycache__"
+    if cache.is_dir() and not cache.is_symlink():
+        pyc = list(cache.iterdir())
+        if all(p.suffix == ".pyc" and p.is_file() for p in pyc):
+            for p in pyc:
+                p.unlink()
+            cache.rmdir()
