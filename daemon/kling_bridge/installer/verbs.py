@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ..config import APP
 from . import apply, blender, resolve, service, sources
 from .layout import Layout
 from .plan import COMPONENTS, Outcome, Plan, combine
@@ -92,14 +93,16 @@ def _purge(layout: Layout, out: Outcome, dry_run: bool) -> None:
     if keep_outputs:
         out.notes.append(f"kept the results in {outputs}: timelines may use them; delete the "
                          "folder yourself when no project needs them")
+    if dry_run:
+        return
+    # Parents that only held the bridge's folders: ~/.local/state/kling-bridge (the log
+    # folder's), %LOCALAPPDATA%\kling-bridge, or the KLING_BRIDGE_HOME folder itself.
     root = layout.env.get("KLING_BRIDGE_HOME", "").strip()
-    if root and not dry_run:  # the one folder the user named: gone when empty
+    parents = {f.parent for f in (paths.config_dir, paths.data_dir, paths.cache_dir,
+                                  paths.log_dir) if f.parent.name == APP}
+    for parent in [*parents, *([Path(root)] if root else [])]:
         with contextlib.suppress(OSError):
-            Path(root).rmdir()
-    for parent in {paths.log_dir.parent} if layout.os == "linux" and not root else set():
-        with contextlib.suppress(OSError):  # ~/.local/state/kling-bridge (log's parent)
-            if not dry_run:
-                parent.rmdir()
+            parent.rmdir()
 
 
 def _rm(path: Path) -> None:
