@@ -1,19 +1,24 @@
 """Build hook: the host plugins ride inside the wheel (pyproject.toml holds everything else).
 
 ``kling-bridge install`` puts the Resolve scripts and the Blender extension in place from the
-installed package, so a wheel (pipx, the bootstrap scripts) must carry the repository's
-``plugins/`` folder. It is copied to ``kling_bridge/host_plugins/`` at build time instead of
-living inside the package, so the plugins keep their own top-level home in the repository;
-an editable install finds them at the checkout's root instead.
+installed package, so a wheel (pipx, the bootstrap scripts) carries them in
+``kling_bridge/host_plugins/``: ``resolve/`` copied from ``plugins/resolve/``, and
+``blender/`` holding the extension zip made by the Blender plugin's own build script
+(``tools/build_blender_extension.py``, which needs the repository around it). The plugins
+keep their top-level home in the repository; an editable install finds them there.
 """
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-PLUGINS = Path(__file__).resolve().parent / "plugins"
+ROOT = Path(__file__).resolve().parent
+PLUGINS = ROOT / "plugins"
+BLENDER_BUILD = ROOT / "tools" / "build_blender_extension.py"
 
 
 class BuildWithPlugins(build_py):
@@ -23,8 +28,12 @@ class BuildWithPlugins(build_py):
             return
         target = Path(self.build_lib) / "kling_bridge" / "host_plugins"
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(PLUGINS, target,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store"))
+        if (PLUGINS / "resolve").is_dir():
+            shutil.copytree(PLUGINS / "resolve", target / "resolve", ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc", ".DS_Store", "sync_client.py"))
+        if (PLUGINS / "blender_vse").is_dir() and BLENDER_BUILD.is_file():
+            subprocess.run([sys.executable, str(BLENDER_BUILD), "--out", str(target / "blender")],
+                           check=True)
 
 
 setup(cmdclass={"build_py": BuildWithPlugins})

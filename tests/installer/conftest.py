@@ -1,8 +1,8 @@
 """Fake home trees laid out like each OS, stand-in plugin trees, and a command recorder.
 
-The stand-in plugins follow the build contract the installer uses (``build.py --out DIR``)
-with the smallest real payloads: a Blender extension that registers an operator, Resolve
-entry scripts and a module. They stand in for ``plugins/`` until the real plugins land.
+The stand-in plugins have the real plugins' shapes with the smallest payloads (a Blender
+extension that registers an operator, Resolve entry scripts and a library); they stand in
+for ``plugins/`` until the real plugins are on this branch, then the real ones are used.
 The recorder stands in for ``systemctl``/``launchctl``/``cmd``/``blender`` where those
 cannot run (another OS, no user systemd): it records argv and answers like them.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,31 +20,44 @@ import pytest
 
 from kling_bridge.installer.layout import Layout, OSName
 
+REPO = Path(__file__).resolve().parents[2]
+CLIENT = REPO / "daemon" / "kling_bridge" / "client.py"
+
+# The stand-ins mirror the real plugins' shapes: plugins/resolve/Scripts/<Menu>/ entry
+# scripts + plugins/resolve/kling_bridge_resolve/ library; plugins/blender_vse/ built into
+# <id>-<version>.zip by tools/build_blender_extension.py --out DIR (prints the zip's path).
 BLENDER_BUILD = '''\
-"""Stand-in build: zip this folder (minus this script) as the extension."""
-import argparse, zipfile
+"""Stand-in for tools/build_blender_extension.py: same command line, same zip layout."""
+import argparse, re, zipfile
 from pathlib import Path
-ap = argparse.ArgumentParser(); ap.add_argument("--out", required=True)
-out = Path(ap.parse_args().out); here = Path(__file__).parent
-with zipfile.ZipFile(out / "kling_bridge_vse-0.1.0.zip", "w", zipfile.ZIP_DEFLATED) as z:
-    for f in sorted(here.rglob("*")):
-        if f.is_file() and f.name != "build.py" and "__pycache__" not in f.parts:
-            z.write(f, f.relative_to(here).as_posix())
+ap = argparse.ArgumentParser(); ap.add_argument("--out", type=Path, required=True)
+out = ap.parse_args().out
+src = Path(__file__).resolve().parent.parent / "plugins" / "blender_vse"
+text = (src / "blender_manifest.toml").read_text()
+ident, version = (re.search("^" + k + r' = "([^"]+)"', text, re.M).group(1)
+                  for k in ("id", "version"))
+out.mkdir(parents=True, exist_ok=True)
+target = out / f"{ident}-{version}.zip"
+with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+    for f in sorted(src.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            z.write(f, f.relative_to(src).as_posix())
+print(target)
 '''
 
 BLENDER_MANIFEST = '''\
 schema_version = "1.0.0"
-id = "kling_bridge_vse"
+id = "kling_bridge"
 version = "0.1.0"
 name = "Kling Bridge"
-tagline = "Restyle and generate clips with Kling from the Sequencer"
+tagline = "Restyle strips and generate B-roll with Kling from the Sequencer"
 maintainer = "kling-bridge developers"
 type = "add-on"
 blender_version_min = "4.2.0"
 license = ["SPDX:Apache-2.0"]
 
 [permissions]
-network = "Talks to the local kling-bridge daemon on loopback"
+network = "Talk to the local kling-bridge daemon, which calls Kling"
 '''
 
 BLENDER_INIT = '''\
@@ -66,42 +80,71 @@ def unregister():
     bpy.utils.unregister_class(KLINGBRIDGE_OT_ping)
 '''
 
-RESOLVE_BUILD = '''\
-"""Stand-in build: entry scripts, the plugin's module and the client copy, as installed."""
-import argparse, shutil
-from pathlib import Path
-ap = argparse.ArgumentParser(); ap.add_argument("--out", required=True)
-out = Path(ap.parse_args().out); here = Path(__file__).parent
-for rel in ("Kling Restyle.py", "Kling Generate.py", "kling_resolve/__init__.py",
-            "kling_resolve/kling_client.py"):
-    (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(here / rel, out / rel)
+RESOLVE_ENTRY = '''\
+import os, sys
+sys.path.insert(0, os.path.expanduser("~/.local/share/kling-bridge/resolve"))
+import kling_bridge_resolve
+kling_bridge_resolve.run({action!r}, globals())
 '''
 
 
-def make_standin_plugins(root: Path) -> Path:
-    """A ``plugins/`` tree shaped like the real one, with the installer's build contract."""
-    client = Path(__file__).resolve().parents[2] / "daemon" / "kling_bridge" / "client.py"
-    b = root / "blender_vse"
+def make_standin_plugins(repo: Path) -> Path:
+    """A repository-shaped tree (``plugins/`` + ``tools/``); returns its ``plugins/``."""
+    plugins = repo / "plugins"
+    b = plugins / "blender_vse"
     b.mkdir(parents=True)
-    (b / "build.py").write_text(BLENDER_BUILD)
     (b / "blender_manifest.toml").write_text(BLENDER_MANIFEST)
     (b / "__init__.py").write_text(BLENDER_INIT)
-    (b / "kling_client.py").write_bytes(client.read_bytes())
-    r = root / "resolve"
-    (r / "kling_resolve").mkdir(parents=True)
-    (r / "build.py").write_text(RESOLVE_BUILD)
-    for name, action in (("Kling Restyle.py", "restyle"), ("Kling Generate.py", "generate")):
-        (r / name).write_text(f"from kling_resolve import run\nrun({action!r})\n")
-    (r / "kling_resolve" / "__init__.py").write_text("def run(action):\n    print(action)\n")
-    (r / "kling_resolve" / "kling_client.py").write_bytes(client.read_bytes())
-    (r / "README.md").write_text("not installed: the build leaves it out\n")
-    return root
+    (b / "client.py").write_bytes(CLIENT.read_bytes())
+    (repo / "tools").mkdir()
+    (repo / "tools" / "build_blender_extension.py").write_text(BLENDER_BUILD)
+    r = plugins / "resolve"
+    for rel, action in (("Utility/Kling Bridge.py", "dialog"),
+                        ("Edit/Kling Bridge - Restyle.py", "restyle"),
+                        ("Edit/Kling Bridge - Generate B-roll.py", "generate")):
+        (r / "Scripts" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (r / "Scripts" / rel).write_text(RESOLVE_ENTRY.format(action=action))
+    lib = r / "kling_bridge_resolve"
+    lib.mkdir()
+    (lib / "__init__.py").write_text("def run(action, namespace=None):\n    print(action)\n")
+    (lib / "client.py").write_bytes(b"# Copied from daemon/kling_bridge/client.py\n" +
+                                    CLIENT.read_bytes())
+    (r / "sync_client.py").write_text("# the plugin's developer tool: not installed\n")
+    return plugins
+
+
+def real_plugins() -> Path | None:
+    """The repository's own plugins, once they are on this branch."""
+    plugins = REPO / "plugins"
+    if ((plugins / "resolve" / "Scripts").is_dir()
+            and (plugins / "blender_vse" / "blender_manifest.toml").is_file()
+            and (REPO / "tools" / "build_blender_extension.py").is_file()):
+        return plugins
+    return None
 
 
 @pytest.fixture(scope="session")
-def standin_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_standin_plugins(tmp_path_factory.mktemp("plugins") / "plugins")
+def plugins_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real plugins when the branch has them, else the stand-ins."""
+    return real_plugins() or make_standin_plugins(tmp_path_factory.mktemp("repo"))
+
+
+def resolve_files(plugins: Path) -> tuple[list[str], list[str]]:
+    """The Resolve plugin's entry scripts (``Menu/name``) and library files, listed by hand."""
+    base = plugins / "resolve"
+    menus = sorted(p.relative_to(base / "Scripts").as_posix()
+                   for p in (base / "Scripts").rglob("*") if p.is_file()
+                   and "__pycache__" not in p.parts)
+    lib = sorted(p.relative_to(base).as_posix()
+                 for p in (base / "kling_bridge_resolve").rglob("*") if p.is_file()
+                 and "__pycache__" not in p.parts)
+    return menus, lib
+
+
+def extension_name(plugins: Path) -> tuple[str, str]:
+    """(extension id, zip file name) from the plugin's manifest."""
+    data = tomllib.loads((plugins / "blender_vse" / "blender_manifest.toml").read_text())
+    return data["id"], f"{data['id']}-{data['version']}.zip"
 
 
 def fake_home(base: Path, os_name: OSName, plugins: Path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -23,29 +24,33 @@ from tests.installer.conftest import fake_home, snapshot
 SERIES = ready_series()
 pytestmark = pytest.mark.skipif(
     not SERIES, reason="no bpy venv ready (tools/bpy-venvs.sh 4.5 5.2 makes them, ~370 MB each)")
-ADDON = "bl_ext.user_default.kling_bridge_vse"
-LOADS = f'''
+LOADS = """
+import sys
 import bpy  # first: it puts addon_utils on the path
 import addon_utils
-names = {{m.__name__ for m in addon_utils.modules()}}
-assert {ADDON!r} in names, sorted(n for n in names if n.startswith("bl_ext"))
-addon_utils.enable({ADDON!r}, default_set=True)
-assert bpy.ops.kling_bridge.ping() == {{"FINISHED"}}
-addon_utils.disable({ADDON!r})
-print("LOADED", bpy.app.version_string)
-'''
+name = "bl_ext.user_default." + sys.argv[1]
+names = {m.__name__ for m in addon_utils.modules()}
+assert name in names, sorted(n for n in names if n.startswith("bl_ext"))
+assert addon_utils.enable(name, default_set=True, handle_error=None) is not None
+assert addon_utils.check(name) == (True, True), addon_utils.check(name)
+addon_utils.disable(name, default_set=True)
+print("LOADED", name, bpy.app.version_string)
+"""
 
 
 @pytest.fixture(scope="module")
-def extension(standin_plugins: Path) -> Extension:
-    return sources.blender_extension(standin_plugins, Path(sys.executable))
+def extension(plugins_tree: Path) -> Extension:
+    return sources.blender_extension(plugins_tree, Path(sys.executable))
 
 
-def loads_in_bpy(series: str, user_resources: Path) -> str:
-    done = subprocess.run([str(python_for(series)), "-c", LOADS], capture_output=True,
-                          text=True, timeout=120,
-                          env={"BLENDER_USER_RESOURCES": str(user_resources), "PATH": "/usr/bin"})
-    assert done.returncode == 0, done.stderr[-2000:]
+def loads_in_bpy(series: str, user_resources: Path, ext_id: str) -> str:
+    """Enable the installed extension in a fresh Blender (register runs), then disable it."""
+    with tempfile.TemporaryDirectory() as scratch:  # Blender's own caches go to $HOME
+        done = subprocess.run([str(python_for(series)), "-c", LOADS, ext_id],
+                              capture_output=True, text=True, timeout=120,
+                              env={"BLENDER_USER_RESOURCES": str(user_resources),
+                                   "PATH": "/usr/bin", "HOME": scratch})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done.stdout
 
 
@@ -71,35 +76,35 @@ def test_the_zip_passes_blenders_own_validation(series: str, extension: Extensio
 
 @pytest.mark.parametrize("series", SERIES)
 def test_installed_by_blender_loads_then_uninstall_removes_it(
-        series: str, tmp_path: Path, standin_plugins: Path,
+        series: str, tmp_path: Path, plugins_tree: Path, extension: Extension,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    layout = fake_home(tmp_path, "linux", standin_plugins)
+    layout = fake_home(tmp_path, "linux", plugins_tree)
     make_blender(tmp_path / "bin", series)  # the layout's PATH is tmp_path/bin
     resources = tmp_path / "blender-user"
     monkeypatch.setenv("BLENDER_USER_RESOURCES", str(resources))
-    package = resources / "extensions" / "user_default" / "kling_bridge_vse"
+    package = resources / "extensions" / "user_default" / extension.id
 
     out = do_install(["blender"], layout=layout)
     assert not out.failures, out.render("install")
     assert any("install-file" in w for _, v, w in out.lines if v == "run")
     assert (package / "blender_manifest.toml").is_file()
     assert (resources / "config" / "userpref.blend").is_file()  # enabled, saved by Blender
-    assert "LOADED" in loads_in_bpy(series, resources)
+    assert "LOADED" in loads_in_bpy(series, resources, extension.id)
 
     again = do_install(["blender"], layout=layout)
     assert not again.changed() and "run" not in again.verbs()
 
     gone = do_uninstall(layout=layout)
     assert not gone.failures and not gone.notes, gone.render("uninstall")
-    assert any("extension remove user_default.kling_bridge_vse" in w for _, _, w in gone.lines)
+    assert any(f"extension remove user_default.{extension.id}" in w for _, _, w in gone.lines)
     assert not package.exists()
     assert not (layout.staging_dir).exists() and not layout.manifest_file.exists()
 
 
 @pytest.mark.parametrize("series", SERIES[:1])
 def test_without_a_blender_program_it_waits_unpacked_where_blender_looks(
-        series: str, tmp_path: Path, standin_plugins: Path) -> None:
-    layout = fake_home(tmp_path, "linux", standin_plugins)
+        series: str, tmp_path: Path, plugins_tree: Path, extension: Extension) -> None:
+    layout = fake_home(tmp_path, "linux", plugins_tree)
     version_dir = layout.home / ".config" / "blender" / series
     (version_dir / "config").mkdir(parents=True)  # Blender has run here once
     (layout.home / ".config" / "blender" / "3.6").mkdir()  # too old for extensions: left alone
@@ -107,12 +112,12 @@ def test_without_a_blender_program_it_waits_unpacked_where_blender_looks(
     out = do_install(["blender"], layout=layout)
     assert "run" not in out.verbs()
     assert any("Preferences > Add-ons" in n for n in out.notes)
-    assert (version_dir / "extensions/user_default/kling_bridge_vse/__init__.py").is_file()
+    assert (version_dir / "extensions/user_default" / extension.id / "__init__.py").is_file()
     assert not (layout.home / ".config/blender/3.6/extensions").exists()
-    assert "LOADED" in loads_in_bpy(series, version_dir)
+    assert "LOADED" in loads_in_bpy(series, version_dir, extension.id)
     do_uninstall(layout=layout)
     after = snapshot(tmp_path)
     # Blender itself may have written its caches when it loaded the extension.
     assert {k: v for k, v in after.items() if "/extensions/" not in k and
             not k.endswith("/extensions")} == before
-    assert not (version_dir / "extensions/user_default/kling_bridge_vse").exists()
+    assert not (version_dir / "extensions/user_default" / extension.id).exists()

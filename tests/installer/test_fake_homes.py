@@ -15,32 +15,35 @@ import pytest
 from kling_bridge.installer import apply
 from kling_bridge.installer.layout import Layout, OSName
 from kling_bridge.installer.verbs import do_install, do_uninstall
-from tests.installer.conftest import Recorder, fake_home, snapshot
+from tests.installer.conftest import (
+    Recorder,
+    extension_name,
+    fake_home,
+    resolve_files,
+    snapshot,
+)
 
-RESOLVE_PAYLOAD = ("Kling Restyle.py", "Kling Generate.py", "kling_resolve/__init__.py",
-                   "kling_resolve/kling_client.py")
-ZIP = "kling_bridge_vse-0.1.0.zip"
 
-
-def expected_files(layout: Layout, os_name: OSName) -> set[Path]:
+def expected_files(layout: Layout, os_name: OSName, plugins: Path) -> set[Path]:
     """Written out by hand per OS (not from the Layout's own properties) on purpose."""
     h = layout.home
     if os_name == "linux":
         scripts = h / ".local/share/DaVinciResolve/Fusion/Scripts"
         service = {h / ".config/systemd/user/kling-bridge.service",
                    h / ".config/systemd/user/default.target.wants/kling-bridge.service"}
-        staged = h / ".local/share/kling-bridge/installed" / ZIP
+        data = h / ".local/share/kling-bridge"
     elif os_name == "macos":
         scripts = h / "Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"
         service = {h / "Library/LaunchAgents/kling-bridge.daemon.plist"}
-        staged = h / "Library/Application Support/kling-bridge/installed" / ZIP
+        data = h / "Library/Application Support/kling-bridge"
     else:
         roaming = h / "AppData/Roaming"
         scripts = roaming / "Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts"
         service = {roaming / "Microsoft/Windows/Start Menu/Programs/Startup/kling-bridge.cmd"}
-        staged = h / "AppData/Local/kling-bridge/installed" / ZIP
-    resolve = {scripts / menu / rel for menu in ("Edit", "Utility") for rel in RESOLVE_PAYLOAD}
-    return service | resolve | {staged}
+        data = h / "AppData/Local/kling-bridge"
+    menus, lib = resolve_files(plugins)
+    resolve = {scripts / rel for rel in menus} | {data / "resolve" / rel for rel in lib}
+    return service | resolve | {data / "installed" / extension_name(plugins)[1]}
 
 
 def files_under(root: Path) -> set[Path]:
@@ -49,21 +52,20 @@ def files_under(root: Path) -> set[Path]:
 
 @pytest.mark.parametrize("os_name", ["linux", "macos", "windows"])
 def test_install_lands_right_second_changes_nothing_uninstall_removes_exactly(
-        tmp_path: Path, standin_plugins: Path, os_name: OSName) -> None:
-    layout = fake_home(tmp_path, os_name, standin_plugins)
+        tmp_path: Path, plugins_tree: Path, os_name: OSName) -> None:
+    layout = fake_home(tmp_path, os_name, plugins_tree)
     before = snapshot(tmp_path)
     runner = Recorder()
 
     first = do_install(["service", "resolve", "blender"], layout=layout, runner=runner)
     assert not first.failures, first.render("install")
     written = files_under(tmp_path) - {layout.manifest_file}
-    assert written == expected_files(layout, os_name)
+    assert written == expected_files(layout, os_name, plugins_tree)
     client = (Path(__file__).parents[2] / "daemon/kling_bridge/client.py").read_bytes()
-    for p in written:
-        if p.name == "kling_client.py":
-            assert p.read_bytes() == client
+    shipped = [p for p in written if p.name == "client.py"]
+    assert shipped and all(p.read_bytes().endswith(client) for p in shipped)
     record = json.loads(layout.manifest_file.read_text())
-    assert {Path(p) for p in record["files"]} == expected_files(layout, os_name)
+    assert {Path(p) for p in record["files"]} == expected_files(layout, os_name, plugins_tree)
     if os_name == "windows":  # per user only: nothing for all users, no "Roaming" typo path
         assert not any((tmp_path / "ProgramData").iterdir())
         assert not (layout.home / "AppData/Roaming/Blackmagic Design/DaVinci Resolve/Fusion"
@@ -101,8 +103,8 @@ def test_install_lands_right_second_changes_nothing_uninstall_removes_exactly(
 
 @pytest.mark.parametrize("os_name", ["linux", "macos", "windows"])
 def test_dry_run_names_every_file_and_command_and_touches_nothing(
-        tmp_path: Path, standin_plugins: Path, os_name: OSName) -> None:
-    layout = fake_home(tmp_path, os_name, standin_plugins)
+        tmp_path: Path, plugins_tree: Path, os_name: OSName) -> None:
+    layout = fake_home(tmp_path, os_name, plugins_tree)
     before = snapshot(tmp_path)
     runner = Recorder()
     out = do_install(["service", "resolve", "blender"], layout=layout, runner=runner,
@@ -110,7 +112,7 @@ def test_dry_run_names_every_file_and_command_and_touches_nothing(
     assert snapshot(tmp_path) == before
     assert [c for c in runner.calls if c[1:] != ["--version"]] == []  # looked, ran nothing
     shown = {Path(w) for _, v, w in out.lines if v == "write"}
-    assert shown == expected_files(layout, os_name)
+    assert shown == expected_files(layout, os_name, plugins_tree)
     commands = [w for _, v, w in out.lines if v == "run"]
     assert commands  # the service and Blender commands are listed
     text = out.render("kling-bridge install")
@@ -118,9 +120,10 @@ def test_dry_run_names_every_file_and_command_and_touches_nothing(
 
 
 def test_a_users_own_file_is_moved_aside_then_given_back(
-        tmp_path: Path, standin_plugins: Path) -> None:
-    layout = fake_home(tmp_path, "linux", standin_plugins)
-    mine = layout.resolve_scripts / "Utility" / "Kling Restyle.py"
+        tmp_path: Path, plugins_tree: Path) -> None:
+    layout = fake_home(tmp_path, "linux", plugins_tree)
+    entry = resolve_files(plugins_tree)[0][0]
+    mine = layout.resolve_scripts.joinpath(*entry.split("/"))
     mine.parent.mkdir(parents=True)
     mine.write_text("# my own script with the same name\n")
     out = do_install(["resolve"], layout=layout, runner=Recorder())
@@ -131,43 +134,46 @@ def test_a_users_own_file_is_moved_aside_then_given_back(
     do_uninstall(layout=layout, runner=Recorder())
     assert mine.read_text() == "# my own script with the same name\n"
     assert not aside.exists()
-    assert sorted(p.name for p in mine.parent.iterdir()) == ["Kling Restyle.py"]
+    assert [p.name for p in mine.parent.iterdir()] == [mine.name]
 
 
 def test_an_edited_installed_file_is_kept_on_uninstall(
-        tmp_path: Path, standin_plugins: Path) -> None:
-    layout = fake_home(tmp_path, "macos", standin_plugins)
+        tmp_path: Path, plugins_tree: Path) -> None:
+    layout = fake_home(tmp_path, "macos", plugins_tree)
     do_install(["resolve"], layout=layout, runner=Recorder())
-    edited = layout.resolve_scripts / "Edit" / "Kling Generate.py"
+    entry = resolve_files(plugins_tree)[0][-1]
+    edited = layout.resolve_scripts.joinpath(*entry.split("/"))
     edited.write_text("# the editor tweaked this\n")
     out = do_uninstall(layout=layout, runner=Recorder())
     assert edited.read_text() == "# the editor tweaked this\n"
     assert any("changed since" in n for n in out.notes)
-    assert not (layout.resolve_scripts / "Utility").exists()
-    assert sorted(p.name for p in layout.resolve_scripts.rglob("*")) == [
-        "Edit", "Kling Generate.py"]
+    assert sorted(p.relative_to(layout.resolve_scripts).as_posix()
+                  for p in layout.resolve_scripts.rglob("*") if p.is_file()) == [entry]
+    assert not layout.resolve_lib.exists()
 
 
 def test_an_upgrade_removes_files_the_new_version_no_longer_ships(
-        tmp_path: Path, standin_plugins: Path) -> None:
+        tmp_path: Path, plugins_tree: Path) -> None:
     import shutil
 
-    plugins = tmp_path / "plugins"
-    shutil.copytree(standin_plugins, plugins)
-    layout = fake_home(tmp_path / "m", "windows", plugins)
+    repo = tmp_path / "repo"
+    shutil.copytree(plugins_tree.parent / "plugins", repo / "plugins")
+    shutil.copytree(plugins_tree.parent / "tools", repo / "tools")
+    layout = fake_home(tmp_path / "m", "windows", repo / "plugins")
     do_install(["resolve"], layout=layout, runner=Recorder())
-    build = plugins / "resolve" / "build.py"
-    build.write_text(build.read_text().replace('"Kling Generate.py", ', ""))
+    dropped = resolve_files(repo / "plugins")[0][-1]
+    (repo / "plugins/resolve/Scripts" / dropped).unlink()
     out = do_install(["resolve"], layout=layout, runner=Recorder())
     assert [w for _, v, w in out.lines if v == "remove"] == [
-        str(layout.resolve_scripts / m / "Kling Generate.py") for m in ("Edit", "Utility")]
-    assert not list(layout.resolve_scripts.rglob("Kling Generate.py"))
-    assert len(list(layout.resolve_scripts.rglob("Kling Restyle.py"))) == 2
+        str(layout.resolve_scripts.joinpath(*dropped.split("/")))]
+    assert not layout.resolve_scripts.joinpath(*dropped.split("/")).exists()
+    assert all(layout.resolve_scripts.joinpath(*rel.split("/")).is_file()
+               for rel in resolve_files(repo / "plugins")[0])
 
 
 def test_installing_one_component_keeps_the_others(
-        tmp_path: Path, standin_plugins: Path) -> None:
-    layout = fake_home(tmp_path, "linux", standin_plugins)
+        tmp_path: Path, plugins_tree: Path) -> None:
+    layout = fake_home(tmp_path, "linux", plugins_tree)
     do_install(["service", "resolve", "blender"], layout=layout, runner=Recorder())
     before = snapshot(tmp_path)
     out = do_install(["resolve"], layout=layout, runner=Recorder())
@@ -180,8 +186,8 @@ def test_installing_one_component_keeps_the_others(
 
 
 def test_a_damaged_record_is_refused_with_what_to_do(
-        tmp_path: Path, standin_plugins: Path) -> None:
-    layout = fake_home(tmp_path, "linux", standin_plugins)
+        tmp_path: Path, plugins_tree: Path) -> None:
+    layout = fake_home(tmp_path, "linux", plugins_tree)
     layout.manifest_file.parent.mkdir(parents=True)
     layout.manifest_file.write_text("{not json")
     from kling_bridge.installer.manifest import ManifestError

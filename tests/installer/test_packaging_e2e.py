@@ -28,7 +28,13 @@ import pytest
 
 from kling_bridge import __version__
 from kling_bridge.client import BridgeClient
-from tests.installer.conftest import make_standin_plugins, snapshot
+from kling_bridge.installer.blender import Extension
+from tests.installer.conftest import (
+    extension_name,
+    make_standin_plugins,
+    resolve_files,
+    snapshot,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -79,7 +85,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
                 (src / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO / rel, src / rel)
         if not (src / "plugins").is_dir():  # until the real plugins land on this branch
-            make_standin_plugins(src / "plugins")
+            make_standin_plugins(src)
         done = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(src)],
                               capture_output=True, text=True, timeout=900,
                               env=user_env(shared / "build-home"))
@@ -97,18 +103,28 @@ def only(folder: Path, pattern: str) -> Path:
 def test_wheel_and_sdist_carry_the_plugins_and_the_wheel_installs_with_pipx(
         dist: Path, tmp_path: Path) -> None:
     wheel, sdist = only(dist, "*.whl"), only(dist, "*.tar.gz")
+    plugins = dist.parent / "kling-src" / "plugins"  # what was built: real or stand-in
+    menus, lib = resolve_files(plugins)
+    ext_id, zip_name = extension_name(plugins)
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-    for name in ("kling_bridge/__main__.py", "kling_bridge/installer/apply.py",
-                 "kling_bridge/client.py", "kling_bridge/host_plugins/resolve/build.py",
-                 "kling_bridge/host_plugins/blender_vse/build.py"):
-        assert name in names, name
+        shipped = zf.read(f"kling_bridge/host_plugins/blender/{zip_name}")
+    host = "kling_bridge/host_plugins/"
+    expected = {"kling_bridge/__main__.py", "kling_bridge/installer/apply.py",
+                "kling_bridge/client.py", f"{host}blender/{zip_name}"}
+    expected |= {f"{host}resolve/Scripts/{m}" for m in menus}
+    expected |= {f"{host}resolve/{f}" for f in lib}
+    assert expected <= names, expected - names
+    assert {n for n in names if n.startswith(host)} == {n for n in expected
+                                                          if n.startswith(host)}
+    assert Extension.from_zip(zip_name, shipped).id == ext_id
     assert not any("__pycache__" in n for n in names)
     top = sdist.name.removesuffix(".tar.gz")
     with tarfile.open(sdist) as tf:
         members = set(tf.getnames())
     for name in ("setup.py", "installer/install.sh", "installer/install.ps1",
-                 "plugins/resolve/build.py", "plugins/blender_vse/build.py"):
+                 "tools/build_blender_extension.py", "plugins/blender_vse/blender_manifest.toml",
+                 *(f"plugins/resolve/Scripts/{m}" for m in menus)):
         assert f"{top}/{name}" in members, name
 
     home = tmp_path / "home"
@@ -124,7 +140,7 @@ def test_wheel_and_sdist_carry_the_plugins_and_the_wheel_installs_with_pipx(
                           env=env, capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0, plan.stderr
     scripts = home / ".local/share/DaVinciResolve/Fusion/Scripts/Utility"
-    assert str(scripts) in plan.stdout and ".zip" in plan.stdout
+    assert str(scripts) in plan.stdout and zip_name in plan.stdout
     assert not (home / ".local/share/DaVinciResolve").exists()  # a dry run writes nothing
     # The plugins came from the installed package, not from this checkout.
     venv_python = next((tmp_path / "pipx" / "venvs").glob("kling-bridge/bin/python"))

@@ -6,10 +6,12 @@ where hand-written service files usually break, so every file is checked with th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import plistlib
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +43,8 @@ def systemd_unquote(value: str) -> list[str]:
     return [w.replace("%%", "%") for w in shlex.split(value)]
 
 
-def test_systemd_unit_says_what_the_service_runs(tmp_path: Path, standin_plugins: Path) -> None:
-    layout = awkward_layout(tmp_path, "linux", standin_plugins)
+def test_systemd_unit_says_what_the_service_runs(tmp_path: Path, plugins_tree: Path) -> None:
+    layout = awkward_layout(tmp_path, "linux", plugins_tree)
     unit = service.systemd_unit(layout)
     argv = systemd_unquote(unit_value(unit, "ExecStart")[0])
     assert argv == [str(layout.python), "-m", "kling_bridge", "serve"]
@@ -56,8 +58,8 @@ def test_systemd_unit_says_what_the_service_runs(tmp_path: Path, standin_plugins
 
 
 def test_kling_bridge_home_travels_into_the_service(tmp_path: Path,
-                                                     standin_plugins: Path) -> None:
-    layout = fake_home(tmp_path, "linux", standin_plugins,
+                                                     plugins_tree: Path) -> None:
+    layout = fake_home(tmp_path, "linux", plugins_tree,
                        extra_env={"KLING_BRIDGE_HOME": str(tmp_path / "Project Drive")})
     unit = service.systemd_unit(layout)
     env = dict(w.split("=", 1) for v in unit_value(unit, "Environment")
@@ -69,8 +71,8 @@ def test_kling_bridge_home_travels_into_the_service(tmp_path: Path,
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                     reason="systemd-analyze is not on this machine (Debian's 'systemd' "
                     "package has it); the unit's content is still checked above")
-def test_systemd_analyze_verifies_the_unit(tmp_path: Path, standin_plugins: Path) -> None:
-    layout = awkward_layout(tmp_path, "linux", standin_plugins)
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path, plugins_tree: Path) -> None:
+    layout = awkward_layout(tmp_path, "linux", plugins_tree)
     unit_file = layout.service_file
     unit_file.parent.mkdir(parents=True)
     unit_file.write_text(service.systemd_unit(layout))
@@ -95,8 +97,8 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path, standin_plugins: Path
     assert verify(broken).returncode != 0
 
 
-def test_launchd_agent_parses_with_plistlib(tmp_path: Path, standin_plugins: Path) -> None:
-    layout = awkward_layout(tmp_path, "macos", standin_plugins)
+def test_launchd_agent_parses_with_plistlib(tmp_path: Path, plugins_tree: Path) -> None:
+    layout = awkward_layout(tmp_path, "macos", plugins_tree)
     agent = plistlib.loads(service.launchd_plist(layout))
     assert agent["Label"] == "kling-bridge.daemon"
     assert agent["ProgramArguments"] == [str(layout.python), "-m", "kling_bridge", "serve"]
@@ -110,8 +112,8 @@ def test_launchd_agent_parses_with_plistlib(tmp_path: Path, standin_plugins: Pat
 
 
 def test_windows_startup_entry_escapes_percent_and_quotes_paths(
-        tmp_path: Path, standin_plugins: Path) -> None:
-    layout = awkward_layout(tmp_path, "windows", standin_plugins)
+        tmp_path: Path, plugins_tree: Path) -> None:
+    layout = awkward_layout(tmp_path, "windows", plugins_tree)
     text = service.startup_cmd(layout)
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     start = next(line for line in text.split("\r\n") if line.startswith("start "))
@@ -120,3 +122,35 @@ def test_windows_startup_entry_escapes_percent_and_quotes_paths(
     assert "%Maria" not in text.replace("%%", "")  # every literal % doubled
     assert layout.service_file.parent == (layout.home / "AppData/Roaming/Microsoft/Windows/"
                                           "Start Menu/Programs/Startup")
+
+
+def test_windows_starts_the_entry_detached_with_the_path_quoted(
+        tmp_path: Path, plugins_tree: Path) -> None:
+    layout = fake_home(tmp_path / "O'Brien", "windows", plugins_tree)
+    plan = service.service_plan(layout)
+    start = next(c for c in plan.commands if c.argv[0] == "powershell")
+    script = start.argv[-1]
+    quoted = "'" + str(layout.service_file).replace("'", "''") + "'"
+    assert script == f"Start-Process -WindowStyle Hidden -FilePath {quoted}"
+    assert [c.argv[-1] for c in plan.undo] == ["kling_bridge.installer.stopper"]
+
+
+def test_the_stopper_ends_the_daemon_named_in_the_discovery_file(tmp_path: Path) -> None:
+    import json
+
+    from kling_bridge.config import Paths
+    from kling_bridge.installer.stopper import stop_daemon
+
+    paths = Paths(tmp_path / "c", tmp_path / "d", tmp_path / "k", tmp_path / "l").ensure()
+    assert stop_daemon(paths) == "no kling-bridge daemon is running"
+    # Not our child (a daemon never is), or it would linger as a zombie after the signal.
+    spawn = subprocess.run(["sh", "-c", f"'{sys.executable}' -c 'import time; time.sleep(120)'"
+                            " >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
+    pid = int(spawn.stdout)
+    try:
+        paths.discovery_file.write_text(json.dumps({"pid": pid, "port": 1}))
+        assert stop_daemon(paths) == f"stopped the kling-bridge daemon (pid {pid})"
+        assert not paths.discovery_file.exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

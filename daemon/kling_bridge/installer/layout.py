@@ -28,8 +28,6 @@ OS_NAMES: tuple[OSName, ...] = ("linux", "macos", "windows")
 
 SERVICE_NAME = "kling-bridge"
 LAUNCHD_LABEL = "kling-bridge.daemon"
-#: Resolve's Scripts sub-folders we install into: Edit lists on the Edit page, Utility on all.
-RESOLVE_MENUS: tuple[str, ...] = ("Edit", "Utility")
 
 
 class LayoutError(ValueError):
@@ -116,6 +114,11 @@ class Layout:
         if root:
             r = Path(root).expanduser()
             return Paths(r / "config", r / "data", r / "cache", r / "logs")
+        return self.platform_bridge
+
+    @property
+    def platform_bridge(self) -> Paths:
+        """The bridge's folders by the OS's rules alone (no ``KLING_BRIDGE_HOME``)."""
         if self.os == "linux":
             return Paths(self.xdg_config / APP, self.xdg_data / APP, self.xdg_cache / APP,
                          self.xdg_state / APP / "log")
@@ -174,6 +177,15 @@ class Layout:
                     "DaVinci Resolve" / "Fusion" / "Scripts")
         return (self.appdata / "Blackmagic Design" / "DaVinci Resolve" / "Support" / "Fusion" /
                 "Scripts")
+
+    @property
+    def resolve_lib(self) -> Path:
+        """Where the Resolve entry scripts look for their library (``kling_bridge_resolve``).
+
+        Resolve starts scripts without the user's shell variables, so this is the OS's data
+        folder for the bridge even when ``KLING_BRIDGE_HOME`` moves everything else.
+        """
+        return self.platform_bridge.data_dir / "resolve"
 
     @property
     def resolve_installed_markers(self) -> tuple[Path, ...]:

@@ -193,7 +193,12 @@ def _startup_plan(layout: Layout) -> Plan:
         commands=(
             Command(stop, "stop the previous daemon", COMPONENT, when="changed",
                     optional=True, fail_note=""),
-            Command(("cmd", "/c", str(entry)), "start the daemon now", COMPONENT,
+            # Start-Process (ShellExecute) so the daemon inherits none of our handles: a
+            # child holding the installer's output pipes would keep it waiting.
+            Command(("powershell", "-NoProfile", "-NonInteractive", "-Command",
+                     "Start-Process -WindowStyle Hidden -FilePath "
+                     f"'{str(entry).replace(chr(39), chr(39) * 2)}'"),
+                    "start the daemon now", COMPONENT,
                     when="changed", optional=True,
                     fail_note="could not start the daemon now; it starts at your next logon "
                     "(or run 'kling-bridge serve')"),

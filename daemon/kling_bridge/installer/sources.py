@@ -1,15 +1,15 @@
-"""Where the host plugins come from, and how their own build scripts turn them into payloads.
+"""Where the host plugins come from: the installed package, or the repository checkout.
 
-The plugins live in the repository's ``plugins/`` folder. A wheel carries them as package
-data (``kling_bridge/host_plugins/``, copied there at build time by ``setup.py``), so an
-installed bridge (pipx, the bootstrap script) finds them beside its own code; a checkout
-(editable install) finds them at the repository root. ``KLING_BRIDGE_PLUGINS`` points
-elsewhere (tests, a plugin developer's tree).
+Two shapes of the same ``plugins/`` folder:
 
-Each plugin decides what it ships: the installer runs the plugin's build script
-(``python plugins/<name>/build.py --out DIR``) and installs what lands in ``DIR`` -- for
-Blender one extension zip, for Resolve the tree of files that goes into each Scripts menu
-folder (entry scripts, modules, the client copy).
+- **installed** (a wheel: pipx, the bootstrap scripts): ``kling_bridge/host_plugins/``, made
+  by ``setup.py`` at build time -- ``resolve/`` copied as it is, and ``blender/`` holding the
+  extension zip the Blender plugin's build script made (``tools/build_blender_extension.py``,
+  which needs the repository around it, so it runs when the wheel is built);
+- **checkout** (an editable install): the repository's ``plugins/``; the Blender zip is built
+  now by the same script, found at ``plugins/../tools/``.
+
+``KLING_BRIDGE_PLUGINS`` names either shape (tests, a plugin developer's tree).
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from .apply import InstallError
 from .blender import Extension
 
 PACKAGED = "host_plugins"
-BUILD_SCRIPT = "build.py"
+BLENDER_BUILD = Path("tools") / "build_blender_extension.py"  # relative to the repository
+RESOLVE_MENUS_DIR = "Scripts"
+RESOLVE_LIB = "kling_bridge_resolve"
 SKIP_PARTS = {"__pycache__", ".DS_Store"}
+INCOMPLETE = "this copy of kling-bridge is incomplete: reinstall it"
 
 
 def plugins_root(env: Mapping[str, str] | None = None) -> Path:
@@ -43,20 +46,8 @@ def plugins_root(env: Mapping[str, str] | None = None) -> Path:
     )
 
 
-def run_build(plugin: Path, out: Path, python: Path) -> None:
-    script = plugin / BUILD_SCRIPT
-    if not script.is_file():
-        raise InstallError(f"{plugin} has no {BUILD_SCRIPT}",
-                           "this copy of kling-bridge is incomplete: reinstall it")
-    done = subprocess.run([str(python), str(script), "--out", str(out)], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=300, check=False)
-    if done.returncode != 0:
-        words = (done.stderr or done.stdout).strip().splitlines()
-        raise InstallError(f"building {plugin.name} failed: {words[-1] if words else done}",
-                           f"run '{python} {script} --out DIR' to see everything")
-
-
-def _files_under(root: Path) -> list[tuple[str, bytes]]:
+def files_under(root: Path) -> list[tuple[str, bytes]]:
+    """(posix path relative to ``root``, bytes), sorted, without caches."""
     out = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
@@ -65,25 +56,42 @@ def _files_under(root: Path) -> list[tuple[str, bytes]]:
     return out
 
 
-def resolve_payload(root: Path, python: Path) -> list[tuple[str, bytes]]:
-    """(path inside a Scripts menu folder, bytes) for every file the Resolve build ships."""
-    with tempfile.TemporaryDirectory(prefix="kling-resolve-") as tmp:
-        run_build(root / "resolve", Path(tmp), python)
-        files = _files_under(Path(tmp))
-    if not files:
-        raise InstallError("the Resolve plugin's build produced no files",
-                           "this copy of kling-bridge is incomplete: reinstall it")
-    return files
+def resolve_payload(root: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """The entry scripts (``Menu/name.py``) and the library (``kling_bridge_resolve/...``)."""
+    plugin = root / "resolve"
+    menus, lib = plugin / RESOLVE_MENUS_DIR, plugin / RESOLVE_LIB
+    if not menus.is_dir() or not (lib / "__init__.py").is_file():
+        raise InstallError(f"{plugin} lacks {RESOLVE_MENUS_DIR}/ or {RESOLVE_LIB}/", INCOMPLETE)
+    return files_under(menus), [(f"{RESOLVE_LIB}/{rel}", data) for rel, data in
+                                files_under(lib)]
 
 
 def blender_extension(root: Path, python: Path) -> Extension:
-    """The extension zip the Blender plugin's build makes, with its manifest read."""
+    """The extension zip: the one the wheel carries, or one built now from the checkout."""
+    built = sorted((root / "blender").glob("*.zip"))
+    if len(built) == 1:
+        return _extension(built[0])
+    script = root.parent / BLENDER_BUILD
+    if not script.is_file():
+        raise InstallError(f"no Blender extension in {root / 'blender'} and no {script} to "
+                           "build one", INCOMPLETE)
     with tempfile.TemporaryDirectory(prefix="kling-blender-") as tmp:
-        run_build(root / "blender_vse", Path(tmp), python)
+        done = subprocess.run([str(python), str(script), "--out", tmp], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=300, check=False)
+        if done.returncode != 0:
+            words = (done.stderr or done.stdout).strip().splitlines()
+            raise InstallError(f"building the Blender extension failed: "
+                               f"{words[-1] if words else done.returncode}",
+                               f"run '{python} {script}' to see everything")
         zips = sorted(Path(tmp).glob("*.zip"))
         if len(zips) != 1:
             raise InstallError(f"the Blender build made {len(zips)} zip files, expected one")
-        try:
-            return Extension.from_zip(zips[0].name, zips[0].read_bytes())
-        except (ValueError, OSError) as exc:
-            raise InstallError(f"the Blender extension zip is not usable: {exc}") from exc
+        return _extension(zips[0])
+
+
+def _extension(path: Path) -> Extension:
+    try:
+        return Extension.from_zip(path.name, path.read_bytes())
+    except (ValueError, OSError) as exc:
+        raise InstallError(f"the Blender extension {path.name} is not usable: {exc}",
+                           INCOMPLETE) from exc

@@ -38,9 +38,9 @@ def gather(layout: Layout, components: Iterable[str],
         if comp == "service":
             plans.append(service.service_plan(layout))
         elif comp == "resolve" and root is not None:
-            files = sources.resolve_payload(root, layout.python)
+            menus, lib = sources.resolve_payload(root)
             seen = any(m.exists() for m in layout.resolve_installed_markers)
-            plans.append(resolve.resolve_plan(layout, files, seen))
+            plans.append(resolve.resolve_plan(layout, menus, lib, seen))
         elif comp == "blender" and root is not None:
             ext = sources.blender_extension(root, layout.python)
 
