@@ -136,7 +136,7 @@ def blender_plan(layout: Layout, ext: Extension, blender: BlenderFound | None,
                           fail_note=f"Blender did not remove the extension {ext.id}; remove it "
                           "in Edit > Preferences > Add-ons"),),
             notes=(f"Blender {blender.label}: {ext.name} is installed and enabled (Sequencer: "
-                   "Strip menu and sidebar)",),
+                   "Strip menu and sidebar); restart Blender if it is open",),
             components=(COMPONENT,),
         )
     notes: list[str] = []
