@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = cmd("demo", "offline demo: sample footage, a restyle and a B-roll, result timeline")
     d.add_argument("--out", type=Path, help="where to write the demo (default: ./kling-demo)")
+
+    from .installer.command import add_parsers as add_install_parsers
+
+    add_install_parsers(cmd)  # install, uninstall
     return p
 
 
@@ -461,11 +465,19 @@ def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
     return code
 
 
+def _install_verb(args: argparse.Namespace, paths: Paths) -> int:
+    from .installer import command
+
+    verb = command.cmd_install if args.command == "install" else command.cmd_uninstall
+    return verb(args, paths)
+
+
 COMMANDS = {
     "serve": cmd_serve, "status": cmd_status, "doctor": cmd_doctor, "jobs": cmd_jobs,
     "cancel": cmd_cancel_retry, "retry": cmd_cancel_retry, "login": cmd_login,
     "logout": cmd_logout, "restyle": cmd_submit, "generate": cmd_submit, "lipsync": cmd_submit,
     "demo": cmd_demo, "watch": cmd_watch,
+    "install": _install_verb, "uninstall": _install_verb,
 }
 
 
