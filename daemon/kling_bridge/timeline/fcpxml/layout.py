@@ -318,6 +318,7 @@ class _Walker:
                   spanning: str) -> tuple[str, Media | None, str | None, Fraction]:
         end = local + duration
         slack = 1 / self.layout.rate  # media a frame short of its clip still covers it
+        overlapping = []
         for child in contents:
             begin = time_attr(child, "offset")
             length = self._duration(child)
@@ -325,7 +326,15 @@ class _Walker:
                 return self._inside(child, time_attr(child, "start") + (local - begin), local,
                                     duration, depth)
             if begin < end - slack and begin + length > local + slack:
-                return "video", None, spanning, Fraction(0)
+                overlapping.append((begin, child))
+        if overlapping:  # refused, but named by the first file it shows (not "offline")
+            for begin, child in overlapping:
+                kind, media, _why, delta = self._inside(
+                    child, time_attr(child, "start") + max(Fraction(0), local - begin), local,
+                    duration, depth)
+                if media is not None:
+                    return kind, media, spanning, delta
+            return "video", None, spanning, Fraction(0)
         if len(contents) == 1:
             # OpenTimelineIO's FCPXML writer puts the media at offset 0 and writes the clip's
             # start in the media's own time: read it the way it was written

@@ -329,7 +329,7 @@ def _provenance(node: Node) -> dict[str, Any]:
         value = md.attrs.get("value", "")
         convert: Any = _TYPES.get(field_name)
         try:
-            found[field_name] = convert(value) if convert and value != "" else (value or None)
+            found[field_name] = convert(value) if convert and value else value
         except ValueError:
             found[field_name] = value
     return found

@@ -166,9 +166,13 @@ class _Splice:
         asset_start = time_attr(asset, "start")
         media_rate = media.rate
         out_rate = exact_rate(result.rate) if result.rate else media_rate
-        first = round((media.time - asset_start) * media_rate)  # the source's first frame
-        shown = asset_start + Fraction(first) / media_rate  # its time on the media's clock
-        new_start = shown - Fraction(result.handle_before) / out_rate
+        # the rendered file's frame 0 is the source's first frame (as selection counted it)
+        # minus the handle: the new asset's clock then reads like the source media's, and
+        # the new clip shows from the source's own start, sub-frame phase and all
+        first = round((media.time - asset_start) * media_rate)
+        shown = media.time
+        new_start = asset_start + Fraction(first) / media_rate - Fraction(
+            result.handle_before) / out_rate
         length = (Fraction(result.frames) / out_rate if result.frames
                   else shown - new_start + item.duration)
         if shown + item.duration > new_start + length + 1 / out_rate:
@@ -369,13 +373,15 @@ def _clip_name(result: ResultClip) -> str:
 
 def _note(result: ResultClip) -> list[str]:
     """"Kling O3 · film-noir · draft · job j1a2b3c4…": who made it, how, which job."""
-    who = _MODELS.get(result.model) or result.model or result.provider or "Kling bridge"
+    who = _MODELS.get(result.model) or (result.model or result.provider or "Kling bridge"
+                                        ).replace("-", " ").capitalize()
     what = result.track_label if result.kind == "restyle" else "B-roll: " + _short(
         result.prompt or result.clip.name, 40)
     parts = [who, what]
     if result.draft:
         parts.append("draft")
-    job = result.job_id if len(result.job_id) <= 9 else result.job_id[:8] + "…"
+    job = result.job_id if len(result.job_id) <= 12 else (  # ids start alike: keep the tail
+        result.job_id[:4] + "…" + result.job_id[-6:])
     parts.append(f"job {job}")
     return [f"<note>{_escape(' · '.join(parts))}</note>"]
 
