@@ -29,6 +29,10 @@ back with that record as ``metadata["kling_bridge"]``.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import pairwise
@@ -42,11 +46,7 @@ from kling_bridge.timeline.fcpxml.layout import MARKERS, Item, Layout, lay_out, 
 
 KEY = "kling_bridge"
 MD_PREFIX = "kling_bridge."
-RT = otio.opentime.RationalTime
-TR = otio.opentime.TimeRange
-_COLOURS = {"marker": otio.schema.MarkerColor.BLUE, "chapter-marker":
-            otio.schema.MarkerColor.ORANGE, "to-do": otio.schema.MarkerColor.RED,
-            "done": otio.schema.MarkerColor.GREEN}
+_COLOURS = {"marker": "BLUE", "chapter-marker": "ORANGE", "to-do": "RED", "done": "GREEN"}
 
 
 @dataclass
@@ -65,6 +65,25 @@ def read_fcpxml(text: str | bytes, *, base: str | None = None,
                 name: str | None = None) -> FcpxmlRead:
     """Read FCPXML text; ``base`` is the folder relative media paths count from (the
     timeline file's, or the ``.fcpxmld`` bundle's), ``name`` names it in errors."""
+    with _no_gc():
+        return _read(text, base, name)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Building a large document's tree and timeline allocates hundreds of thousands of
+    small objects that all live on: the cyclic collector would rescan them again and again
+    (half the read time of a 5,000-clip project) and finds nothing to free."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(text: str | bytes, base: str | None, name: str | None) -> FcpxmlRead:
     doc = parse(text, name=name)
     projects = project_sequences(doc)
     if not projects:
@@ -94,36 +113,50 @@ def element_index(clip_id: str) -> int | None:
     return int(number) if prefix == "fcpxml" and number.isdecimal() else None
 
 
+Json = dict[str, Any]
+
+
 class _Builder:
+    """Writes the timeline as OTIO JSON (plain dicts) and loads it in one go: OTIO objects
+    built one Python call at a time cost several times more (each metadata dictionary is
+    converted key by key in Python)."""
+
     def __init__(self, doc: Document, rate: Fraction) -> None:
         self.doc = doc
         self.rate = rate
         self.frate = float(rate)
+        self.available: dict[int, tuple[int | float, int | float, float]] = {}
 
-    def rt(self, seconds: Fraction) -> otio.opentime.RationalTime:
-        value = seconds * self.rate
-        return RT(value.numerator if value.denominator == 1 else float(value), self.frate)
+    def rt(self, seconds: Fraction) -> Json:
+        """Seconds as frames at the timeline rate (integer arithmetic: Fraction's own
+        operators normalise every step and cost most of a large timeline's read)."""
+        num = seconds.numerator * self.rate.numerator
+        den = seconds.denominator * self.rate.denominator
+        whole, rest = divmod(num, den)
+        return _rt(whole if not rest else num / den, self.frate)
 
     def timeline(self, project: Node, layout: Layout) -> otio.schema.Timeline:
-        timeline = otio.schema.Timeline(name=project.get("name") or "FCPXML project",
-                                        global_start_time=self.rt(layout.tc_start))
         meta: dict[str, Any] = {}
         if layout.drop_frame is not None:
             meta["drop_frame"] = layout.drop_frame
-        timeline.metadata[KEY] = meta
         event = project.parent if project.parent is not None and project.parent.tag == "event" \
             else None
-        timeline.metadata["fcpxml"] = {
-            "version": self.doc.root.get("version", ""), "project": project.get("name", ""),
-            "event": event.get("name", "") if event is not None else "",
-            "sequence": layout.sequence.index}
-        for track in self.tracks(layout):
-            timeline.tracks.append(track)
-        return timeline
+        document = {
+            "OTIO_SCHEMA": "Timeline.1", "name": project.get("name") or "FCPXML project",
+            "global_start_time": self.rt(layout.tc_start),
+            "metadata": {KEY: meta, "fcpxml": {
+                "version": self.doc.root.get("version", ""), "project": project.get("name", ""),
+                "event": event.get("name", "") if event is not None else "",
+                "sequence": layout.sequence.index}},
+            "tracks": {"OTIO_SCHEMA": "Stack.1", "name": "tracks", "metadata": {},
+                       "children": self.tracks(layout)}}
+        loaded: otio.schema.Timeline = otio.adapters.otio_json.read_from_string(
+            json.dumps(document))
+        return loaded
 
     # ------------------------------------------------------------------ tracks
 
-    def tracks(self, layout: Layout) -> list[otio.schema.Track]:
+    def tracks(self, layout: Layout) -> list[Json]:
         """Items packed into tracks by lane, each track filled with gaps to the frame."""
         placed: dict[tuple[str, int], list[tuple[int, int, Item]]] = {}
         transitions: list[Item] = []
@@ -165,118 +198,130 @@ class _Builder:
                 if number == 1 and kind == "video":
                     self.add_transitions(track, sub, [t for t in transitions if t.lane == lane])
                     for gap in gap_markers.get(lane, []):
-                        for marker in self.markers(gap.node, gap.start - gap.local):
-                            track.markers.append(marker)
+                        track["markers"].extend(self.markers(gap.node, gap.start - gap.local))
                 result.append(track)
         return result
 
     def frames(self, seconds: Fraction) -> int:
-        return round(seconds * self.rate)
+        num = seconds.numerator * self.rate.numerator
+        den = seconds.denominator * self.rate.denominator
+        whole, rest = divmod(num, den)
+        return whole + (2 * rest > den or (2 * rest == den and whole % 2 == 1))
 
     def track(self, kind: str, lane: int, number: int,
-              entries: list[tuple[int, int, Item]]) -> otio.schema.Track:
+              entries: list[tuple[int, int, Item]]) -> Json:
         name = "Primary storyline" if lane == 0 else f"Lane {lane}"
         if kind == "audio":
             name += " audio"
         if number > 1:
             name += f" ({number})"
-        track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Audio if kind == "audio"
-                                  else otio.schema.TrackKind.Video,
-                                  metadata={"fcpxml": {"lane": lane}})
+        children: list[Json] = []
         position = 0
         for begin, length, item in entries:
             if begin > position:
-                track.append(otio.schema.Gap(source_range=TR(RT(0, self.frate),
-                                                             RT(begin - position, self.frate))))
+                children.append({"OTIO_SCHEMA": "Gap.1", "name": "", "metadata": {},
+                                 "source_range": _tr(0, begin - position, self.frate)})
             elif begin < position:  # a negative record start (before tcStart)
                 continue
-            track.append(self.item(item, length))
+            children.append(self.item(item, length))
             position = begin + length
-        return track
+        return {"OTIO_SCHEMA": "Track.1", "name": name,
+                "kind": "Audio" if kind == "audio" else "Video",
+                "metadata": {"fcpxml": {"lane": lane}}, "markers": [], "children": children}
 
-    def add_transitions(self, track: otio.schema.Track, entries: list[tuple[int, int, Item]],
+    def add_transitions(self, track: Json, entries: list[tuple[int, int, Item]],
                         transitions: list[Item]) -> None:
         """FCPXML transitions straddle a cut between two clips: OTIO's sit between them."""
         cuts = {}
         for (b1, l1, _a), (b2, _l2, after) in pairwise(entries):
             if b1 + l1 == b2:
-                cuts[b2] = after
-        inserts = []
+                cuts[b2] = clip_id(after.node)
+        if not cuts:
+            return
+        inserts: dict[str, Json] = {}
         for transition in transitions:
             begin = self.frames(transition.start)
             end = begin + self.frames(transition.duration)
             cut = next((c for c in cuts if begin <= c <= end), None)
-            if cut is None:
-                continue
-            inserts.append((cuts[cut], otio.schema.Transition(
-                name=transition.node.get("name", ""), in_offset=RT(cut - begin, self.frate),
-                out_offset=RT(end - cut, self.frate),
-                metadata={KEY: {"clip_id": clip_id(transition.node)}})))
-        children = list(track)
-        for after, transition in inserts:
-            at = next((i for i, c in enumerate(children)
-                       if c.metadata.get(KEY, {}).get("clip_id") == clip_id(after.node)), None)
-            if at is not None:
-                track.insert(at, transition)
-                children.insert(at, transition)
+            if cut is not None:
+                inserts[cuts[cut]] = {
+                    "OTIO_SCHEMA": "Transition.1", "name": transition.node.get("name", ""),
+                    "transition_type": "SMPTE_Dissolve",
+                    "in_offset": _rt(cut - begin, self.frate),
+                    "out_offset": _rt(end - cut, self.frate),
+                    "metadata": {KEY: {"clip_id": clip_id(transition.node)}}}
+        children = []
+        for child in track["children"]:
+            ident = child["metadata"].get(KEY, {}).get("clip_id")
+            if ident in inserts:
+                children.append(inserts.pop(ident))
+            children.append(child)
+        track["children"] = children
 
     # ------------------------------------------------------------------ items
 
-    def item(self, item: Item, length: int) -> Any:
+    def item(self, item: Item, length: int) -> Json:
         node = item.node
         name = node.get("name") or (item.media.asset.get("name", "") if item.media else "")
-        first = item.local + item.media_delta
-        if item.media is not None and item.media.rate == self.rate:
-            first = Fraction(round(first * self.rate)) / self.rate  # on the frame, as FCP plays
-        source = TR(self.rt(first), RT(length, self.frate))
         meta: dict[str, Any] = {"clip_id": clip_id(node)}
         if item.reason and item.kind not in ("generator", "compound") and item.enabled:
             meta["cannot_restyle"] = item.reason
         meta.update(_provenance(node))
-        fcp = {"tag": node.tag, "lane": item.lane, "element": node.index}
+        fcp: dict[str, Any] = {"tag": node.tag, "lane": item.lane}
         fcp.update(_annotations(node))
+        if item.media is not None:
+            fcp["asset"] = item.media.asset.get("id", "")
         metadata = {KEY: meta, "fcpxml": fcp}
-        if item.kind == "compound":
-            composable: Any = otio.schema.Stack(name=name, source_range=TR(
-                self.rt(item.local - (item.inner.tc_start if item.inner else 0)),
-                RT(length, self.frate)), metadata=metadata)
-            if item.inner is not None:
-                inner = _Builder(self.doc, item.inner.rate)
-                for track in inner.tracks(item.inner):
-                    composable.append(track)
-        else:
-            composable = otio.schema.Clip(name=name, source_range=source,
-                                          media_reference=self.reference(item),
-                                          metadata=metadata)
-            if item.retime not in (None, 1):
-                composable.effects.append(otio.schema.LinearTimeWarp(
-                    name="retime", time_scalar=float(item.retime)))
-        composable.enabled = item.enabled
         delta = item.media_delta
         if item.kind == "compound":
-            delta = -item.inner.tc_start if item.inner is not None else Fraction(0)
-        for marker in self.markers(node, delta):
-            composable.markers.append(marker)
+            inner = item.inner
+            delta = -inner.tc_start if inner is not None else Fraction(0)
+            composable: Json = {
+                "OTIO_SCHEMA": "Stack.1", "name": name, "metadata": metadata,
+                "source_range": {"OTIO_SCHEMA": "TimeRange.1",
+                                 "start_time": self.rt(item.local + delta),
+                                 "duration": _rt(length, self.frate)},
+                "children": _Builder(self.doc, inner.rate).tracks(inner) if inner else []}
+        else:
+            first = item.local + item.media_delta if item.media_delta else item.local
+            if item.media is not None and item.media.rate == self.rate:
+                start = _rt(self.frames(first), self.frate)  # on the frame, as FCP plays
+            else:
+                start = self.rt(first)
+            composable = {
+                "OTIO_SCHEMA": "Clip.2", "name": name, "metadata": metadata,
+                "source_range": {"OTIO_SCHEMA": "TimeRange.1", "start_time": start,
+                                 "duration": _rt(length, self.frate)},
+                "media_references": {"DEFAULT_MEDIA": self.reference(item)},
+                "active_media_reference_key": "DEFAULT_MEDIA"}
+            if item.retime not in (None, 1):
+                composable["effects"] = [{"OTIO_SCHEMA": "LinearTimeWarp.1", "name": "retime",
+                                          "effect_name": "LinearTimeWarp", "metadata": {},
+                                          "time_scalar": float(item.retime or 1)}]
+        composable["enabled"] = item.enabled
+        composable["markers"] = self.markers(node, delta)
         return composable
 
-    def reference(self, item: Item) -> Any:
+    def reference(self, item: Item) -> Json:
         if item.kind == "generator":
-            return otio.schema.GeneratorReference(name=item.generator,
-                                                  generator_kind=item.generator)
+            return {"OTIO_SCHEMA": "GeneratorReference.1", "name": item.generator,
+                    "generator_kind": item.generator, "parameters": {}, "metadata": {}}
         media = item.media
         if media is None or not media.url:
-            return otio.schema.MissingReference(name=media.asset.get("name", "") if media
-                                                else "")
+            return {"OTIO_SCHEMA": "MissingReference.1", "metadata": {},
+                    "name": media.asset.get("name", "") if media else ""}
         asset = media.asset
-        start = time_attr(asset, "start")
-        duration = time_attr(asset, "duration")
-        rate = float(media.rate)
-        return otio.schema.ExternalReference(
-            target_url=media.url,
-            available_range=TR(_rt(start * media.rate, rate), _rt(duration * media.rate, rate)),
-            metadata={"fcpxml": {"asset": asset.get("id", ""), "element": asset.index}})
+        if asset.index not in self.available:  # clips share their camera files
+            rate = float(media.rate)
+            start = time_attr(asset, "start") * media.rate
+            duration = time_attr(asset, "duration") * media.rate
+            self.available[asset.index] = (_number(start), _number(duration), rate)
+        start_frames, duration_frames, rate = self.available[asset.index]
+        return {"OTIO_SCHEMA": "ExternalReference.1", "name": "", "metadata": {},
+                "target_url": media.url, "available_range": _tr(start_frames, duration_frames,
+                                                                rate)}
 
-    def markers(self, node: Node, delta: Fraction) -> list[otio.schema.Marker]:
+    def markers(self, node: Node, delta: Fraction) -> list[Json]:
         """``node``'s own markers, in its source time (its local time + ``delta``)."""
         found = []
         for child in node.children:
@@ -284,18 +329,29 @@ class _Builder:
                 continue
             kind = child.tag
             if kind == "marker" and "completed" in child.attrs:
-                kind = "done" if child.get("completed") == "1" else "to-do"
-            found.append(otio.schema.Marker(
-                name=child.get("value", ""),
-                marked_range=TR(self.rt(time_attr(child, "start") + delta),
-                                self.rt(time_attr(child, "duration"))),
-                color=_COLOURS[kind], comment=child.get("note", ""),
-                metadata={"fcpxml": {"tag": child.tag, "kind": kind, "element": child.index}}))
+                kind = "done" if child.attrs["completed"] == "1" else "to-do"
+            found.append({
+                "OTIO_SCHEMA": "Marker.2", "name": child.attrs.get("value", ""),
+                "marked_range": {"OTIO_SCHEMA": "TimeRange.1",
+                                 "start_time": self.rt(time_attr(child, "start") + delta
+                                                       if delta else time_attr(child, "start")),
+                                 "duration": self.rt(time_attr(child, "duration"))},
+                "color": _COLOURS[kind], "comment": child.attrs.get("note", ""),
+                "metadata": {"fcpxml": {"kind": kind}}})
         return found
 
 
-def _rt(value: Fraction, rate: float) -> otio.opentime.RationalTime:
-    return RT(value.numerator if value.denominator == 1 else float(value), rate)
+def _rt(value: int | float, rate: float) -> Json:
+    return {"OTIO_SCHEMA": "RationalTime.1", "rate": rate, "value": value}
+
+
+def _tr(start: int | float, duration: int | float, rate: float) -> Json:
+    return {"OTIO_SCHEMA": "TimeRange.1", "start_time": _rt(start, rate),
+            "duration": _rt(duration, rate)}
+
+
+def _number(value: Fraction) -> int | float:
+    return value.numerator if value.denominator == 1 else float(value)
 
 
 def _annotations(node: Node) -> dict[str, Any]:

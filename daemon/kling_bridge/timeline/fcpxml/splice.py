@@ -35,15 +35,16 @@ name. A result that cannot be placed raises :class:`TimelineError` naming it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from kling_bridge.timeline.errors import TimelineError
-from kling_bridge.timeline.fcpxml.document import Document, Node, format_time, time_attr
-from kling_bridge.timeline.fcpxml.layout import Item, Layout
-from kling_bridge.timeline.fcpxml.read import MD_PREFIX, element_index, read_fcpxml
+from kling_bridge.timeline.fcpxml.document import Document, Node, format_time, parse, time_attr
+from kling_bridge.timeline.fcpxml.layout import Item, Layout, lay_out, project_sequences
+from kling_bridge.timeline.fcpxml.read import MD_PREFIX, _no_gc, element_index
 from kling_bridge.timeline.paths import url_from_path
 from kling_bridge.timeline.rates import exact_rate
 from kling_bridge.timeline.results import ResultClip
@@ -60,8 +61,14 @@ _MODELS = {"kling-3.0-omni": "Kling O3", "kling-3.0": "Kling 3.0"}
 def splice_fcpxml(text: str, results: Sequence[ResultClip], *, name: str | None = None) -> str:
     """``text`` with ``results`` added as connected clips and resources (see module doc);
     ``name`` names the document in errors."""
-    read = read_fcpxml(text, name=name)
-    return _Splice(read.document, read.layout, name).run(list(results))
+    with _no_gc():
+        doc = parse(text, name=name)
+        projects = project_sequences(doc)
+        if not projects:
+            raise TimelineError("the file holds no project (timeline) to put results in",
+                                path=name, hint="write results into the project's own file")
+        layout = lay_out(doc, projects[0][1])  # the project the reader read
+        return _Splice(doc, layout, name).run(list(results))
 
 
 @dataclass
@@ -344,15 +351,21 @@ def _copy(doc: Document, node: Node) -> str:
 # --------------------------------------------------------------------------- elements
 
 
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                          "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+
+
+_SPECIAL = re.compile(r'[&<>"\n\r\t]')
+
+
 def _escape(value: str) -> str:
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
-            .replace("\t", "&#9;"))
+    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
 
 
 def _element(tag: str, attrs: list[tuple[str, str]], children: list[Any]) -> list[str]:
-    """An element as lines (children indented one step by :class:`_Style`)."""
-    head = f"<{tag}" + "".join(f' {k}="{_escape(v)}"' for k, v in attrs)
+    """An element as lines, children one tab deeper (:class:`_Style` writes the tabs the
+    document's way)."""
+    head = f"<{tag}" + "".join([f' {k}="{_escape(v)}"' for k, v in attrs])
     if not children:
         return [head + "/>"]
     lines = [head + ">"]
@@ -360,7 +373,7 @@ def _element(tag: str, attrs: list[tuple[str, str]], children: list[Any]) -> lis
         if isinstance(child, str):
             lines.append("\t" + child)
         else:
-            lines.extend("\t" + line for line in child)
+            lines.extend(["\t" + line for line in child])
     lines.append(f"</{tag}>")
     return lines
 
@@ -394,13 +407,14 @@ def _short(text: str, size: int) -> str:
 def _metadata(result: ResultClip) -> list[str]:
     """The full record, one ``md`` per field (FCP keeps clip metadata; no JSON blobs)."""
     record = {**result.provenance(), "path": result.path}
-    mds = []
+    lines = ["<metadata>"]
     for key, value in record.items():
         if value is None:
             continue
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        mds.append(_element("md", [("key", MD_PREFIX + key), ("value", text)], []))
-    return _element("metadata", [], mds)
+        lines.append(f'\t<md key="{MD_PREFIX}{key}" value="{_escape(text)}"/>')
+    lines.append("</metadata>")
+    return lines
 
 
 class _Style:
@@ -481,8 +495,10 @@ class _Style:
 
 def _retab(line: str, unit: str) -> str:
     """Leading tabs of a built line (its depth) -> the document's indentation unit."""
-    depth = len(line) - len(line.lstrip("\t"))
-    return unit * depth + line[depth:]
+    if line[:1] != "\t":
+        return line
+    body = line.lstrip("\t")
+    return unit * (len(line) - len(body)) + body
 
 
 def _start_tag_end(data: bytes, node: Node) -> int:
