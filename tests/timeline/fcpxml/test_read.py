@@ -34,6 +34,7 @@ FCPXML_SAMPLES = [
     ("fcp113_24_transitions_disabled_1h.fcpxml", "1.13", Fraction(24), 86400, False, 0, 2),
     ("fcp113_2398_multicam_cuts.fcpxml", "1.13", Fraction(24000, 1001), 0, False, 5, 2),
     ("fcp113_2398_audition.fcpxml", "1.13", Fraction(24000, 1001), 0, False, 1, 0),
+    ("fcp114_25_hidden_markers.fcpxml", "1.14", Fraction(25), 0, False, 0, 2),
     ("fcp113_30_gopro_transitions.fcpxmld", "1.13", Fraction(30), 0, False, 0, 3),
     ("fcp113_30_multi_workout.fcpxml", "1.13", Fraction(30), 0, False, 1, 2),
     ("resolve111_90_immersive.fcpxmld", "1.11", Fraction(90), 0, False, 3, 0),
@@ -240,6 +241,8 @@ def test_proxy_only_media_is_used() -> None:
     (lambda t: t.replace('duration="48/24s"', 'duration="two seconds"'),
      "'two seconds' is not an FCPXML time"),
     (lambda t: t.replace(' frameDuration="1/24s"', ""), "has no frame rate"),
+    (lambda t: t.replace('frameDuration="1/24s"', 'frameDuration="99999s"'),
+     "has a frame rate of 1e-05 fps"),
     (lambda t: "", "the file is empty"),
 ])
 def test_bad_documents_say_what_and_where(tmp_path: Path, change: object, message: str) -> None:

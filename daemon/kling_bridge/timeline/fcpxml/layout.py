@@ -154,8 +154,9 @@ class _Walker:
     def sequence(self, sequence: Node, depth: int) -> Layout:
         fmt = self.doc.resource(sequence.get("format"))
         rate = frame_rate(fmt)
-        if rate is None:
-            raise TimelineError("the sequence's format has no frame rate (frameDuration)",
+        if rate is None or not 1 <= rate <= 1000:
+            what = "no frame rate" if rate is None else f"a frame rate of {float(rate):g} fps"
+            raise TimelineError(f"the sequence's format has {what} (frameDuration)",
                                 item=describe(sequence.parent or sequence),
                                 hint="export the project again from Final Cut Pro or Resolve")
         tc_format = sequence.get("tcFormat") or (fmt.get("tcFormat") if fmt else None)
@@ -368,7 +369,9 @@ class _Walker:
         return "empty", None, "no picture there (a gap)", Fraction(0)
 
     def _asset_media(self, asset: Node, local: Fraction) -> Media:
-        rate = frame_rate(self.doc.resource(asset.get("format"))) or self.layout.rate
+        rate = frame_rate(self.doc.resource(asset.get("format")))
+        if rate is None or not 1 <= rate <= 1000:  # stills, sound: the sequence's rate
+            rate = self.layout.rate
         return Media(asset, self._url(asset), local, rate, asset.get("hasVideo") == "1",
                      asset.get("hasAudio") == "1")
 
