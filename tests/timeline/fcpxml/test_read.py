@@ -242,7 +242,7 @@ def test_proxy_only_media_is_used() -> None:
      "'two seconds' is not an FCPXML time"),
     (lambda t: t.replace(' frameDuration="1/24s"', ""), "has no frame rate"),
     (lambda t: t.replace('frameDuration="1/24s"', 'frameDuration="99999s"'),
-     "has a frame rate of 1e-05 fps"),
+     "has a frame rate of 1.00001e-05 fps"),
     (lambda t: "", "the file is empty"),
 ])
 def test_bad_documents_say_what_and_where(tmp_path: Path, change: object, message: str) -> None:
