@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, replace
 from fractions import Fraction
 from pathlib import Path
@@ -300,3 +301,26 @@ def test_provenance_reads_back_as_the_record() -> None:
         k: v for k, v in result.provenance().items() if v is not None}
     note = clip.metadata["fcpxml"]["note"]
     assert note.startswith("Draft look · film-noir · draft · job ")
+
+
+@pytest.mark.parametrize("spelling", ["crlf", "bom", "single quotes", "space before slash"])
+def test_documents_spelled_differently_come_back_unchanged(spelling: str) -> None:
+    """Windows line ends, a byte-order mark, single-quoted attributes, ``<x a="1" />``."""
+    text = all_cuts()[1].text
+    if spelling == "crlf":
+        text = text.replace("\n", "\r\n")
+    elif spelling == "bom":
+        text = "\ufeff" + text
+    elif spelling == "single quotes":
+        text = re.sub(r'="([^"\']*)"', r"='\1'", text.split("\n", 1)[1])
+        text = '<?xml version="1.0" encoding="UTF-8"?>\n' + text
+    else:
+        text = text.replace('"/>', '" />')
+    _selection, results, rate = _jobs(text)
+    result = splice_fcpxml(text, results)
+    alignment = align(text.lstrip("\ufeff"), result.lstrip("\ufeff"))
+    assert alignment.stripped == text.lstrip("\ufeff")
+    assert result.startswith("\ufeff") == text.startswith("\ufeff")
+    if spelling == "crlf":
+        assert "\n" not in result.replace("\r\n", "")  # new lines end the document's way
+    _check_read_back(result, results, rate)
