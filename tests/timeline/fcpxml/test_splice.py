@@ -72,7 +72,9 @@ def _jobs(text: str) -> tuple[Selection, list[ResultClip], Fraction]:
     results = results_for(selection, handle_before=True, out_dir=OUT)
     end = max((i.start + i.duration for i in read.layout.primary), default=Fraction(0))
     second = round(rate)
-    for n, (frame, sound) in enumerate(((second, True), (round(end * rate) + second, False))):
+    past = round(end * rate)
+    for n, (frame, sound) in enumerate(((second, True), (past + second, False),
+                                        (past + 3 * second, True))):
         results.append(ResultClip(
             job_id=f"extra-{n}", kind="generate", path=f"{OUT}/extra {n}.mp4",
             clip=ClipRef(clip_id=f"placement:{frame}", name=f"extra {n}", track_index=-1,
@@ -175,46 +177,56 @@ def _check_placements(before: El, after: El, inserted: list[Any], results: list[
         if new.tag in ("asset", "format"):
             assert item.parent.tag == "resources"
             continue
-        clip = new if new.tag == "asset-clip" else new.first("asset-clip")
-        assert clip is not None, item.text
-        md = {m.get("key"): m.get("value") for m in clip.iter() if m.tag == "md"}
-        result = by_job[md["kling_bridge.job_id"]]
-        placed.add(result.job_id)
-        assert clip.first("note") is not None and result.job_id[-6:] in clip.first("note").text
-        assert int(clip.get("lane")) > top_lane
-        asset = resources[clip.get("ref")]
-        url = "file://" + quote(result.path)
-        src = asset.first("media-rep").get("src") if version >= (1, 9) else asset.get("src")
-        assert src == url and (asset.get("hasAudio") == "1") == result.has_audio
-        if new.tag == "gap":  # B-roll past the end: a gap appended to the primary storyline
+        if new.tag == "gap":  # B-roll past the end: one gap appended to the primary storyline
             assert item.parent.tag == "spine" and item.parent.parent.index == sequence.index
-            at = time_of(new, "offset") - time_of(sequence, "tcStart") + time_of(clip, "offset")
+            assert time_of(new, "offset") == max(  # right after the last element
+                time_of(e, "offset") + time_of(e.children[0] if e.tag == "audition" else e,
+                                               "duration") for e in item.parent.children)
+            origin = time_of(new, "offset") - time_of(sequence, "tcStart")
+            clips = [(c, origin + time_of(c, "offset")) for c in new.children]
         else:
-            at = record(item.parent, sequence) + time_of(clip, "offset") - time_of(
-                item.parent, "start") if item.parent.tag != "spine" else None
-        assert at is not None
-        length = seconds(clip.get("duration"))
-        if result.kind == "restyle":
-            source = by_index[int(result.clip.clip_id.split(":")[1])]
-            assert at == record(source, sequence)  # exactly over its source
-            assert length == seconds(source.get("duration"))
-            src = sources[result.clip.clip_id]
-            media_rate = Fraction(src.rate)
-            # the rendered file's frame 0 is source frame start_frame - handle_before
-            old_asset = resources[_media_ref(source, before)]
-            assert seconds(asset.get("start")) == seconds(old_asset.get("start")) + Fraction(
-                src.start_frame - result.handle_before) / media_rate
-            shown = (seconds(clip.get("start")) - seconds(asset.get("start"))) * media_rate
-            assert abs(shown - result.handle_before) <= Fraction(1, 2)
-            if source.tag == "asset-clip":  # the same local time: the same frames, exactly
-                assert seconds(clip.get("start")) == seconds(source.get("start", "0s"))
-            assert clip.get("srcEnable") == "video"  # the source keeps the sound
-        else:
-            assert at == Fraction(result.clip.record_start) / rate
-            made = round(Fraction(result.frames or 0, 24) * rate)  # trimmed to what was made
-            assert length * rate == min(result.clip.record_duration, made)
-        assert at * rate == result.clip.record_start
+            assert new.tag == "asset-clip" and item.parent.tag != "spine", item.text
+            clips = [(new, record(item.parent, sequence) + time_of(new, "offset")
+                      - time_of(item.parent, "start"))]
+        for clip, at in clips:
+            placed.add(_check_clip(clip, at, by_job, resources, version, top_lane, sources,
+                                   by_index, sequence, before, rate))
     assert placed == set(by_job)
+
+
+def _check_clip(clip: El, at: Fraction, by_job: dict[str, ResultClip], resources: dict[str, El],
+                version: tuple[int, ...], top_lane: int, sources: dict[str, Any],
+                by_index: dict[int, El], sequence: El, before: El, rate: Fraction) -> str:
+    md = {m.get("key"): m.get("value") for m in clip.iter() if m.tag == "md"}
+    result = by_job[md["kling_bridge.job_id"]]
+    assert clip.first("note") is not None and result.job_id[-6:] in clip.first("note").text
+    assert int(clip.get("lane")) > top_lane
+    asset = resources[clip.get("ref")]
+    url = "file://" + quote(result.path)
+    src = asset.first("media-rep").get("src") if version >= (1, 9) else asset.get("src")
+    assert src == url and (asset.get("hasAudio") == "1") == result.has_audio
+    length = seconds(clip.get("duration"))
+    if result.kind == "restyle":
+        source = by_index[int(result.clip.clip_id.split(":")[1])]
+        assert at == record(source, sequence)  # exactly over its source
+        assert length == seconds(source.get("duration"))
+        source_range = sources[result.clip.clip_id]
+        media_rate = Fraction(source_range.rate)
+        # the rendered file's frame 0 is source frame start_frame - handle_before
+        old_asset = resources[_media_ref(source, before)]
+        assert seconds(asset.get("start")) == seconds(old_asset.get("start")) + Fraction(
+            source_range.start_frame - result.handle_before) / media_rate
+        shown = (seconds(clip.get("start")) - seconds(asset.get("start"))) * media_rate
+        assert abs(shown - result.handle_before) <= Fraction(1, 2)
+        if source.tag == "asset-clip":  # the same local time: the same frames, exactly
+            assert seconds(clip.get("start")) == seconds(source.get("start", "0s"))
+        assert clip.get("srcEnable") == "video"  # the source keeps the sound
+    else:
+        assert at == Fraction(result.clip.record_start) / rate
+        made = round(Fraction(result.frames or 0, 24) * rate)  # trimmed to what was made
+        assert length * rate == min(result.clip.record_duration, made)
+    assert at * rate == result.clip.record_start
+    return result.job_id
 
 
 def _check_read_back(text: str, results: list[ResultClip], rate: Fraction) -> None:

@@ -36,6 +36,7 @@ name. A result that cannot be placed raises :class:`TimelineError` naming it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -73,13 +74,15 @@ def splice_fcpxml(text: str, results: Sequence[ResultClip], *, name: str | None 
 
 @dataclass
 class _Placed:
-    """One new clip: where it goes and what it says."""
+    """One new clip: the element it goes into (None: after the primary storyline), where
+    and what it says."""
 
-    anchor: Node
+    anchor: Node | None
     lane: int
     offset: Fraction
     element: list[str]
     record: Fraction
+    until: Fraction
 
 
 @dataclass
@@ -112,6 +115,9 @@ class _Splice:
         self.resources: list[list[str]] = []
         self.formats: dict[tuple[Fraction, str | None, str | None], str] = {}
         self.media_rep = doc.version >= MEDIA_REP_VERSION
+        self.primary = layout.primary
+        self.primary_starts = [i.start for i in self.primary]
+        self.end = max((i.start + i.duration for i in self.primary), default=Fraction(0))
 
     def run(self, results: list[ResultClip]) -> str:
         restyles = [r for r in results if r.kind == "restyle"]
@@ -132,6 +138,9 @@ class _Splice:
             lanes = _pack([(start, start + length) for start, length in spans_b])
             for result, (start, length), sub in zip(others, spans_b, lanes, strict=True):
                 placed.append(self._broll(result, start, length, lane + sub))
+        tail = [p for p in placed if p.anchor is None]
+        if tail:
+            placed = [p for p in placed if p.anchor is not None] + [self._tail(tail)]
         edits = _Edits()
         self._insert_clips(edits, placed)
         self._insert_resources(edits)
@@ -203,7 +212,8 @@ class _Splice:
             attrs.append(("srcEnable", "video"))  # the source below keeps its own sound
         timing = [_copy(self.doc, c) for c in _conforms(item)]
         element = _element("asset-clip", attrs, [_note(result), *timing, _metadata(result)])
-        return _Placed(item.anchor, lane, item.anchor_offset(item.start), element, item.start)
+        return _Placed(item.anchor, lane, item.anchor_offset(item.start), element, item.start,
+                       item.start + item.duration)
 
     # ------------------------------------------------------------------ B-roll
 
@@ -225,37 +235,39 @@ class _Splice:
         rate = exact_rate(result.rate) if result.rate else self.rate
         made = Fraction(result.frames) / rate if result.frames else length
         asset_id = self._asset(result, Fraction(0), made, self._format(rate, None))
-        attrs = [("ref", asset_id), ("lane", str(lane)), ("offset", "0s"),
+        host = self._host(start)
+        # past the end of the primary storyline it hangs from a gap added there (offset
+        # from the end); elsewhere from the element playing at its placement
+        offset = start - self.end if host is None else host.anchor_offset(start)
+        attrs = [("ref", asset_id), ("lane", str(lane)), ("offset", format_time(offset)),
                  ("name", _clip_name(result)), ("start", "0s"), ("duration", format_time(length))]
         if result.has_audio:
             attrs.append(("audioRole", "effects"))
-        host = self._host(start)
-        if host is None:  # past the end of the primary storyline: a gap there to hang it on
-            return self._after_spine(result, start, length, lane, attrs)
-        attrs[2] = ("offset", format_time(host.anchor_offset(start)))
         element = _element("asset-clip", attrs, [_note(result), _metadata(result)])
-        return _Placed(host.anchor, lane, host.anchor_offset(start), element, start)
+        return _Placed(host.anchor if host else None, lane, offset, element, start,
+                       start + length)
 
     def _host(self, record: Fraction) -> Item | None:
-        primary = self.layout.primary
-        for item in primary:
-            if item.start <= record < item.start + item.duration:
+        at = bisect_right(self.primary_starts, record) - 1
+        if at >= 0:
+            item = self.primary[at]
+            if record < item.start + item.duration:
                 return item
         return None
 
-    def _after_spine(self, result: ResultClip, start: Fraction, length: Fraction, lane: int,
-                     attrs: list[tuple[str, str]]) -> _Placed:
+    def _tail(self, placed: list[_Placed]) -> _Placed:
+        """One gap after the primary storyline holding the B-roll placed past its end."""
         spine = self.layout.sequence.first("spine")
         if spine is None:
             raise TimelineError("the project has no primary storyline to place B-roll on",
-                                path=self.name, item=result.clip.name or result.job_id)
-        end = max((i.start + i.duration for i in self.layout.primary), default=Fraction(0))
-        attrs[2] = ("offset", format_time(start - end))
-        clip = _element("asset-clip", attrs, [_note(result), _metadata(result)])
-        gap = _element("gap", [("name", "Gap"), ("offset", format_time(self.layout.tc_start
-                                                                        + end)),
-                               ("duration", format_time(start + length - end))], [clip])
-        return _Placed(spine, 0, end, gap, start)
+                                path=self.name, item="B-roll")
+        placed.sort(key=lambda p: (p.lane, p.offset))
+        gap = _element("gap", [("name", "Gap"),
+                               ("offset", format_time(self.layout.tc_start + self.end)),
+                               ("duration", format_time(max(p.until for p in placed)
+                                                        - self.end))],
+                       [p.element for p in placed])
+        return _Placed(spine, 0, self.end, gap, self.end, max(p.until for p in placed))
 
     # ------------------------------------------------------------------ resources
 
@@ -298,12 +310,12 @@ class _Splice:
     # ------------------------------------------------------------------ text
 
     def _insert_clips(self, edits: _Edits, placed: list[_Placed]) -> None:
-        by_anchor: dict[int, list[_Placed]] = {}
+        by_anchor: dict[int, tuple[Node, list[_Placed]]] = {}
         for item in placed:
-            by_anchor.setdefault(item.anchor.index, []).append(item)
-        for members in by_anchor.values():
+            assert item.anchor is not None
+            by_anchor.setdefault(item.anchor.index, (item.anchor, []))[1].append(item)
+        for anchor, members in by_anchor.values():
             members.sort(key=lambda p: (p.lane, p.offset, p.record))
-            anchor = members[0].anchor
             before = next((c for c in anchor.children if c.tag in AFTER_ANCHORS), None)
             self.style.insert_children(edits, anchor, before, [m.element for m in members])
 
