@@ -4,7 +4,7 @@ and written by the bridge itself.
 - :func:`read_fcpxml` -- the editor's document as the OTIO timeline the selection logic
   reads (:mod:`.read`, built on :mod:`.layout` and :mod:`.document`);
 - :func:`splice_fcpxml` -- results put back into the editor's own document, every original
-  byte kept (:mod:`.splice`).
+  byte kept (:mod:`.splice`, writing through :mod:`.text`).
 
 Why not the OTIO FCPXML adapter: it cannot find media in FCPXML 1.9+ (``media-rep``),
 places connected storylines without their parent's ``start``, reads inactive audition picks

@@ -29,10 +29,7 @@ back with that record as ``metadata["kling_bridge"]``.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import pairwise
@@ -41,7 +38,7 @@ from typing import Any
 import opentimelineio as otio
 
 from kling_bridge.timeline.errors import TimelineError
-from kling_bridge.timeline.fcpxml.document import Document, Node, parse, time_attr
+from kling_bridge.timeline.fcpxml.document import Document, Node, no_gc, parse, time_attr
 from kling_bridge.timeline.fcpxml.layout import MARKERS, Item, Layout, lay_out, project_sequences
 
 KEY = "kling_bridge"
@@ -65,22 +62,8 @@ def read_fcpxml(text: str | bytes, *, base: str | None = None,
                 name: str | None = None) -> FcpxmlRead:
     """Read FCPXML text; ``base`` is the folder relative media paths count from (the
     timeline file's, or the ``.fcpxmld`` bundle's), ``name`` names it in errors."""
-    with _no_gc():
+    with no_gc():
         return _read(text, base, name)
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Building a large document's tree and timeline allocates hundreds of thousands of
-    small objects that all live on: the cyclic collector would rescan them again and again
-    (half the read time of a 5,000-clip project) and finds nothing to free."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read(text: str | bytes, base: str | None, name: str | None) -> FcpxmlRead:

@@ -35,17 +35,23 @@ name. A result that cannot be placed raises :class:`TimelineError` naming it.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from kling_bridge.timeline.errors import TimelineError
-from kling_bridge.timeline.fcpxml.document import Document, Node, format_time, parse, time_attr
+from kling_bridge.timeline.fcpxml.document import (
+    Document,
+    Node,
+    format_time,
+    no_gc,
+    parse,
+    time_attr,
+)
 from kling_bridge.timeline.fcpxml.layout import Item, Layout, lay_out, project_sequences
-from kling_bridge.timeline.fcpxml.read import MD_PREFIX, _no_gc, element_index
+from kling_bridge.timeline.fcpxml.read import MD_PREFIX, element_index
+from kling_bridge.timeline.fcpxml.text import Edits, Style, element, escape
 from kling_bridge.timeline.paths import url_from_path
 from kling_bridge.timeline.rates import exact_rate
 from kling_bridge.timeline.results import ResultClip
@@ -62,7 +68,7 @@ _MODELS = {"kling-3.0-omni": "Kling O3", "kling-3.0": "Kling 3.0"}
 def splice_fcpxml(text: str, results: Sequence[ResultClip], *, name: str | None = None) -> str:
     """``text`` with ``results`` added as connected clips and resources (see module doc);
     ``name`` names the document in errors."""
-    with _no_gc():
+    with no_gc():
         doc = parse(text, name=name)
         projects = project_sequences(doc)
         if not projects:
@@ -85,24 +91,6 @@ class _Placed:
     until: Fraction
 
 
-@dataclass
-class _Edits:
-    inserts: list[tuple[int, int, str]] = field(default_factory=list)  # (at, replace, text)
-
-    def add(self, at: int, text: str, replace: int = 0) -> None:
-        self.inserts.append((at, replace, text))
-
-    def apply(self, data: bytes) -> bytes:
-        pieces = []
-        last = 0
-        for at, replace, text in sorted(self.inserts, key=lambda e: e[0]):
-            pieces.append(data[last:at])
-            pieces.append(text.encode("utf-8"))
-            last = at + replace
-        pieces.append(data[last:])
-        return b"".join(pieces)
-
-
 class _Splice:
     def __init__(self, doc: Document, layout: Layout, name: str | None) -> None:
         self.doc = doc
@@ -110,7 +98,7 @@ class _Splice:
         self.name = name
         self.rate = layout.rate
         self.by_index = {i.node.index: i for i in layout.items if i.kind != "transition"}
-        self.style = _Style(doc)
+        self.style = Style(doc)
         self.used_ids = set(doc.ids)
         self.resources: list[list[str]] = []
         self.formats: dict[tuple[Fraction, str | None, str | None], str] = {}
@@ -141,7 +129,7 @@ class _Splice:
         tail = [p for p in placed if p.anchor is None]
         if tail:
             placed = [p for p in placed if p.anchor is not None] + [self._tail(tail)]
-        edits = _Edits()
+        edits = Edits()
         self._insert_clips(edits, placed)
         self._insert_resources(edits)
         return edits.apply(self.doc.data).decode("utf-8", "surrogateescape")
@@ -211,8 +199,8 @@ class _Splice:
         if result.has_audio:
             attrs.append(("srcEnable", "video"))  # the source below keeps its own sound
         timing = [_copy(self.doc, c) for c in _conforms(item)]
-        element = _element("asset-clip", attrs, [_note(result), *timing, _metadata(result)])
-        return _Placed(item.anchor, lane, item.anchor_offset(item.start), element, item.start,
+        clip = element("asset-clip", attrs, [_note(result), *timing, _metadata(result)])
+        return _Placed(item.anchor, lane, item.anchor_offset(item.start), clip, item.start,
                        item.start + item.duration)
 
     # ------------------------------------------------------------------ B-roll
@@ -243,8 +231,8 @@ class _Splice:
                  ("name", _clip_name(result)), ("start", "0s"), ("duration", format_time(length))]
         if result.has_audio:
             attrs.append(("audioRole", "effects"))
-        element = _element("asset-clip", attrs, [_note(result), _metadata(result)])
-        return _Placed(host.anchor if host else None, lane, offset, element, start,
+        clip = element("asset-clip", attrs, [_note(result), _metadata(result)])
+        return _Placed(host.anchor if host else None, lane, offset, clip, start,
                        start + length)
 
     def _host(self, record: Fraction) -> Item | None:
@@ -262,7 +250,7 @@ class _Splice:
             raise TimelineError("the project has no primary storyline to place B-roll on",
                                 path=self.name, item="B-roll")
         placed.sort(key=lambda p: (p.lane, p.offset))
-        gap = _element("gap", [("name", "Gap"),
+        gap = element("gap", [("name", "Gap"),
                                ("offset", format_time(self.layout.tc_start + self.end)),
                                ("duration", format_time(max(p.until for p in placed)
                                                         - self.end))],
@@ -287,7 +275,7 @@ class _Splice:
             attrs = [("id", self.formats[key]), ("frameDuration", format_time(1 / rate))]
             if width and height:
                 attrs += [("width", width), ("height", height)]
-            self.resources.append(_element("format", attrs, []))
+            self.resources.append(element("format", attrs, []))
         return self.formats[key]
 
     def _asset(self, result: ResultClip, start: Fraction, duration: Fraction, fmt: str) -> str:
@@ -301,15 +289,15 @@ class _Splice:
                       ("audioRate", "48000")]
         children: list[list[str]] = []
         if self.media_rep:
-            children.append(_element("media-rep", [("kind", "original-media"), ("src", url)], []))
+            children.append(element("media-rep", [("kind", "original-media"), ("src", url)], []))
         else:
             attrs.append(("src", url))
-        self.resources.append(_element("asset", attrs, children))
+        self.resources.append(element("asset", attrs, children))
         return asset_id
 
     # ------------------------------------------------------------------ text
 
-    def _insert_clips(self, edits: _Edits, placed: list[_Placed]) -> None:
+    def _insert_clips(self, edits: Edits, placed: list[_Placed]) -> None:
         by_anchor: dict[int, tuple[Node, list[_Placed]]] = {}
         for item in placed:
             assert item.anchor is not None
@@ -319,14 +307,14 @@ class _Splice:
             before = next((c for c in anchor.children if c.tag in AFTER_ANCHORS), None)
             self.style.insert_children(edits, anchor, before, [m.element for m in members])
 
-    def _insert_resources(self, edits: _Edits) -> None:
+    def _insert_resources(self, edits: Edits) -> None:
         if not self.resources:
             return
         holder = self.doc.root.first("resources")
         if holder is not None:
             self.style.insert_children(edits, holder, None, self.resources)
             return
-        block = _element("resources", [], self.resources)
+        block = element("resources", [], self.resources)
         self.style.insert_first(edits, self.doc.root, block)
 
 
@@ -363,33 +351,6 @@ def _copy(doc: Document, node: Node) -> str:
 # --------------------------------------------------------------------------- elements
 
 
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
-                          "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
-
-
-_SPECIAL = re.compile(r'[&<>"\n\r\t]')
-
-
-def _escape(value: str) -> str:
-    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
-
-
-def _element(tag: str, attrs: list[tuple[str, str]], children: list[Any]) -> list[str]:
-    """An element as lines, children one tab deeper (:class:`_Style` writes the tabs the
-    document's way)."""
-    head = f"<{tag}" + "".join([f' {k}="{_escape(v)}"' for k, v in attrs])
-    if not children:
-        return [head + "/>"]
-    lines = [head + ">"]
-    for child in children:
-        if isinstance(child, str):
-            lines.append("\t" + child)
-        else:
-            lines.extend(["\t" + line for line in child])
-    lines.append(f"</{tag}>")
-    return lines
-
-
 def _clip_name(result: ResultClip) -> str:
     if result.kind == "restyle":
         return f"{result.clip.name or 'clip'} [{result.track_label}]"
@@ -408,7 +369,7 @@ def _note(result: ResultClip) -> list[str]:
     job = result.job_id if len(result.job_id) <= 12 else (  # ids start alike: keep the tail
         result.job_id[:4] + "…" + result.job_id[-6:])
     parts.append(f"job {job}")
-    return [f"<note>{_escape(' · '.join(parts))}</note>"]
+    return [f"<note>{escape(' · '.join(parts))}</note>"]
 
 
 def _short(text: str, size: int) -> str:
@@ -424,106 +385,6 @@ def _metadata(result: ResultClip) -> list[str]:
         if value is None:
             continue
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        lines.append(f'\t<md key="{MD_PREFIX}{key}" value="{_escape(text)}"/>')
+        lines.append(f'\t<md key="{MD_PREFIX}{key}" value="{escape(text)}"/>')
     lines.append("</metadata>")
     return lines
-
-
-class _Style:
-    """Writes new elements the way the document is written: its line breaks and its
-    indentation unit, or nothing between elements when it is all on one line."""
-
-    def __init__(self, doc: Document) -> None:
-        self.data = doc.data
-        self.newline = b"\r\n" if b"\r\n" in doc.data[:4096] else b"\n"
-        first = doc.root.children[0] if doc.root.children else None
-        self.pretty = first is not None and self._indent(first) is not None
-        unit = self._indent(first) if first is not None else None
-        self.unit = unit if unit else "    "
-
-    def _indent(self, node: Node) -> str | None:
-        """The whitespace before ``node`` on its line, None when something else is there."""
-        line_start = self.data.rfind(b"\n", 0, node.start) + 1
-        before = self.data[line_start:node.start]
-        if line_start == 0 or before.strip():
-            return None
-        return before.decode("ascii", "replace")
-
-    def _close_indent(self, node: Node) -> str | None:
-        line_start = self.data.rfind(b"\n", 0, node.close) + 1
-        before = self.data[line_start:node.close]
-        if line_start == 0 or before.strip():
-            return None
-        return before.decode("ascii", "replace")
-
-    def _lines(self, blocks: list[list[str]], indent: str) -> list[str]:
-        return [indent + _retab(line, self.unit) for block in blocks for line in block]
-
-    def _at_line(self, edits: _Edits, at: int, existing: str, indent: str,
-                 blocks: list[list[str]]) -> None:
-        """Insert ``blocks`` (indented ``indent``) at ``at``, the start of a line's content
-        after its indentation ``existing``: what was there follows on its own line."""
-        nl = self.newline.decode()
-        lines = self._lines(blocks, indent)
-        edits.add(at, lines[0][len(existing):] + "".join(nl + line for line in lines[1:])
-                  + nl + existing)
-
-    def insert_children(self, edits: _Edits, parent: Node, before: Node | None,
-                        blocks: list[list[str]]) -> None:
-        """``blocks`` as children of ``parent``, before its child ``before`` (else last)."""
-        compact = "".join(_retab(line, "") for block in blocks for line in block)
-        if before is not None:
-            indent = self._indent(before) if self.pretty else None
-            if indent is None:
-                edits.add(before.start, compact)
-            else:
-                self._at_line(edits, before.start, indent, indent, blocks)
-            return
-        if parent.self_closing:  # <x .../> becomes <x ...>...</x>; its start tag stays
-            parent_indent = self._indent(parent) if self.pretty else None
-            if parent_indent is None:
-                edits.add(parent.end - 2, f">{compact}</{parent.tag}>", replace=2)
-                return
-            nl = self.newline.decode()
-            lines = self._lines(blocks, parent_indent + self.unit)
-            edits.add(parent.end - 2, ">" + "".join(nl + line for line in lines) + nl
-                      + parent_indent + f"</{parent.tag}>", replace=2)
-            return
-        close_indent = self._close_indent(parent) if self.pretty else None
-        if close_indent is None:
-            edits.add(parent.close, compact)
-        else:
-            self._at_line(edits, parent.close, close_indent, close_indent + self.unit, blocks)
-
-    def insert_first(self, edits: _Edits, parent: Node, block: list[str]) -> None:
-        """``block`` as ``parent``'s first child (a ``<resources>`` the document lacks)."""
-        at = _start_tag_end(self.data, parent)
-        if not self.pretty:
-            edits.add(at, "".join(_retab(line, "") for line in block))
-            return
-        nl = self.newline.decode()
-        edits.add(at, "".join(nl + self.unit + _retab(line, self.unit) for line in block))
-
-
-def _retab(line: str, unit: str) -> str:
-    """Leading tabs of a built line (its depth) -> the document's indentation unit."""
-    if line[:1] != "\t":
-        return line
-    body = line.lstrip("\t")
-    return unit * (len(line) - len(body)) + body
-
-
-def _start_tag_end(data: bytes, node: Node) -> int:
-    """The offset just past ``node``'s start tag (quoted attribute values may hold ``>``)."""
-    at = node.start
-    quote = 0
-    while True:
-        byte = data[at]
-        if quote:
-            if byte == quote:
-                quote = 0
-        elif byte in (0x22, 0x27):
-            quote = byte
-        elif byte == 0x3E:
-            return at + 1
-        at += 1
