@@ -148,8 +148,11 @@ def test_read_from_text_like_an_api_body(samples: Path) -> None:
 
 
 def test_samples_are_left_untouched(samples: Path) -> None:
-    before = {p.name: p.read_bytes() for p in samples.iterdir()}
+    def contents() -> dict[str, bytes]:  # bundles (.fcpxmld) are folders
+        return {str(p): p.read_bytes() for p in samples.rglob("*") if p.is_file()}
+
+    before = contents()
     for path in samples.iterdir():
         if path.suffix != ".md":
             read_timeline(path)
-    assert before == {p.name: p.read_bytes() for p in samples.iterdir()}
+    assert before == contents()

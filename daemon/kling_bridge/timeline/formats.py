@@ -194,8 +194,11 @@ def read_timeline(
             loaded = _read_otioz(path, extract_dir, notes)
         elif fmt == "AAF":
             loaded = _adapter("AAF").read_from_file(str(path))
-        elif fmt == "fcpx_xml" and path.is_dir():
-            loaded = _from_text(_read_text(path / "Info.fcpxml"), fmt, rate, notes, where)
+        elif fmt == "fcpx_xml":  # relative media paths count from the file's folder
+            document = path / "Info.fcpxml" if path.is_dir() else path
+            loaded = _from_text(_read_text(document), fmt, rate, notes, where,
+                                base=str(document.parent.resolve()))
+            exact = True  # rates come from frameDuration, exactly
         else:
             text = _read_text(path)
             drop = _drop_frame_flag(text, fmt)
@@ -223,7 +226,7 @@ def read_timeline_text(
     notes: list[str] = []
     with _adapter_errors(name, fmt):
         loaded = _from_text(text, fmt, rate, notes, name)
-    exact = fmt == "otio_json" and _rates_already_exact(text)
+    exact = fmt == "fcpx_xml" or (fmt == "otio_json" and _rates_already_exact(text))
     result = _finish(loaded, fmt, name, notes, check_media, _drop_frame_flag(text, fmt), exact)
     result.path = None
     return result
@@ -243,7 +246,8 @@ def _adapter(name: str) -> Any:
     return otio.adapters.from_name(name).module()
 
 
-def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where: str) -> Any:
+def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where: str,
+               base: str | None = None) -> Any:
     if fmt == "otio_json":
         if not text.strip():
             raise TimelineError("the file is empty", path=where, hint="export the timeline again")
@@ -254,9 +258,11 @@ def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where:
             raise TimelineError(f"not a readable OpenTimelineIO document: {exc}", path=where,
                                 hint="export the timeline again") from exc
     if fmt == "fcpx_xml":
-        from kling_bridge.timeline.fcpx_exact import read_fcpx_string
+        from kling_bridge.timeline.fcpxml import read_fcpxml
 
-        return read_fcpx_string(text)
+        read = read_fcpxml(text, base=base, name=where)
+        notes.extend(read.notes)
+        return read.timeline
     if fmt == "fcp_xml":
         return _adapter("fcp_xml").read_from_string(text)
     if fmt == "cmx_3600":

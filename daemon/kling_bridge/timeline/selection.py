@@ -289,6 +289,9 @@ def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
     """Why ``item`` cannot be restyled as it stands (None when it can), and its media."""
     if not item.enabled:
         return "disabled in the timeline", None
+    meta = bridge_meta(item)
+    if isinstance(meta, Mapping) and meta.get("cannot_restyle"):  # what only the reader saw
+        return str(meta["cannot_restyle"]), None
     if isinstance(item, otio.schema.Stack):
         return "nested/compound clip: open it and select the clips inside, or flatten it", None
     if not isinstance(item, otio.schema.Clip):
