@@ -72,15 +72,19 @@ def test_a_bin_is_not_a_timeline(tmp_path: Path) -> None:
     assert "holds no timeline" in str(_error(bad))
 
 
-def test_edl_with_overlapping_events(tmp_path: Path) -> None:
-    bad = tmp_path / "cut.edl"
-    bad.write_text(
+def test_edl_with_overlapping_events_keeps_the_rest(tmp_path: Path) -> None:
+    """An event overlapping the one before it is left out with a reason, not the reel."""
+    odd = tmp_path / "cut.edl"
+    odd.write_text(
         "TITLE: overlap\n"
         "001  A001 V C 01:00:00:00 01:00:02:00 01:00:00:00 01:00:02:00\n"
         "002  A002 V C 01:00:00:00 01:00:02:00 01:00:01:00 01:00:03:00\n"
+        "003  A003 V C 01:00:00:00 01:00:01:00 01:00:03:00 01:00:04:00\n"
     )
-    error = _error(bad)
-    assert str(bad) in str(error) and "cmx_3600" in str(error)
+    read = read_timeline(odd, check_media=False)
+    assert [c.name for c in read.timeline.find_clips()] == ["001", "003"]
+    (issue,) = read.issues
+    assert "event 002" in issue.reason and "overlap" in issue.reason
 
 
 def test_missing_file_unknown_format_and_empty_file(tmp_path: Path) -> None:

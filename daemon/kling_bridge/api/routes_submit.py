@@ -164,7 +164,8 @@ async def restyle(request: web.Request) -> web.Response:
     for broll in selection.generations:
         items.append((m.JobKind.GENERATE, NewJob(broll, f"B-roll · {broll.prompt[:40]}")))
     batch_request = {"kind": "restyle", "timeline": selection.timeline_json,
-                     "format": selection.format, "source": selection.source}
+                     "format": selection.format, "source": selection.source,
+                     "document": selection.document}
     skipped = [s.SkippedOut(name=n, reason=r) for n, r in selection.skipped]
     return await _answer(request, m.JobKind.RESTYLE, items, body.provider, body.dry_run,
                          batch_request, skipped, selection.notes)

@@ -162,6 +162,10 @@ def select(
             track_name=track.name, record_start=rec_start, record_duration=rec_len,
             timeline_rate=rate_name,
         )
+        if not track.enabled:
+            result.skipped.append((item_name, f"its track ({track.name or f'V{number}'}) is "
+                                   "switched off in the timeline: switch it on to restyle it"))
+            continue
         outcome = _source_range(item, criteria.handles, media_start, media_exists)
         if isinstance(outcome, str):
             result.skipped.append((item_name, outcome))
@@ -288,7 +292,7 @@ def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
 def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
     """Why ``item`` cannot be restyled as it stands (None when it can), and its media."""
     if not item.enabled:
-        return "disabled in the timeline", None
+        return "switched off (disabled) in the timeline: enable it to restyle it", None
     if isinstance(item, otio.schema.Stack):
         return "nested/compound clip: open it and select the clips inside, or flatten it", None
     if not isinstance(item, otio.schema.Clip):
