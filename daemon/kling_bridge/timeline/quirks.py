@@ -11,7 +11,8 @@ Reading (:func:`normalise`, on a timeline the reader owns, idempotent so OTIO's 
   comment, an AAF user comment, an FCP 7 log note: see :mod:`.provenance`) is lifted back
   into ``metadata["kling_bridge"]``;
 - FCP 7 XML clips and tracks the editor switched off (``<enabled>FALSE</enabled>``, which
-  the adapter keeps only as metadata) are disabled, so selection skips them with a reason.
+  the adapter keeps only as metadata) are disabled, so selection skips them with a reason;
+  FCP 7 marker comments (Premiere's marker notes) become the markers' comments.
 
 The way out is :mod:`.writeback`.
 """
@@ -129,8 +130,10 @@ def normalise(
         meta = dict(timeline.metadata.get(KEY, {}))
         meta["drop_frame"] = drop_frame
         timeline.metadata[KEY] = meta
-    if fmt in (None, "fcp_xml") and _fcp_switched_off(timeline):
-        notes.append("clips or tracks switched off in the editor are left out")
+    if fmt in (None, "fcp_xml"):
+        if _fcp_switched_off(timeline):
+            notes.append("clips or tracks switched off in the editor are left out")
+        _fcp_marker_comments(timeline)
     if snap and _snap_rates(timeline):
         notes.append("frame rates snapped to exact SMPTE rates")
     if _edl_offsets_to_start(timeline):
@@ -309,6 +312,17 @@ def _fcp_switched_off(timeline: otio.schema.Timeline) -> bool:
                     item.enabled = False
                     found = True
     return found
+
+
+def _fcp_marker_comments(timeline: otio.schema.Timeline) -> None:
+    """A marker's ``<comment>`` (where Premiere keeps its note, and an editor writes
+    ``kling: ...``) is only metadata to the adapter: it becomes the marker's comment."""
+    for holder in [timeline.tracks, *timeline.tracks.find_children()]:
+        for marker in listed(getattr(holder, "markers", [])):
+            fcp = meta_value(marker.metadata, "fcp_xml")
+            comment = fcp.get("comment") if isinstance(fcp, Mapping) else None
+            if isinstance(comment, str) and comment and not marker.comment:
+                marker.comment = comment
 
 
 def _fcp_false(item: Any) -> bool:

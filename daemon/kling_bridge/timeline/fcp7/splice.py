@@ -95,7 +95,7 @@ class _Writer:
         self.taken = set(found.ids)
         self.newline = "\r\n" if b"\r\n" in data[:4096] else "\n"
         self.localhost = found.first_pathurl.startswith("file://localhost/")
-        self.counter = 0
+        self.counters: dict[str, int] = {}
         self.files: dict[str, str] = {}  # path -> file id (the first use defines it)
         self.items: dict[tuple[str, int], tuple[str, str, int, int]] = {}
         sequence = found.sequence
@@ -152,9 +152,11 @@ class _Writer:
     # ------------------------------------------------------------------ ids
 
     def new_id(self, kind: str) -> str:
+        """``kling-file-1``, ``kling-clipitem-1``...: the next number the document has not
+        used with that prefix."""
         while True:
-            self.counter += 1
-            candidate = f"kling-{kind}-{self.counter}"
+            self.counters[kind] = self.counters.get(kind, 0) + 1
+            candidate = f"kling-{kind}-{self.counters[kind]}"
             if candidate not in self.taken:
                 self.taken.add(candidate)
                 return candidate
