@@ -89,8 +89,8 @@ def build(label: str, start_tc: str, media: str = "/Volumes/Media/day 1") -> Doc
     r = timebase
     camera_tc = doc.frames("01:00:00;00" if drop else "01:00:00:00")
     doc.sources = [
-        Source("clipitem-1", "A001 take #1 & café.mov", "file-1", f"{media}/A001 take #1 & café.mov",
-               0, 2 * r, 24, 10 * r, camera_tc),
+        Source("clipitem-1", "A001 take #1 & café.mov", "file-1",
+               f"{media}/A001 take #1 & café.mov", 0, 2 * r, 24, 10 * r, camera_tc),
         Source("clipitem-2", "A002.mov", "file-2", f"{media}/A002.mov", 2 * r, 5 * r, 0,
                4 * r, camera_tc + 100),
         Source("clipitem-3", "A002.mov", "file-3", f"{media}/A002.mov", 5 * r, 6 * r, 0,
