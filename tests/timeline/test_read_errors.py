@@ -120,3 +120,27 @@ def test_error_to_dict_for_api_bodies(tmp_path: Path) -> None:
     bad.write_text("[")
     data = _error(bad).to_dict()
     assert data["file"] == str(bad) and data["hint"] and data["message"].startswith(str(bad))
+
+
+def test_an_adapter_crash_is_explained_not_repeated(tmp_path: Path, samples: Path) -> None:
+    """A clip item without <start> makes the FCP 7 reader fail with "'NoneType' object has
+    no attribute 'text'": the editor is told what it means instead."""
+    text = (samples / "premiere_example.xml").read_text()
+    broken = tmp_path / "cut.xml"
+    broken.write_text(text.replace("<start>536</start>", "", 1))
+    error = _error(broken)
+    message = str(error)
+    assert "NoneType" not in message and "attribute" not in message
+    assert str(broken) in message and "FCP 7 XML (Premiere, Resolve)" in message
+    assert "export the timeline from the editor again" in message
+
+
+def test_an_odd_event_does_not_refuse_the_reel(samples: Path) -> None:
+    """timecode_mismatch.edl: events whose source and record lengths differ are left out,
+    each named with its reason; the others are read."""
+    read = read_timeline(samples / "timecode_mismatch.edl", check_media=False)
+    names = [c.name for c in read.timeline.find_clips()]
+    left_out = {i.item: i.reason for i in read.issues}
+    assert left_out and names and not set(left_out) & set(names)
+    assert all("left out" in reason and "M2" in reason for reason in left_out.values())
+    assert len(names) + len(left_out) == 20
