@@ -160,7 +160,7 @@ def test_new_tracks_are_what_otio_writes_for_the_same_objects() -> None:
     from dataclasses import replace
 
     results[0] = replace(results[0], timecode="01:00:10:00")
-    ours = track_documents(results, url_style(built.timeline))
+    ours = json.loads(json.dumps(track_documents(results, url_style(built.timeline))))
     theirs = [json.loads(JSON(t)) for t in reference.new_tracks(built.timeline, results)]
     assert ours == theirs
     versions = {f"{name}.{version}" for name, version in otio.core.type_version_map().items()}

@@ -207,7 +207,7 @@ def read_timeline(
             exact = fmt == "otio_json" and _rates_already_exact(text)
             loaded = _from_text(text, fmt, rate, notes, where, issues)
     result = _finish(loaded, fmt, where, notes, check_media, drop, exact,
-                     folder=path if path.is_dir() else path.parent, issues=issues)
+                     folder=path if path.is_dir() else path.parent, issues=issues, text=text)
     result.text = text
     return result
 
@@ -239,7 +239,7 @@ def read_timeline_text(
         loaded = _from_text(text, fmt, rate, notes, name, issues)
     exact = fmt == "otio_json" and _rates_already_exact(text)
     result = _finish(loaded, fmt, name, notes, check_media, _drop_frame_flag(text, fmt), exact,
-                     folder=folder, issues=issues)
+                     folder=folder, issues=issues, text=text)
     result.path = None
     result.text = text
     return result
@@ -407,17 +407,25 @@ def _drop_frame_flag(text: str, fmt: str) -> list[bool]:
 
 
 _DISPLAY_FORMAT = re.compile(r"<displayformat>\s*(DF|NDF)\s*</displayformat>")
+#: An OTIO media URL that is neither a URL with a scheme (nor a drive) nor absolute.
+_RELATIVE_URL = re.compile(r'"target_url"\s*:\s*"(?![A-Za-z][A-Za-z0-9+.\-]*:|/|\\\\|")')
+
+
+def _may_be_relative(text: str | None, fmt: str) -> bool:
+    """Whether a walk for relative media paths can find any: one look at an OTIO file's
+    text answers for thousands of clips; other formats are walked."""
+    return fmt != "otio_json" or text is None or _RELATIVE_URL.search(text) is not None
 
 
 def _finish(
     loaded: Any, fmt: str, where: str, notes: list[str], check: bool, drop: list[bool],
     rates_exact: bool = False, *, folder: Path | None = None,
-    issues: list[ClipIssue] | None = None,
+    issues: list[ClipIssue] | None = None, text: str | None = None,
 ) -> ReadResult:
     timeline = _as_timeline(loaded, where, notes)
     notes.extend(quirks.normalise(timeline, fmt, drop_frame=drop[0] if drop else None,
                                   snap=not rates_exact))
-    if folder is not None and fmt not in ("otiod", "otioz"):  # bundles: done on unpacking
+    if folder is not None and fmt not in ("otiod", "otioz") and _may_be_relative(text, fmt):
         moved = quirks.relative_media_from(timeline, str(folder))
         if moved:
             notes.append(f"{moved} relative media path(s) found from the timeline's folder "

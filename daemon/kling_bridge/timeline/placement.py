@@ -85,7 +85,8 @@ class ResultClip:
     @property
     def note(self) -> str:
         """One line a person reads: ``Kling O3 · film-noir · draft · job j1a2b3c4…``."""
-        return provenance.note(self.provenance())
+        return provenance.note_of(self.job_id, self.kind, self.provider, self.model,
+                                  self.look or self.preset or "", self.variant, self.draft)
 
     @property
     def track_label(self) -> str:
@@ -99,7 +100,7 @@ class ResultClip:
     @property
     def first_frame(self) -> int:
         """The file's first frame as a timecode frame number at its own rate (0 if unknown)."""
-        return timecode_frames(self.timecode, self.media_rate)
+        return timecode_frames(self.timecode, self.media_rate) if self.timecode else 0
 
 
 def timecode_frames(timecode: str | None, rate: Fraction) -> int:

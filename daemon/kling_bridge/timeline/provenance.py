@@ -14,6 +14,7 @@ Every clip the bridge adds says what made it twice over:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 #: The order fields are written in (the rest follow, sorted).
@@ -32,21 +33,32 @@ def model_label(provider: str, model: str, kind: str) -> str:
 
 def note(record: Mapping[str, Any]) -> str:
     """One line for a person: model · look · draft · short job id."""
-    kind = str(record.get("kind") or "restyle")
-    parts = [model_label(str(record.get("provider") or ""), str(record.get("model") or ""),
-                         kind)]
-    look = record.get("look") or record.get("preset")
+    return note_of(str(record.get("job_id") or ""), str(record.get("kind") or "restyle"),
+                   str(record.get("provider") or ""), str(record.get("model") or ""),
+                   str(record.get("look") or record.get("preset") or ""),
+                   int(record.get("variant") or 0), bool(record.get("draft")))
+
+
+def note_of(job: str, kind: str, provider: str, model: str, look: str, variant: int,
+            draft: bool) -> str:
+    """:func:`note` from the fields themselves."""
+    head = _note_head(kind, provider, model, look, variant, draft)
+    if not job:
+        return head
+    return f"{head} · job {job[:8]}…" if len(job) > 9 else f"{head} · job {job}"
+
+
+@lru_cache(maxsize=256)  # thousands of clips share a handful of looks
+def _note_head(kind: str, provider: str, model: str, look: str, variant: int,
+               draft: bool) -> str:
+    parts = [model_label(provider, model, kind)]
     if kind == "restyle":
-        label = str(look or "custom")
-        variant = int(record.get("variant") or 0)
+        label = look or "custom"
         parts.append(label if variant == 0 else f"{label} v{variant + 1}")
     else:
         parts.append("B-roll")
-    if record.get("draft"):
+    if draft:
         parts.append("draft")
-    job = str(record.get("job_id") or "")
-    if job:
-        parts.append(f"job {job[:8]}…" if len(job) > 9 else f"job {job}")
     return " · ".join(parts)
 
 

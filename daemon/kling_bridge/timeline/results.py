@@ -27,11 +27,12 @@ import copy
 import json
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import opentimelineio as otio
 
-from kling_bridge.timeline.paths import same_style
+from kling_bridge.timeline.paths import is_bare_path, url_from_path
 from kling_bridge.timeline.placement import (
     BROLL_TRACK,
     KEY,
@@ -76,7 +77,8 @@ def apply_results(
 
 
 def track_documents(results: Iterable[ResultClip], style: str = "file:") -> list[dict[str, Any]]:
-    """The new tracks as OTIO JSON data (``json.dumps`` of each is a ``Track.1`` document).
+    """The new tracks as OTIO JSON data (``json.dumps`` of each is a ``Track.1`` document;
+    equal ranges are one shared object, so treat the data as read-only).
 
     ``style`` is a media URL of the editor's timeline: result paths are written bare where
     the editor wrote bare paths (Resolve), as percent-encoded ``file:`` URLs otherwise.
@@ -110,28 +112,33 @@ def _time(value: float | int | Fraction, rate: float) -> dict[str, Any]:
     return {"OTIO_SCHEMA": "RationalTime.1", "rate": rate, "value": float(value)}
 
 
+@lru_cache(maxsize=4096)  # thousands of clips share a few lengths, handles and rates
 def _range(start: float | int | Fraction, duration: float | int | Fraction,
            rate: float) -> dict[str, Any]:
+    """A TimeRange.1 (shared between clips that have the same one: never change it)."""
     return {"OTIO_SCHEMA": "TimeRange.1", "duration": _time(duration, rate),
             "start_time": _time(start, rate)}
 
 
 def _item(schema: str, name: str, source_range: dict[str, Any] | None,
           metadata: dict[str, Any]) -> dict[str, Any]:
+    """The fields every OTIO item writes (empty effects and markers: tuples, written as
+    ``[]``, cost the garbage collector nothing)."""
     return {"OTIO_SCHEMA": schema, "metadata": metadata, "name": name,
-            "source_range": source_range, "effects": [], "markers": [], "enabled": True,
+            "source_range": source_range, "effects": (), "markers": (), "enabled": True,
             "color": None}
 
 
 def _track(planned: PlannedTrack, style: str) -> dict[str, Any]:
+    bare = is_bare_path(style)  # Resolve's own files: bare paths, so ours are too
     children: list[dict[str, Any]] = []
     end = 0
     for placed in planned.items:
         result = placed.result
-        rate = float(exact_rate(result.clip.timeline_rate))
+        rate = _float_rate(result.clip.timeline_rate)
         if placed.start > end:
             children.append(_item("Gap.1", "", _range(0, placed.start - end, rate), {}))
-        children.append(_clip(result, placed.length, rate, style))
+        children.append(_clip(result, placed.length, rate, bare))
         end = placed.start + placed.length
     track = _item("Track.1", planned.name, None, {KEY: planned.meta})
     track["children"] = children
@@ -139,23 +146,32 @@ def _track(planned: PlannedTrack, style: str) -> dict[str, Any]:
     return track
 
 
-def _clip(result: ResultClip, length: int, rate: float, style: str) -> dict[str, Any]:
+def _clip(result: ResultClip, length: int, rate: float, bare: bool) -> dict[str, Any]:
     if result.kind == "restyle":
         name = f"{result.clip.name} [{result.track_label}]"
     else:
         name = result.clip.name or "B-roll"
-    start = in_timeline_frames(source_in(result), result)
+    first = result.first_frame
+    media_rate = _float_rate(result.rate or result.clip.timeline_rate)
+    if media_rate == rate:  # the usual case: whole frames, no fractions
+        start: int | Fraction = first + result.handle_before
+    else:
+        start = in_timeline_frames(source_in(result), result)
     clip = _item("Clip.2", name, _range(start, length, rate),
                  {KEY: {**result.provenance(), "note": result.note}})
-    media_rate = float(result.media_rate)
-    available = (_range(result.first_frame, result.frames, media_rate)
-                 if result.frames else None)
+    available = _range(first, result.frames, media_rate) if result.frames else None
     clip["media_references"] = {"DEFAULT_MEDIA": {
         "OTIO_SCHEMA": "ExternalReference.1", "metadata": {}, "name": "",
         "available_range": available, "available_image_bounds": None,
-        "target_url": same_style(style, result.path)}}
+        "target_url": result.path if bare else url_from_path(result.path)}}
     clip["active_media_reference_key"] = "DEFAULT_MEDIA"
     return clip
+
+
+@lru_cache(maxsize=64)
+def _float_rate(text: str) -> float:
+    """``"24000/1001"`` -> the float OTIO writes for it (asked for every new clip)."""
+    return float(exact_rate(text))
 
 
 def _clips_depth_first(composition: Any) -> Iterable[otio.schema.Clip]:

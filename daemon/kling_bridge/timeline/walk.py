@@ -84,10 +84,20 @@ def name(item: Any) -> str:
     return str(item.name) or "<unnamed>"
 
 
+_last_rate: tuple[Fraction | None, float] = (None, 0.0)  # a walk asks about one rate
+
+
 def frames(time: otio.opentime.RationalTime, rate: Fraction) -> int:
     """Whole frames of ``time`` at ``rate`` (a fast path when the rates already agree)."""
+    global _last_rate
+    last = _last_rate
+    if last[0] is rate:
+        as_float = last[1]
+    else:
+        as_float = rate.numerator / rate.denominator
+        _last_rate = (rate, as_float)
     time_rate: float = time.rate
-    if time_rate == rate.numerator / rate.denominator:
+    if time_rate == as_float:
         value: float = time.value
         return round(value)
     return round(Fraction(time.value).limit_denominator(1000) * rate / exact_rate(time_rate))
