@@ -144,3 +144,25 @@ def test_an_odd_event_does_not_refuse_the_reel(samples: Path) -> None:
     assert left_out and names and not set(left_out) & set(names)
     assert all("left out" in reason and "M2" in reason for reason in left_out.values())
     assert len(names) + len(left_out) == 20
+
+
+def test_relative_media_is_found_from_the_timeline_folder(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``* FROM CLIP: media/A001.mov`` means the file beside the EDL, wherever the bridge
+    runs; the same text sent without a folder keeps the path as it is (and says so)."""
+    folder = tmp_path / "project"
+    (folder / "media").mkdir(parents=True)
+    (folder / "media" / "A001.mov").write_bytes(b"")
+    edl = folder / "cut.edl"
+    edl.write_text("TITLE: cut\nFCM: NON-DROP FRAME\n\n"
+                   "001  A001     V     C        01:00:00:00 01:00:01:00 01:00:00:00 01:00:01:00\n"
+                   "* FROM CLIP NAME:  A001\n* FROM CLIP: media/A001.mov\n")
+    monkeypatch.chdir(tmp_path)  # not the timeline's folder
+    read = read_timeline(edl)
+    (clip,) = read.timeline.find_clips()
+    assert clip.media_reference.target_url == str(folder / "media" / "A001.mov")
+    assert not read.issues
+    sent = read_timeline_text(edl.read_text(), "cmx_3600")
+    (clip,) = sent.timeline.find_clips()
+    assert clip.media_reference.target_url == "media/A001.mov"
+    assert sent.issues and "media/A001.mov" in sent.issues[0].reason
