@@ -157,3 +157,27 @@ async def test_export_copies_outputs_and_links_the_result_timeline_to_them(
     assert Path(written["path"]).read_text() == text  # the first export is untouched
     r = await api.post(f"/v1/batches/{answer['batch_id']}/export", {"folder": "relative/x"})
     assert r.status == 400 and "absolute" in (await r.json())["error"]["message"]
+
+
+async def test_an_edl_batch_answers_one_new_track_per_request(api: Api, media: list[Path],
+                                                              tmp_path: Path) -> None:
+    """An EDL carries one picture track: GET .../timeline?format=cmx_3600 answers the first
+    new track's EDL, &track= picks another, an unknown one is refused by name."""
+    edl = tmp_path / "reel.edl"
+    edl.write_text("TITLE: reel\nFCM: NON-DROP FRAME\n\n" + "".join(
+        f"00{n}  AX       V     C        00:00:00:10 00:00:02:10 01:00:0{2 * n}:00 "
+        f"01:00:0{2 * n + 2}:00\n* FROM CLIP NAME:  shot {n}\n* FROM CLIP: {path}\n"
+        for n, path in enumerate(media, start=1)))
+    r = await api.post("/v1/restyle", {"timeline_path": str(edl), "looks": [
+        {"preset": "film-noir"}, {"preset": "anime"}], "select": {"mode": "all"}})
+    assert r.status == 201, await r.text()
+    answer = await r.json()
+    await finish(api, [j["id"] for j in answer["jobs"]])
+    base = f"/v1/batches/{answer['batch_id']}/timeline?format=cmx_3600"
+    first = await (await api.get(base)).text()
+    assert first.startswith("TITLE: reel - film-noir\n")
+    anime = await (await api.get(base + "&track=anime")).text()
+    assert anime.startswith("TITLE: reel - anime\n") and anime.count("* FROM CLIP:") == 2
+    r = await api.get(base + "&track=sepia")
+    error = (await r.json())["error"]
+    assert r.status == 400 and "'film-noir'" in error["hint"] and "'anime'" in error["hint"]

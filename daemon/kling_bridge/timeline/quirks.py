@@ -41,7 +41,7 @@ from kling_bridge.timeline.rates import (
     rational,
     snap_rate,
 )
-from kling_bridge.timeline.walk import listed, meta_value
+from kling_bridge.timeline.walk import gc_paused, listed, meta_value
 
 KEY = "kling_bridge"  # metadata namespace and provenance marker name
 EDL_COMMENT = "KLING_BRIDGE "  # before 0.2: a JSON record (still read)
@@ -184,17 +184,28 @@ def media_issues(
     timeline: otio.schema.Timeline, exists: Callable[[str], bool]
 ) -> list[ClipIssue]:
     """Clips whose media cannot be found on this machine (reported, never fatal)."""
+    with gc_paused():
+        return _media_issues(timeline, exists)
+
+
+def _media_issues(
+    timeline: otio.schema.Timeline, exists: Callable[[str], bool]
+) -> list[ClipIssue]:
     issues: list[ClipIssue] = []
     seen: dict[str, tuple[str | None, bool]] = {}  # url -> (path, exists): media repeats
+    external = otio.schema.ExternalReference
     for clip, track in _clips_with_tracks(timeline.tracks, ""):
         ref = clip.media_reference
-        if isinstance(ref, otio.schema.GeneratorReference):
+        if type(ref) is external:  # the usual case, answered by one comparison
+            url = ref.target_url
+        elif isinstance(ref, otio.schema.GeneratorReference):
             continue
-        if isinstance(ref, otio.schema.MissingReference) or ref is None:
+        elif isinstance(ref, otio.schema.MissingReference) or ref is None:
             issues.append(ClipIssue(clip.name or "<unnamed>", "offline: the editor exported no "
                                     "media path for it; relink it before exporting", track))
             continue
-        url = getattr(ref, "target_url", "")
+        else:
+            url = getattr(ref, "target_url", "")
         if not url:
             continue
         if url not in seen:
@@ -216,8 +227,15 @@ def _clips_with_tracks(composition: Any, track: str) -> Iterator[tuple[Any, str]
     climb up the parents for each clip."""
     if isinstance(composition, otio.schema.Track):
         track = composition.name
+    clip_type = otio.schema.Clip
     for child in listed(composition):
-        if isinstance(child, otio.schema.Clip):
+        kind = type(child)
+        if kind is clip_type:  # most children: no isinstance walk up the class tree
+            yield child, track
+            continue
+        if kind is otio.schema.Gap:
+            continue
+        if isinstance(child, clip_type):
             yield child, track
         if isinstance(child, otio.core.Composition):
             yield from _clips_with_tracks(child, track)

@@ -44,7 +44,7 @@ from kling_bridge.timeline.placement import (
     source_in,
 )
 from kling_bridge.timeline.rates import exact_rate
-from kling_bridge.timeline.walk import bridge_meta, listed
+from kling_bridge.timeline.walk import bridge_meta, gc_paused, listed
 
 __all__ = ["BROLL_TRACK", "KEY", "ResultClip", "apply_results", "new_clips",
            "track_documents", "url_style"]
@@ -83,7 +83,8 @@ def track_documents(results: Iterable[ResultClip], style: str = "file:") -> list
     ``style`` is a media URL of the editor's timeline: result paths are written bare where
     the editor wrote bare paths (Resolve), as percent-encoded ``file:`` URLs otherwise.
     """
-    return [_track(planned, style) for planned in plan_tracks(results)]
+    with gc_paused():
+        return [_track(planned, style) for planned in plan_tracks(results)]
 
 
 def url_style(timeline: otio.schema.Timeline) -> str:

@@ -42,7 +42,7 @@ from kling_bridge.timeline.prompts import (
     prompt_of,
 )
 from kling_bridge.timeline.rates import exact_rate, rate_text, timeline_rate
-from kling_bridge.timeline.walk import bridge_meta, clip_id, listed, meta_value
+from kling_bridge.timeline.walk import bridge_meta, clip_id, gc_paused, listed, meta_value
 from kling_bridge.timeline.walk import frames as _frames
 from kling_bridge.timeline.walk import items as _items
 from kling_bridge.timeline.walk import name as _name
@@ -135,7 +135,12 @@ def select(
     (EDLs); without it a file is assumed to start at 00:00:00:00 and a note says so.
     ``source`` names the timeline in error messages.
     """
-    criteria = criteria or Criteria()
+    with gc_paused():
+        return _select(timeline, criteria or Criteria(), media_start, media_exists, source)
+
+
+def _select(timeline: otio.schema.Timeline, criteria: Criteria, media_start: MediaStart | None,
+            media_exists: Callable[[str], bool] | None, source: str | None) -> Selection:
     rate = timeline_rate(timeline)
     start = _start_frames(timeline, rate)
     window = _resolve_range(criteria.time_range, rate, start) if criteria.time_range else None
