@@ -184,16 +184,24 @@ def _folder(document: Document) -> Path | None:
     return Path(document.path).parent if document.path else None
 
 
+#: Files larger than this (an ``.otioz`` holding its media) are known by size and time.
+_HASHED_UP_TO = 64 << 20
+
+
 def _digest(path: Path) -> str:
-    """SHA-256 of a file, or of every file in a bundle folder (names and contents)."""
+    """What the file was when the batch read it: the SHA-256 of its content (of the timeline
+    inside a bundle folder), or for a file too large to read again cheaply -- an ``.otioz``
+    carrying its media -- its size and modification time."""
+    if path.is_dir():
+        inner = [path / "content.otio", path / "Info.fcpxml"]
+        path = next((p for p in inner if p.is_file()), path / "content.otio")
+    stat = path.stat()
+    if stat.st_size > _HASHED_UP_TO:
+        return f"size:{stat.st_size}:mtime:{stat.st_mtime_ns}"
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for member in files:
-        if path.is_dir():
-            digest.update(str(member.relative_to(path)).encode("utf-8", "surrogateescape"))
-        with member.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 

@@ -12,7 +12,8 @@ out two ways:
 
 Why dictionaries and not OTIO objects: building thousands of clips one Python binding call
 at a time costs more than OpenTimelineIO's own read of the whole timeline, while
-``json.dumps`` of the same data is one C call. ``tests/timeline/test_otio_tracks.py``
+``json.dumps`` of the same data is one C call. A test
+(``test_otio_splice.py::test_new_tracks_are_what_otio_writes_for_the_same_objects``)
 compares what is built here with what OTIO serializes for the same objects, so a schema
 version change in OpenTimelineIO fails a test instead of writing stale JSON.
 

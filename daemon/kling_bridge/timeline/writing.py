@@ -58,6 +58,11 @@ def timeline_to_string(
             text = _adapter(fmt).write_to_string(prepared)
     except otio.exceptions.OTIOError as exc:
         raise TimelineError(f"cannot be written as {fmt}: {exc}", item=timeline.name) from exc
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
+        # a crash inside an adapter's writer says nothing to an editor: say what happened
+        raise TimelineError(f"cannot be written as {fmt}", item=timeline.name,
+                            hint=f"please report it with the timeline ({type(exc).__name__} in "
+                            f"the {fmt} writer); the results are in the output folder") from exc
     return text
 
 

@@ -59,7 +59,7 @@ def splice_xmeml(text: str, results: Iterable[ResultClip], *, name: str = "timel
     sequence = found.sequence
     assert sequence is not None and sequence.media is not None
     _check_rate(sequence, checked, name)
-    writer = _Writer(found, data)
+    writer = _Writer(found, data, checked[0].clip.timeline_rate)
     planned = plan_tracks(checked)
     video = [t for t in planned if t.kind == "Video"]
     audio = [t for t in planned if t.kind == "Audio"]
@@ -89,7 +89,7 @@ def _check_rate(sequence: Sequence, results: list[ResultClip], name: str) -> Non
 class _Writer:
     """Builds the new elements in the document's own indentation and line endings."""
 
-    def __init__(self, found: Scan, data: bytes) -> None:
+    def __init__(self, found: Scan, data: bytes, found_rate: str) -> None:
         self.found = found
         self.data = data
         self.taken = set(found.ids)
@@ -102,7 +102,9 @@ class _Writer:
         assert sequence is not None
         self.sequence = sequence
         self.unit = self._indent_unit()
-        self.tc_rate = sequence.rate
+        # the sequence's own rate; one that inherits it (no <rate> of its own) is the rate
+        # the results were placed at, which the reader took from the same document
+        self.tc_rate = sequence.rate or exact_rate(found_rate)
 
     # ------------------------------------------------------------------ layout
 
