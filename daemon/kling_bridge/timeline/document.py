@@ -14,6 +14,7 @@ file with the new tracks added and every original element as it was
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -153,7 +154,7 @@ def fcpxml_splicer() -> Splicer | None:
     """The FCPXML splicer (``kling_bridge.timeline.fcpxml.splice_fcpxml``) once it is there;
     until then FCPXML results go through the exact writer."""
     try:
-        from kling_bridge.timeline import fcpxml  # type: ignore[attr-defined]
+        fcpxml = importlib.import_module("kling_bridge.timeline.fcpxml")
     except ImportError:
         return None
     splicer: Splicer | None = getattr(fcpxml, "splice_fcpxml", None)
