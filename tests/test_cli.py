@@ -147,6 +147,7 @@ def test_restyle_timeline_writes_result_timeline_in_its_format(
 
     from kling_bridge.media.synth import make_clip
     from kling_bridge.timeline import new_clips, read_timeline, write_timeline
+    from kling_bridge.timeline.paths import path_from_url
     from tests.api.test_timeline_api import plugin_timeline
 
     media = [make_clip(tmp_path / f"shot {n}.mov", frames=75, rate="25") for n in (1, 2)]
@@ -177,6 +178,10 @@ def test_restyle_timeline_writes_result_timeline_in_its_format(
         added = new_clips(result)  # found by provenance, which every format carries
         assert len(added) == 2
         assert {c.metadata["kling_bridge"]["preset"] for c in added} == {"film-noir"}
+        for clip in added:  # linked to the copies in --out, not the daemon's data folder
+            linked = Path(path_from_url(clip.media_reference.target_url) or "")
+            assert linked.parent == tmp_path / "out" and linked.is_file()
+            assert str(linked) in answer["written"]
         assert source.read_bytes() == before  # the editor's file is never touched
     finally:
         proc.kill()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cli_output import Progress, copy_outputs, print_jobs, write_result_timeline
+from .cli_output import Progress, export_to, print_jobs
 from .client import BridgeClient, BridgeError
 from .config import ConfigError, Paths, Settings, load_settings
 from .credentials import (
@@ -428,11 +428,7 @@ def _submit_and_follow(args: argparse.Namespace, client: BridgeClient,
     progress.close()
     written: list[str] = []
     if args.out is not None:
-        written = copy_outputs(final["jobs"], args.out)
-        if args.command == "restyle" and getattr(args, "input", None) is not None \
-                and _timeline_suffix(args.input):
-            written.append(write_result_timeline(client, final["batch_id"], args.input,
-                                                 args.out, args.format))
+        written = export_to(client, final["batch_id"], args.out, getattr(args, "format", None))
     failed = [j for j in final["jobs"] if j["state"] != "succeeded"]
     text = [f"batch {final['batch_id']}: {final['state']} (spent {final['billed']['units']:g} "
             f"units)"]

@@ -1,8 +1,9 @@
 """What the CLI shows and writes: progress, job tables, copies of results.
 
-Copies into ``--out`` are atomic (temp name, then rename) and never overwrite: an existing
-name gets `` (2)``, `` (3)``... like a browser download, so re-running a command never
-destroys an editor's earlier take.
+Copies into ``--out`` are made by the daemon (:mod:`kling_bridge.export`), atomic and never
+overwriting: an existing name gets `` (2)``, `` (3)``... like a browser download, so
+re-running a command never destroys an editor's earlier take; the result timeline beside
+them links to those copies.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .client import BridgeClient
+from .client import BridgeClient, BridgeError
 
 BAR = 24
 
@@ -91,31 +92,16 @@ def atomic_copy(src: Path, folder: Path, name: str | None = None) -> Path:
     return target
 
 
-def copy_outputs(jobs: Sequence[dict[str, Any]], out: Path) -> list[str]:
-    written = []
-    for job in jobs:
-        if job["state"] != "succeeded" or not job.get("result"):
-            continue
-        for output in job["result"]["outputs"]:
-            src = Path(output["path"])
-            if src.is_file():
-                written.append(str(atomic_copy(src, out)))
-    return written
+def export_to(client: BridgeClient, batch_id: str, out: Path, fmt: str | None) -> list[str]:
+    """The batch's outputs copied into ``out`` and, for a timeline, the result timeline
+    written beside them linking to those copies (the daemon does both:
+    ``POST /v1/batches/{id}/export``); the paths written."""
+    if fmt is not None:
+        from .timeline import TimelineError, canonical_format
 
-
-def write_result_timeline(client: BridgeClient, batch_id: str, source: Path, out: Path,
-                          fmt: str | None) -> str:
-    from .timeline import canonical_format, detect_format, result_path, suffix_for
-
-    fmt = canonical_format(fmt) if fmt else detect_format(source)
-    if fmt in ("otiod",):
-        fmt = "otio_json"
-    data = client.batch_timeline(batch_id, "otio" if fmt == "otio_json" else fmt)
-    target = result_path(out / source.name, fmt)
-    target = free_name(target.parent, target.name if target.suffix else
-                       target.name + suffix_for(fmt))
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return str(target)
+        try:
+            fmt = canonical_format(fmt)
+        except TimelineError as exc:
+            raise BridgeError("bad_format", exc.problem, exc.hint or "") from exc
+    done = client.export_batch(batch_id, str(out.expanduser().resolve()), fmt)
+    return ([f["path"] for f in done["files"]] + [t["path"] for t in done["timelines"]])

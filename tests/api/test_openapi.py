@@ -65,3 +65,22 @@ async def test_answers_validate_against_published_schemas(api: Api) -> None:
     check("/v1/presets", "get", "200", await (await api.get("/v1/presets")).json())
     r = await api.get("/v1/jobs/j0000000000000000000000000")
     check("/v1/jobs/{id}", "get", "4XX", await r.json())
+
+
+async def test_export_answer_validates_against_its_schema(api: Api, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from .test_timeline_api import finish
+
+    doc = await (await api.client.get("/v1/openapi.json", headers={"Host": api.host})).json()
+    op = doc["paths"]["/v1/batches/{id}/export"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ExportIn")
+    created = await (await api.post("/v1/generate", {"prompt": "exported", "duration": 4})).json()
+    await finish(api, [j["id"] for j in created["jobs"]])
+    folder = Path(str(tmp_path)) / "exported"
+    r = await api.post(f"/v1/batches/{created['batch_id']}/export", {"folder": str(folder)})
+    body = await r.json()
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.validate(body, {"components": doc["components"], **schema})
+    assert body["files"] and body["timelines"] == []  # no timeline: no result timeline

@@ -20,6 +20,8 @@ RATES: dict[str, tuple[float, bool]] = {
     "29.97NDF": (30000 / 1001, False),
     "59.94": (60000 / 1001, True),
 }
+#: More rates for the tests that check every one the issue names (30 fps too).
+ALL_RATES: dict[str, tuple[float, bool]] = {**RATES, "30": (30.0, False)}
 
 
 def hour(rate: float, drop_frame: bool) -> otio.opentime.RationalTime:
@@ -68,7 +70,7 @@ def gap(length: int, rate: float) -> otio.schema.Gap:
     return otio.schema.Gap(source_range=tr(0, length, rate))
 
 
-def build(label: str, media_dir: str = "/media/cam") -> Built:
+def build(label: str, media_dir: str = "/media/cam", from_zero: bool = False) -> Built:
     """V1: shots, a retime, a reverse, a title; V2 "FX": a nested compound, a graded shot.
 
     Layout (timeline frames from 01:00:00:00; r = round(rate)):
@@ -78,11 +80,12 @@ def build(label: str, media_dir: str = "/media/cam") -> Built:
       A1 "Audio 1": A001 sound
       stack markers: "kling: aerial city at dusk" 4 s at 3r; two touching prompt markers.
     """
-    rate, df = RATES[label]
+    rate, df = ALL_RATES[label]
     r = round(rate)
     start = hour(rate, df)
-    first = int(start.value)
-    timeline = otio.schema.Timeline(name=f"cut {label}", global_start_time=start)
+    first = int(start.value)  # camera timecode: the files start at 01:00:00:00
+    timeline = otio.schema.Timeline(
+        name=f"cut {label}", global_start_time=rt(0, rate) if from_zero else start)
     timeline.metadata["kling_bridge"] = {"drop_frame": df}
 
     v1 = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
@@ -125,4 +128,5 @@ def build(label: str, media_dir: str = "/media/cam") -> Built:
         name="kling: the hallway beyond", marked_range=tr(12 * r, 3 * r, rate)))
     timeline.tracks.markers.append(otio.schema.Marker(
         name="kling: a cat on a wall", marked_range=tr(20 * r, 0, rate)))
-    return Built(timeline=timeline, rate=rate, start=first, media_start=first)
+    return Built(timeline=timeline, rate=rate, start=0 if from_zero else first,
+                 media_start=first)

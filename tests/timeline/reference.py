@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -87,31 +87,17 @@ def media_issues(timeline: otio.schema.Timeline) -> list[ClipIssue]:
 # --------------------------------------------------------------------------- results
 
 
-def apply_results(timeline: otio.schema.Timeline,
-                  results: Iterable[ResultClip]) -> otio.schema.Timeline:
-    """results.apply_results built one OTIO object at a time."""
+def new_tracks(timeline: otio.schema.Timeline,
+               results: Iterable[ResultClip]) -> list[otio.schema.Track]:
+    """The results' tracks built one OTIO object at a time with the schema constructors."""
     from urllib.parse import quote
 
-    output = copy.deepcopy(timeline)
     results = list(results)
-    video = [t for t in output.tracks if t.kind == otio.schema.TrackKind.Video]
-    originals: dict[str, Any] = {}
-    for number, track in enumerate(video, 1):
-        for index, item in enumerate(track):
-            if not isinstance(item, otio.schema.Clip | otio.schema.Stack):
-                continue
-            meta = item.metadata.get(KEY)
-            key = (str(meta["clip_id"]) if isinstance(meta, Mapping) and meta.get("clip_id")
-                   else f"v{number}-{index}")
-            originals.setdefault(key, item)
-    style = next((c.media_reference.target_url for c in output.find_clips()
+    style = next((c.media_reference.target_url for c in timeline.find_clips()
                   if getattr(c.media_reference, "target_url", "")), "file:")
 
-    def url_for(result: ResultClip, original: Any) -> str:
-        source = ""
-        if isinstance(original, otio.schema.Clip):
-            source = getattr(original.media_reference, "target_url", "") or ""
-        if is_bare_path(source or style):
+    def url_for(result: ResultClip) -> str:
+        if is_bare_path(style):
             return result.path
         if result.path.startswith("/"):
             path = result.path
@@ -122,12 +108,10 @@ def apply_results(timeline: otio.schema.Timeline,
 
         return url_from_path(result.path)  # Windows and relative paths: one spelling only
 
-    def reference(result: ResultClip, url: str, first: int,
-                  metadata: dict[str, Any]) -> otio.schema.ExternalReference:
-        rate = float(exact_rate(result.rate or result.clip.timeline_rate))
-        available = TR(RT(first, rate), RT(result.frames, rate)) if result.frames else None
-        return otio.schema.ExternalReference(target_url=url, available_range=available,
-                                             metadata=metadata)
+    def first_frame(result: ResultClip, rate: Fraction) -> int:
+        if not result.timecode:
+            return 0
+        return round(otio.opentime.from_timecode(result.timecode, float(rate)).value)
 
     def lay_out(label: str, members: list[ResultClip], kind: str,
                 meta: dict[str, Any]) -> list[otio.schema.Track]:
@@ -150,47 +134,43 @@ def apply_results(timeline: otio.schema.Timeline,
             rate = float(tl_rate)
             if start > end:
                 track.append(otio.schema.Gap(source_range=TR(RT(0, rate), RT(start - end, rate))))
-            original = originals.get(ref.clip_id) if result.kind == "restyle" else None
             media_rate = exact_rate(result.rate or ref.timeline_rate)
-            offset = Fraction(result.handle_before) * tl_rate / media_rate
-            base = ref.name or (original.name if original is not None else "")
-            name = (f"{base} [{result.track_label}]" if result.kind == "restyle"
+            first = first_frame(result, media_rate)
+            offset = Fraction(first + result.handle_before) * tl_rate / media_rate
+            name = (f"{ref.name} [{result.track_label}]" if result.kind == "restyle"
                     else ref.name or "B-roll")
+            available = (TR(RT(first, float(media_rate)), RT(result.frames, float(media_rate)))
+                         if result.frames else None)
             track.append(otio.schema.Clip(
-                name=name, media_reference=reference(result, url_for(result, original), 0, {}),
+                name=name,
+                media_reference=otio.schema.ExternalReference(target_url=url_for(result),
+                                                              available_range=available),
                 source_range=TR(RT(float(offset), rate), RT(length, rate)),
-                metadata={KEY: result.provenance()}))
+                metadata={KEY: {**result.provenance(), "note": result.note}}))
             lanes[lane] = (track, start + length)
         return [track for track, _ in lanes]
 
+    tracks: list[otio.schema.Track] = []
     groups: dict[str, list[ResultClip]] = {}
     for result in results:
         if result.kind == "restyle":
             groups.setdefault(result.track_label, []).append(result)
     generations = [r for r in results if r.kind != "restyle"]
-    alternates = []
     for label, members in groups.items():
         meta = {"role": "restyle", "look": members[0].look, "variant": members[0].variant}
-        output.tracks.extend(lay_out(label, members, "Video", meta))
-        for result in members:
-            original = originals.get(result.clip.clip_id)
-            if isinstance(original, otio.schema.Clip):
-                media_rate = exact_rate(result.rate or result.clip.timeline_rate)
-                start = original.trimmed_range().start_time
-                first = round(Fraction(start.value).limit_denominator(1000) * media_rate
-                              / exact_rate(start.rate)) - result.handle_before
-                alternates.append((original, result, reference(
-                    result, url_for(result, original), first,
-                    {KEY: {"job_id": result.job_id, "look": result.look,
-                           "variant": result.variant}})))
+        tracks.extend(lay_out(label, members, "Video", meta))
     if generations:
-        output.tracks.extend(lay_out(BROLL_TRACK, generations, "Video", {"role": "broll"}))
+        tracks.extend(lay_out(BROLL_TRACK, generations, "Video", {"role": "broll"}))
         with_sound = [g for g in generations if g.has_audio]
         if with_sound:
-            output.tracks.extend(lay_out(BROLL_TRACK + " audio", with_sound, "Audio",
-                                         {"role": "broll"}))
-    for original, result, alternate in alternates:
-        refs = original.media_references()
-        refs[result.reference_key] = alternate
-        original.set_media_references(refs, original.active_media_reference_key)
+            tracks.extend(lay_out(BROLL_TRACK + " audio", with_sound, "Audio",
+                                  {"role": "broll"}))
+    return tracks
+
+
+def apply_results(timeline: otio.schema.Timeline,
+                  results: Iterable[ResultClip]) -> otio.schema.Timeline:
+    """results.apply_results built one OTIO object at a time: a copy plus new tracks."""
+    output = copy.deepcopy(timeline)
+    output.tracks.extend(new_tracks(timeline, results))
     return output

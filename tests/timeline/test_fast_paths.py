@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import re
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -126,13 +125,6 @@ def test_quote_path_is_urllib_quote(path: str) -> None:
 def test_unquote_path_is_urllib_unquote(text: str) -> None:
     assert paths.unquote_path(text) == unquote(text, encoding="utf-8",
                                                errors="surrogateescape")
-
-
-@given(st.text(alphabet="v0123456789-٣²x", max_size=8))
-def test_place_ids_are_read_as_the_regex_reads_them(clip_id: str) -> None:
-    found = re.fullmatch(r"v(\d+)-(\d+)", clip_id)
-    wanted = (int(found.group(1)), int(found.group(2))) if found else None
-    assert results._place(clip_id) == wanted
 
 
 def test_listed_and_meta_value_match_otio_containers() -> None:

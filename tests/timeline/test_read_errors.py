@@ -72,15 +72,19 @@ def test_a_bin_is_not_a_timeline(tmp_path: Path) -> None:
     assert "holds no timeline" in str(_error(bad))
 
 
-def test_edl_with_overlapping_events(tmp_path: Path) -> None:
-    bad = tmp_path / "cut.edl"
-    bad.write_text(
+def test_edl_with_overlapping_events_keeps_the_rest(tmp_path: Path) -> None:
+    """An event overlapping the one before it is left out with a reason, not the reel."""
+    odd = tmp_path / "cut.edl"
+    odd.write_text(
         "TITLE: overlap\n"
         "001  A001 V C 01:00:00:00 01:00:02:00 01:00:00:00 01:00:02:00\n"
         "002  A002 V C 01:00:00:00 01:00:02:00 01:00:01:00 01:00:03:00\n"
+        "003  A003 V C 01:00:00:00 01:00:01:00 01:00:03:00 01:00:04:00\n"
     )
-    error = _error(bad)
-    assert str(bad) in str(error) and "cmx_3600" in str(error)
+    read = read_timeline(odd, check_media=False)
+    assert [c.name for c in read.timeline.find_clips()] == ["001", "003"]
+    (issue,) = read.issues
+    assert "event 002" in issue.reason and "overlap" in issue.reason
 
 
 def test_missing_file_unknown_format_and_empty_file(tmp_path: Path) -> None:
@@ -116,3 +120,49 @@ def test_error_to_dict_for_api_bodies(tmp_path: Path) -> None:
     bad.write_text("[")
     data = _error(bad).to_dict()
     assert data["file"] == str(bad) and data["hint"] and data["message"].startswith(str(bad))
+
+
+def test_an_adapter_crash_is_explained_not_repeated(tmp_path: Path, samples: Path) -> None:
+    """A clip item without <start> makes the FCP 7 reader fail with "'NoneType' object has
+    no attribute 'text'": the editor is told what it means instead."""
+    text = (samples / "premiere_example.xml").read_text()
+    broken = tmp_path / "cut.xml"
+    broken.write_text(text.replace("<start>536</start>", "", 1))
+    error = _error(broken)
+    message = str(error)
+    assert "NoneType" not in message and "attribute" not in message
+    assert str(broken) in message and "FCP 7 XML (Premiere, Resolve)" in message
+    assert "export the timeline from the editor again" in message
+
+
+def test_an_odd_event_does_not_refuse_the_reel(samples: Path) -> None:
+    """timecode_mismatch.edl: events whose source and record lengths differ are left out,
+    each named with its reason; the others are read."""
+    read = read_timeline(samples / "timecode_mismatch.edl", check_media=False)
+    names = [c.name for c in read.timeline.find_clips()]
+    left_out = {i.item: i.reason for i in read.issues}
+    assert left_out and names and not set(left_out) & set(names)
+    assert all("left out" in reason and "M2" in reason for reason in left_out.values())
+    assert len(names) + len(left_out) == 20
+
+
+def test_relative_media_is_found_from_the_timeline_folder(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``* FROM CLIP: media/A001.mov`` means the file beside the EDL, wherever the bridge
+    runs; the same text sent without a folder keeps the path as it is (and says so)."""
+    folder = tmp_path / "project"
+    (folder / "media").mkdir(parents=True)
+    (folder / "media" / "A001.mov").write_bytes(b"")
+    edl = folder / "cut.edl"
+    edl.write_text("TITLE: cut\nFCM: NON-DROP FRAME\n\n"
+                   "001  A001     V     C        01:00:00:00 01:00:01:00 01:00:00:00 01:00:01:00\n"
+                   "* FROM CLIP NAME:  A001\n* FROM CLIP: media/A001.mov\n")
+    monkeypatch.chdir(tmp_path)  # not the timeline's folder
+    read = read_timeline(edl)
+    (clip,) = read.timeline.find_clips()
+    assert clip.media_reference.target_url == str(folder / "media" / "A001.mov")
+    assert not read.issues
+    sent = read_timeline_text(edl.read_text(), "cmx_3600")
+    (clip,) = sent.timeline.find_clips()
+    assert clip.media_reference.target_url == "media/A001.mov"
+    assert sent.issues and "media/A001.mov" in sent.issues[0].reason

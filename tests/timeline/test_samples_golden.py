@@ -8,8 +8,9 @@ relinked to stand-in files (the editors' paths do not exist here), every clip se
 - the result timeline, written back in the sample's own format and read again, must hold
   every new clip exactly over its source and every original clip as it was.
 
-``KB_UPDATE_GOLDEN=1 pytest tests/timeline/test_samples_golden.py`` rewrites the golden
-files after a deliberate change; review the diff like code.
+``KLING_BRIDGE_UPDATE_GOLDENS=1 pytest tests/timeline/test_samples_golden.py`` (or the older
+``KB_UPDATE_GOLDEN=1``) rewrites the golden files after a deliberate change; a missing one
+fails. Review the diff like code.
 """
 
 from __future__ import annotations
@@ -85,9 +86,10 @@ def _jobs_summary(selection: Selection) -> dict[str, Any]:
 def _golden(name: str, data: dict[str, Any]) -> None:
     path = GOLDEN / f"{name}.jobs.json"
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-    if os.environ.get("KB_UPDATE_GOLDEN") or not path.exists():
+    if os.environ.get("KB_UPDATE_GOLDEN") or os.environ.get("KLING_BRIDGE_UPDATE_GOLDENS"):
         GOLDEN.mkdir(exist_ok=True)
         path.write_text(text)
+    assert path.exists(), f"{path.name} is missing: write it with KLING_BRIDGE_UPDATE_GOLDENS=1"
     assert json.loads(path.read_text()) == json.loads(text), f"golden {path.name} differs"
 
 

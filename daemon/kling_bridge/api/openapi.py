@@ -54,8 +54,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "get_batch"): Operation("A batch: its jobs, state, price and spend",
                                     answer=s.BatchStatusOut),
     ("GET", "batch_timeline"): Operation(
-        "The batch's results as timeline edits", content_type="application/octet-stream",
-        query=(("format", "otio | fcp_xml | fcpx_xml | cmx_3600 | otioz | AAF"),)),
+        "The batch's results as timeline edits: in the editor's own format, its document with "
+        "the new tracks spliced in", content_type="application/octet-stream",
+        query=(("format", "otio | fcp_xml | fcpx_xml | cmx_3600 | otioz | AAF"),
+               ("track", "EDLs: which new track's EDL (default: the first)"))),
+    ("POST", "export_batch"): Operation(
+        "Copy the batch's outputs into a folder the editor keeps (never overwriting: "
+        "'name (2).mov') and write the result timeline there, linking to the copies",
+        s.ExportIn, s.ExportOut),
     ("GET", "presets"): Operation("Looks for menus: id, name, category, description",
                                   answer=s.PresetListOut),
     ("GET", "events"): Operation(

@@ -170,9 +170,31 @@ async def batch_timeline(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_format", f"unknown timeline format {fmt!r}",
                        f"use one of {', '.join(TIMELINE_FORMATS)}")
     batch, jobs = batch_or_404(request)
-    body, media_type = await result_timeline(batch, jobs, fmt)
+    body, media_type = await result_timeline(batch, jobs, fmt, request.query.get("track"))
     content_type, _, charset = media_type.partition("; charset=")
     return web.Response(body=body, content_type=content_type, charset=charset or None)
+
+
+async def export_batch(request: web.Request) -> web.Response:
+    """Deliver a batch into a folder the editor keeps (see :mod:`kling_bridge.export`)."""
+    from .routes_submit import parse_body
+    from .timelines import export
+
+    body = await parse_body(request, s.ExportIn)
+    if body.format is not None and body.format not in TIMELINE_FORMATS:
+        raise ApiError(400, "bad_format", f"unknown timeline format {body.format!r}",
+                       f"use one of {', '.join(TIMELINE_FORMATS)}")
+    batch, jobs = batch_or_404(request)
+    fmt = "otio_json" if body.format == "otio" else body.format
+    done = await export(batch, jobs, body.folder, fmt)
+    return json_response(s.ExportOut(
+        batch_id=batch["id"], folder=done.folder,
+        files=[s.ExportedFileOut(job_id=f.job_id, role=f.role, source=f.source, path=f.path)
+               for f in done.files],
+        timelines=[s.ExportedTimelineOut(path=t.path, format=t.format, track=t.track)
+                   for t in done.timelines],
+        skipped=[s.SkippedOut(name=n, reason=r) for n, r in done.skipped],
+        notes=done.notes))
 
 
 async def presets(request: web.Request) -> web.Response:
@@ -233,6 +255,7 @@ def register(app: web.Application) -> None:
     r.add_post(f"/v1/jobs/{{id:{ID}}}/retry", retry_job, name="retry_job")
     r.add_get(f"/v1/batches/{{id:{ID}}}", get_batch, name="get_batch")
     r.add_get(f"/v1/batches/{{id:{ID}}}/timeline", batch_timeline, name="batch_timeline")
+    r.add_post(f"/v1/batches/{{id:{ID}}}/export", export_batch, name="export_batch")
     r.add_get("/v1/presets", presets, name="presets")
     r.add_get("/v1/events", events, name="events")
     r.add_get("/v1/openapi.json", openapi, name="openapi")

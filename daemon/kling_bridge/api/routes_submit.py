@@ -231,7 +231,8 @@ async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, i
     for broll in selection.generations:
         items.append((m.JobKind.GENERATE, NewJob(broll, f"B-roll · {broll.prompt[:40]}")))
     batch_request = {"kind": "restyle", "timeline": selection.timeline_json,
-                     "format": selection.format, "source": selection.source}
+                     "format": selection.format, "source": selection.source,
+                     "document": selection.document}
     skipped = [s.SkippedOut(name=n, reason=r) for n, r in selection.skipped]
     return await _answer(sv, items, body.provider, body.dry_run, batch_request, skipped,
                          selection.notes, body.idempotency_key)

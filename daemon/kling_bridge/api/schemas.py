@@ -137,6 +137,14 @@ class LipsyncIn(_In):
     dry_run: bool = False
 
 
+class ExportIn(_In):
+    """Where to deliver a batch: a folder the editor keeps (created if missing)."""
+
+    folder: str = Field(..., min_length=1, description="absolute path of the folder")
+    format: str | None = Field(None, description="result timeline format (default: the "
+                               "editor's own): otio, fcp_xml, fcpx_xml, cmx_3600, otioz, AAF")
+
+
 # ---------------------------------------------------------------- answers
 
 
@@ -241,3 +249,26 @@ class PresetOut(_Out):
 
 class PresetListOut(_Out):
     presets: list[PresetOut]
+
+
+class ExportedFileOut(_Out):
+    job_id: str
+    role: str = Field(..., description="video, contact_sheet, thumbnail...")
+    source: str = Field(..., description="the daemon's own output")
+    path: str = Field(..., description="the copy in the export folder")
+
+
+class ExportedTimelineOut(_Out):
+    path: str
+    format: str
+    track: str | None = Field(None, description="EDLs: the new track this file holds")
+
+
+class ExportOut(_Out):
+    batch_id: str
+    folder: str
+    files: list[ExportedFileOut]
+    timelines: list[ExportedTimelineOut] = Field(
+        default_factory=list, description="the result timeline(s), linking to the copies")
+    skipped: list[SkippedOut] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)

@@ -1,5 +1,9 @@
 """The API's bridge to the timeline layer: request -> selection, batch -> result timeline.
 
+A batch keeps the editor's own document (:class:`~kling_bridge.timeline.document.Document`)
+beside the OTIO JSON of what was read, so its result in the same format is a splice into
+that document, and an export writes it next to copies of the outputs.
+
 The timeline functions are pure over OTIO objects; this module supplies the I/O they leave
 out (reading files, probing media for a start timecode) and runs the CPU-heavy parts in a
 worker thread so a 5,000-clip timeline does not stall the event loop.
@@ -17,13 +21,13 @@ from typing import Any
 
 import opentimelineio as otio
 
+from ..export import Exported, export_batch, result_clips
 from ..jobs import model as m
 from ..media.errors import MediaError
 from ..media.probe import probe
-from ..specs import ClipRef, GenerateSpec, JobResult, SourceRange, spec_from_dict
+from ..specs import ClipRef, GenerateSpec, SourceRange
 from ..timeline import (
     Criteria,
-    ResultClip,
     TimelineError,
     apply_results,
     canonical_format,
@@ -33,6 +37,7 @@ from ..timeline import (
     select,
     timeline_to_bytes,
 )
+from ..timeline.document import Document, keep, result_files
 from . import schemas as s
 from .security import ApiError
 
@@ -46,6 +51,7 @@ class TimelineSelection:
     timeline_json: str | None = None
     format: str | None = None
     source: str | None = None
+    document: dict[str, Any] | None = None  # the editor's own file (timeline.document)
 
 
 def timeline_error(exc: TimelineError) -> ApiError:
@@ -94,12 +100,15 @@ def media_start(path: str) -> otio.opentime.RationalTime | None:
 
 def _select_sync(body: s.RestyleIn) -> TimelineSelection:
     if body.timeline_path is not None:
-        result = read_timeline(Path(body.timeline_path), body.timeline_format)
+        path = Path(body.timeline_path)
+        result = read_timeline(path, body.timeline_format)
         source = body.timeline_path
+        document = keep(result, path)
     else:
         text = json.dumps(body.timeline)
         result = read_timeline_text(text, body.timeline_format or "otio_json")
         source = "request timeline"
+        document = keep(result, name=source)
     criteria = criteria_of(body.select)
     selection = select(result.timeline, criteria, media_start, source=source)
     notes = [*result.notes, *selection.notes, *(str(i) for i in result.issues)]
@@ -111,6 +120,7 @@ def _select_sync(body: s.RestyleIn) -> TimelineSelection:
         timeline_json=otio.adapters.write_to_string(result.timeline, "otio_json"),
         format=result.format,
         source=source,
+        document=document.to_dict(),
     )
 
 
@@ -121,47 +131,25 @@ async def select_from_request(body: s.RestyleIn) -> TimelineSelection:
         raise timeline_error(exc) from exc
 
 
-def result_clips(jobs: list[m.Job]) -> list[ResultClip]:
-    """Finished jobs as the timeline layer needs them (provenance included, no secrets)."""
-    out = []
-    for job in jobs:
-        if job.state is not m.JobState.SUCCEEDED or not job.result:
-            continue
-        result = JobResult.from_dict(dict(job.result))
-        video = result.video()
-        if video is None:
-            continue
-        spec = spec_from_dict(str(job.kind), dict(job.spec))
-        ref = getattr(spec, "clip", None) or getattr(spec, "placement", None)
-        if ref is None:
-            continue
-        look = getattr(spec, "look", None)
-        prompt = (look.prompt if look is not None else getattr(spec, "prompt", "")) or ""
-        out.append(
-            ResultClip(
-                job_id=job.id,
-                kind=str(job.kind),
-                path=video.path,
-                clip=ref,
-                look=look.label if look is not None else "",
-                variant=int(getattr(spec, "variant", 0)),
-                frames=video.frames,
-                rate=video.rate,
-                has_audio=video.has_audio,
-                provider=job.provider,
-                model=str(getattr(spec, "model", "")),
-                prompt=prompt,
-                preset=look.preset if look is not None else None,
-                task_id=",".join(t.provider_task_id or "" for t in job.tasks) or None,
-                cost=job.billed_units,
-                draft=bool(result.metadata.get("draft", video.draft)),
-            )
-        )
-    return out
-
-
-def _result_sync(batch: dict[str, Any], jobs: list[m.Job], fmt: str) -> tuple[bytes, str]:
+def _result_sync(batch: dict[str, Any], jobs: list[m.Job], fmt: str,
+                 track: str | None = None) -> tuple[bytes, str]:
+    """The batch's result timeline in ``fmt``: spliced into the editor's document when it
+    is the document's own format, through the adapters otherwise (see
+    :mod:`kling_bridge.timeline.document`). For an EDL, ``track`` picks which new track's
+    EDL (default: the first)."""
     request = batch["request"]
+    results = result_clips(jobs)
+    canonical = canonical_format(fmt)
+    kept = request.get("document")
+    if isinstance(kept, dict):
+        files = result_files(Document.from_dict(kept), results, canonical,
+                             timeline=_stored(request))
+        chosen = next((f for f in files if track is None or f.track == track), None)
+        if chosen is None:
+            names = ", ".join(repr(f.track) for f in files) or "none"
+            raise TimelineError(f"no new track called {track!r}",
+                                hint=f"the batch's new tracks are {names}")
+        return chosen.data, chosen.media_type
     text = request.get("timeline")
     if text:
         timeline = otio.adapters.read_from_string(text, "otio_json")
@@ -169,9 +157,15 @@ def _result_sync(batch: dict[str, Any], jobs: list[m.Job], fmt: str) -> tuple[by
         timeline = otio.schema.Timeline(name=f"kling-bridge {batch['id']}")
         rate = _first_rate(jobs)
         timeline.global_start_time = otio.opentime.RationalTime(0, float(rate))
-    result = apply_results(timeline, result_clips(jobs), owned=True)  # parsed just above
-    canonical = canonical_format(fmt)
+    result = apply_results(timeline, results)
     return timeline_to_bytes(result, canonical), media_type_for(canonical)
+
+
+def _stored(request: dict[str, Any]) -> otio.schema.Timeline | None:
+    """The cut as the batch read it (for the adapter route when the document cannot be
+    read again: an AAF moved away since)."""
+    text = request.get("timeline")
+    return otio.adapters.read_from_string(text, "otio_json") if text else None
 
 
 def _first_rate(jobs: list[m.Job]) -> Fraction:
@@ -182,8 +176,21 @@ def _first_rate(jobs: list[m.Job]) -> Fraction:
     return Fraction(24)
 
 
-async def result_timeline(batch: dict[str, Any], jobs: list[m.Job], fmt: str) -> tuple[bytes, str]:
+async def result_timeline(batch: dict[str, Any], jobs: list[m.Job], fmt: str,
+                          track: str | None = None) -> tuple[bytes, str]:
     try:
-        return await asyncio.to_thread(_result_sync, batch, jobs, fmt)
+        return await asyncio.to_thread(_result_sync, batch, jobs, fmt, track)
     except TimelineError as exc:
         raise timeline_error(exc) from exc
+
+
+async def export(batch: dict[str, Any], jobs: list[m.Job], folder: str,
+                 fmt: str | None) -> Exported:
+    """Copies and result timeline into ``folder`` (see :mod:`kling_bridge.export`)."""
+    try:
+        return await asyncio.to_thread(export_batch, batch, jobs, Path(folder), fmt)
+    except TimelineError as exc:
+        raise timeline_error(exc) from exc
+    except OSError as exc:
+        raise ApiError(400, "export_failed", f"{folder}: cannot write there ({exc.strerror})",
+                       "choose a folder you can write to, with room for the files") from exc

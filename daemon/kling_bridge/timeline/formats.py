@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import zipfile
@@ -80,6 +81,7 @@ class ReadResult:
     path: str | None = None
     notes: list[str] = field(default_factory=list)
     issues: list[ClipIssue] = field(default_factory=list)
+    text: str | None = None  # the document as read (text formats; a bundle's Info.fcpxml)
 
 
 def canonical_format(name: str) -> str:
@@ -185,8 +187,10 @@ def read_timeline(
         raise TimelineError("file not found", path=where, hint="check the path")
     fmt = canonical_format(fmt) if fmt else detect_format(path)
     notes: list[str] = []
+    issues: list[ClipIssue] = []
     drop: list[bool] = []
     exact = False
+    text: str | None = None
     with _adapter_errors(where, fmt):
         if fmt == "otiod":
             loaded = _read_otiod(path)
@@ -196,15 +200,19 @@ def read_timeline(
             loaded = _adapter("AAF").read_from_file(str(path))
         elif fmt == "fcpx_xml":  # relative media paths count from the file's folder
             document = path / "Info.fcpxml" if path.is_dir() else path
-            loaded = _from_text(_read_text(document), fmt, rate, notes, where,
+            text = _read_text(document)
+            loaded = _from_text(text, fmt, rate, notes, where, issues,
                                 base=str(document.parent.resolve()))
             exact = True  # rates come from frameDuration, exactly
         else:
             text = _read_text(path)
             drop = _drop_frame_flag(text, fmt)
             exact = fmt == "otio_json" and _rates_already_exact(text)
-            loaded = _from_text(text, fmt, rate, notes, where)
-    return _finish(loaded, fmt, where, notes, check_media, drop, exact)
+            loaded = _from_text(text, fmt, rate, notes, where, issues)
+    result = _finish(loaded, fmt, where, notes, check_media, drop, exact,
+                     folder=path if path.is_dir() else path.parent, issues=issues, text=text)
+    result.text = text
+    return result
 
 
 def read_timeline_text(
@@ -214,8 +222,13 @@ def read_timeline_text(
     name: str = "request body",
     rate: float | None = None,
     check_media: bool = True,
+    folder: Path | None = None,
 ) -> ReadResult:
-    """Same as :func:`read_timeline` for a timeline sent as text (the API's request body)."""
+    """Same as :func:`read_timeline` for a timeline sent as text (the API's request body).
+
+    ``folder`` is where relative media paths are found (the timeline file's folder when the
+    text came from one); without it they stay as they are, and are reported.
+    """
     fmt = canonical_format(fmt)
     if FORMATS[fmt].binary or FORMATS[fmt].directory:
         raise TimelineError(
@@ -224,11 +237,15 @@ def read_timeline_text(
             hint="send OTIO JSON, FCP XML, FCPXML or EDL text, or give a file path",
         )
     notes: list[str] = []
+    issues: list[ClipIssue] = []
     with _adapter_errors(name, fmt):
-        loaded = _from_text(text, fmt, rate, notes, name)
+        loaded = _from_text(text, fmt, rate, notes, name, issues,
+                            base=str(folder.resolve()) if folder is not None else None)
     exact = fmt == "fcpx_xml" or (fmt == "otio_json" and _rates_already_exact(text))
-    result = _finish(loaded, fmt, name, notes, check_media, _drop_frame_flag(text, fmt), exact)
+    result = _finish(loaded, fmt, name, notes, check_media, _drop_frame_flag(text, fmt), exact,
+                     folder=folder, issues=issues, text=text)
     result.path = None
+    result.text = text
     return result
 
 
@@ -247,7 +264,7 @@ def _adapter(name: str) -> Any:
 
 
 def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where: str,
-               base: str | None = None) -> Any:
+               issues: list[ClipIssue] | None = None, base: str | None = None) -> Any:
     if fmt == "otio_json":
         if not text.strip():
             raise TimelineError("the file is empty", path=where, hint="export the timeline again")
@@ -269,6 +286,11 @@ def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where:
         edl_rate = rate or quirks.guess_edl_rate(text)
         if rate is None:
             notes.append(f"EDL frame rate {edl_rate:g} worked out from its timecodes")
+        from kling_bridge.timeline.edl import drop_odd_events
+
+        text, odd = drop_odd_events(text, edl_rate)
+        if issues is not None:
+            issues.extend(odd)
         return _adapter("cmx_3600").read_from_string(text, rate=edl_rate)
     if fmt == "ale":
         kwargs = {"fps": rate} if rate else {}
@@ -391,22 +413,54 @@ def _drop_frame_flag(text: str, fmt: str) -> list[bool]:
 
 
 _DISPLAY_FORMAT = re.compile(r"<displayformat>\s*(DF|NDF)\s*</displayformat>")
+#: An OTIO media URL that is neither a URL with a scheme (nor a drive) nor absolute.
+_RELATIVE_URL = re.compile(r'"target_url"\s*:\s*"(?![A-Za-z][A-Za-z0-9+.\-]*:|/|\\\\|")')
+
+
+def _may_be_relative(text: str | None, fmt: str) -> bool:
+    """Whether a walk for relative media paths can find any: one look at an OTIO file's
+    text answers for thousands of clips; other formats are walked."""
+    return fmt != "otio_json" or text is None or _RELATIVE_URL.search(text) is not None
 
 
 def _finish(
     loaded: Any, fmt: str, where: str, notes: list[str], check: bool, drop: list[bool],
-    rates_exact: bool = False,
+    rates_exact: bool = False, *, folder: Path | None = None,
+    issues: list[ClipIssue] | None = None, text: str | None = None,
 ) -> ReadResult:
     timeline = _as_timeline(loaded, where, notes)
     notes.extend(quirks.normalise(timeline, fmt, drop_frame=drop[0] if drop else None,
                                   snap=not rates_exact))
-    issues = quirks.media_issues(timeline, os.path.exists) if check else []
-    return ReadResult(timeline=timeline, format=fmt, path=where, notes=notes, issues=issues)
+    if folder is not None and fmt not in ("otiod", "otioz") and _may_be_relative(text, fmt):
+        moved = quirks.relative_media_from(timeline, str(folder))
+        if moved:
+            notes.append(f"{moved} relative media path(s) found from the timeline's folder "
+                         f"({folder})")
+    found = list(issues or [])
+    if check:
+        found.extend(quirks.media_issues(timeline, os.path.exists))
+    return ReadResult(timeline=timeline, format=fmt, path=where, notes=notes, issues=found)
+
+
+#: What each format is called where an editor reads it.
+LABELS = {"otio_json": "OpenTimelineIO (.otio)", "otioz": "OTIO bundle (.otioz)",
+          "otiod": "OTIO bundle (.otiod)", "fcp_xml": "FCP 7 XML (Premiere, Resolve)",
+          "fcpx_xml": "FCPXML (Final Cut Pro)", "cmx_3600": "CMX 3600 EDL", "AAF": "AAF",
+          "ale": "ALE"}
+
+_LOG = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
 def _adapter_errors(where: str, fmt: str) -> Iterator[None]:
-    """Adapter exceptions -> TimelineError naming the file (and item when they say)."""
+    """Reader failures -> TimelineError naming the file (and item when they say).
+
+    A reader's own refusals (OpenTimelineIO errors, an EDL parse error) say what is wrong
+    and are passed on; a Python error from inside an adapter (``'NoneType' object has no
+    attribute 'tag'``) says nothing to an editor, so it is logged and replaced by what it
+    means: the file is not complete or not shaped as the format's exporters write it.
+    """
+    label = LABELS.get(fmt, fmt)
     try:
         yield
     except TimelineError as exc:
@@ -422,13 +476,25 @@ def _adapter_errors(where: str, fmt: str) -> Iterator[None]:
         ) from exc
     except UnicodeDecodeError as exc:
         raise TimelineError(f"not a text file ({exc.reason})", path=where) from exc
-    except (otio.exceptions.OTIOError, ValueError, KeyError, AttributeError, TypeError,
-            IndexError) as exc:
+    except otio.exceptions.OTIOError as exc:
         raise TimelineError(
-            f"cannot be read as {fmt}: {exc}",
+            f"cannot be read as {label}: {_sentence(str(exc))}",
             path=where,
-            hint=f"check that the file really is {fmt} and was exported completely",
+            hint=f"check that the file really is {label} and was exported completely",
         ) from exc
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
+        _LOG.info("reading %s as %s failed inside the adapter: %r", where, fmt, exc)
+        raise TimelineError(
+            f"cannot be read as {label}: something the format requires is missing or not "
+            "where its exporters put it",
+            path=where,
+            hint=f"export the timeline from the editor again as {label} (not hand-edited "
+            "or cut short); if it still fails, report it with the file",
+        ) from exc
+
+
+def _sentence(message: str) -> str:
+    return message.strip().rstrip(".") or "the reader refused it"
 
 
 _WRITING = ("write_timeline", "timeline_to_string", "timeline_to_bytes", "result_path")

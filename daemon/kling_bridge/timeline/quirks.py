@@ -7,8 +7,12 @@ Reading (:func:`normalise`, on a timeline the reader owns, idempotent so OTIO's 
   changing any frame number;
 - an EDL's record start (the adapter hides it as a negative track offset that OTIO's range
   maths then refuses) becomes the timeline's ``global_start_time``;
-- provenance that travelled through a format without free metadata (a ``kling_bridge``
-  marker, an EDL comment, an AAF user comment) is lifted back into ``metadata["kling_bridge"]``.
+- provenance that travelled through a format without free metadata (a marker, an EDL
+  comment, an AAF user comment, an FCP 7 log note: see :mod:`.provenance`) is lifted back
+  into ``metadata["kling_bridge"]``;
+- FCP 7 XML clips and tracks the editor switched off (``<enabled>FALSE</enabled>``, which
+  the adapter keeps only as metadata) are disabled, so selection skips them with a reason;
+  FCP 7 marker comments (Premiere's marker notes) become the markers' comments.
 
 The way out is :mod:`.writeback`.
 """
@@ -17,23 +21,34 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import opentimelineio as otio
 
+from kling_bridge.timeline import provenance
 from kling_bridge.timeline.errors import ClipIssue
-from kling_bridge.timeline.paths import path_from_url
+from kling_bridge.timeline.paths import (
+    is_bare_path,
+    is_windows_path,
+    path_from_url,
+    url_from_path,
+)
 from kling_bridge.timeline.rates import (
     exact_rate,
     rational,
     snap_rate,
 )
-from kling_bridge.timeline.walk import listed, meta_value
+from kling_bridge.timeline.walk import gc_paused, listed, meta_value
 
 KEY = "kling_bridge"  # metadata namespace and provenance marker name
-EDL_COMMENT = "KLING_BRIDGE "
+EDL_COMMENT = "KLING_BRIDGE "  # before 0.2: a JSON record (still read)
+EDL_NOTE = "KLING: "  # ``* KLING: Kling O3 · film-noir · draft · job j1a2…``
+EDL_RECORD = "KLING RECORD: "  # ``* KLING RECORD: job_id: j1a2...; provider: kling; ...``
+AAF_NOTE = "Kling"  # AAF user comments (Avid bin columns)
+AAF_RECORD = "Kling record"
 _TC = re.compile(r"\b\d{2}:\d{2}:\d{2}[:;]\d{2}\b")
 
 # --------------------------------------------------------------------------- reading
@@ -115,6 +130,10 @@ def normalise(
         meta = dict(timeline.metadata.get(KEY, {}))
         meta["drop_frame"] = drop_frame
         timeline.metadata[KEY] = meta
+    if fmt in (None, "fcp_xml"):
+        if _fcp_switched_off(timeline):
+            notes.append("clips or tracks switched off in the editor are left out")
+        _fcp_marker_comments(timeline)
     if snap and _snap_rates(timeline):
         notes.append("frame rates snapped to exact SMPTE rates")
     if _edl_offsets_to_start(timeline):
@@ -124,6 +143,8 @@ def normalise(
         _lift_edl_comments(timeline)
     if fmt in (None, "AAF"):
         _lift_aaf_comments(timeline)
+    if fmt in (None, "fcp_xml"):
+        _lift_log_notes(timeline)
     if fmt not in ("otio_json", "otioz", "otiod"):  # OTIO's own formats keep metadata
         _lift_provenance_markers(timeline)
     if "Resolve_OTIO" in timeline.metadata:
@@ -131,21 +152,60 @@ def normalise(
     return notes
 
 
+def relative_media_from(timeline: otio.schema.Timeline, folder: str) -> int:
+    """Media paths written relative to the timeline file (``media/A001.mov``) made absolute
+    from ``folder`` -- the timeline's folder, not wherever the bridge happens to run.
+    Returns how many references changed."""
+    base = folder.replace("\\", "/")
+    changed = 0
+    for clip, _track in _clips_with_tracks(timeline.tracks, ""):
+        url = getattr(clip.media_reference, "target_url", "")
+        local = path_from_url(url) if url else None
+        if not local or _absolute(local):
+            continue  # the usual case: one look at the active reference
+        refs = clip.media_references()
+        for ref in refs.values():
+            url = getattr(ref, "target_url", "")
+            local = path_from_url(url) if url else None
+            if not local or _absolute(local):
+                continue
+            joined = posixpath.normpath(posixpath.join(base, local))
+            ref.target_url = joined if is_bare_path(url) else url_from_path(joined)
+            changed += 1
+        clip.set_media_references(refs, clip.active_media_reference_key)
+    return changed
+
+
+def _absolute(path: str) -> bool:
+    return path.startswith("/") or is_windows_path(path)
+
+
 def media_issues(
     timeline: otio.schema.Timeline, exists: Callable[[str], bool]
 ) -> list[ClipIssue]:
     """Clips whose media cannot be found on this machine (reported, never fatal)."""
+    with gc_paused():
+        return _media_issues(timeline, exists)
+
+
+def _media_issues(
+    timeline: otio.schema.Timeline, exists: Callable[[str], bool]
+) -> list[ClipIssue]:
     issues: list[ClipIssue] = []
     seen: dict[str, tuple[str | None, bool]] = {}  # url -> (path, exists): media repeats
+    external = otio.schema.ExternalReference
     for clip, track in _clips_with_tracks(timeline.tracks, ""):
         ref = clip.media_reference
-        if isinstance(ref, otio.schema.GeneratorReference):
+        if type(ref) is external:  # the usual case, answered by one comparison
+            url = ref.target_url
+        elif isinstance(ref, otio.schema.GeneratorReference):
             continue
-        if isinstance(ref, otio.schema.MissingReference) or ref is None:
+        elif isinstance(ref, otio.schema.MissingReference) or ref is None:
             issues.append(ClipIssue(clip.name or "<unnamed>", "offline: the editor exported no "
                                     "media path for it; relink it before exporting", track))
             continue
-        url = getattr(ref, "target_url", "")
+        else:
+            url = getattr(ref, "target_url", "")
         if not url:
             continue
         if url not in seen:
@@ -167,8 +227,15 @@ def _clips_with_tracks(composition: Any, track: str) -> Iterator[tuple[Any, str]
     climb up the parents for each clip."""
     if isinstance(composition, otio.schema.Track):
         track = composition.name
+    clip_type = otio.schema.Clip
     for child in listed(composition):
-        if isinstance(child, otio.schema.Clip):
+        kind = type(child)
+        if kind is clip_type:  # most children: no isinstance walk up the class tree
+            yield child, track
+            continue
+        if kind is otio.schema.Gap:
+            continue
+        if isinstance(child, clip_type):
             yield child, track
         if isinstance(child, otio.core.Composition):
             yield from _clips_with_tracks(child, track)
@@ -250,15 +317,64 @@ def _edl_offsets_to_start(timeline: otio.schema.Timeline) -> bool:
     return True
 
 
+def _fcp_switched_off(timeline: otio.schema.Timeline) -> bool:
+    """``<enabled>FALSE</enabled>`` on FCP 7 clip items and tracks -> ``enabled = False``."""
+    found = False
+    for track in listed(timeline.tracks):
+        if _fcp_false(track):
+            track.enabled = False
+            found = True
+        if isinstance(track, otio.core.Composition):
+            for item in track.find_children():
+                if _fcp_false(item):
+                    item.enabled = False
+                    found = True
+    return found
+
+
+def _fcp_marker_comments(timeline: otio.schema.Timeline) -> None:
+    """A marker's ``<comment>`` (where Premiere keeps its note, and an editor writes
+    ``kling: ...``) is only metadata to the adapter: it becomes the marker's comment."""
+    for holder in [timeline.tracks, *timeline.tracks.find_children()]:
+        for marker in listed(getattr(holder, "markers", [])):
+            fcp = meta_value(marker.metadata, "fcp_xml")
+            comment = fcp.get("comment") if isinstance(fcp, Mapping) else None
+            if isinstance(comment, str) and comment and not marker.comment:
+                marker.comment = comment
+
+
+def _fcp_false(item: Any) -> bool:
+    fcp = meta_value(getattr(item, "metadata", None), "fcp_xml")
+    value = fcp.get("enabled") if isinstance(fcp, Mapping) else None
+    return isinstance(value, str) and value.strip().upper() == "FALSE"
+
+
+def _lift_log_notes(timeline: otio.schema.Timeline) -> None:
+    """The record the FCP 7 splice writes in a new clip item's ``<logginginfo><lognote>``."""
+    for clip in timeline.find_clips():
+        fcp = meta_value(clip.metadata, "fcp_xml")
+        logging = fcp.get("logginginfo") if isinstance(fcp, Mapping) else None
+        if not isinstance(logging, Mapping):
+            continue
+        text = logging.get("lognote")
+        if isinstance(text, str) and text:
+            _merge_record(clip, provenance.parse_record(text), logging.get("description"))
+
+
 def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
         cmx = meta_value(clip.metadata, "cmx_3600")
         if not cmx or not cmx.get("comments"):
             continue
         kept = []
+        note = None
         for comment in cmx["comments"]:
             if comment.startswith(EDL_COMMENT):
                 _merge_provenance(clip, comment[len(EDL_COMMENT):])
+            elif comment.startswith(EDL_RECORD):
+                _merge_record(clip, provenance.parse_record(comment[len(EDL_RECORD):]), note)
+            elif comment.startswith(EDL_NOTE):
+                note = comment[len(EDL_NOTE):].strip()
             else:
                 kept.append(comment)
         cmx["comments"] = kept
@@ -268,7 +384,12 @@ def _lift_aaf_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
         aaf = meta_value(clip.metadata, "AAF")
         comments = aaf.get("UserComments") if isinstance(aaf, Mapping) else None
-        if isinstance(comments, Mapping) and KEY in comments:
+        if not isinstance(comments, Mapping):
+            continue
+        if AAF_RECORD in comments:
+            _merge_record(clip, provenance.parse_record(str(comments[AAF_RECORD])),
+                          comments.get(AAF_NOTE))
+        elif KEY in comments:
             _merge_provenance(clip, str(comments[KEY]))
 
 
@@ -279,10 +400,26 @@ def _lift_provenance_markers(timeline: otio.schema.Timeline) -> None:
             continue
         for index in reversed(range(len(markers))):
             marker = markers[index]
-            if marker.name.startswith(KEY):
+            if marker.name.startswith(KEY):  # before 0.2: "kling_bridge {json}"
                 text = marker.name[len(KEY):].strip() or marker.comment
                 if _merge_provenance(item, text):
                     del markers[index]
+                continue
+            note, _bar, line = marker.name.partition(" | ")  # FCPXML keeps no comment
+            record = provenance.parse_record(marker.comment or line)
+            if record and _merge_record(item, record, note):
+                del markers[index]
+
+
+def _merge_record(item: Any, record: dict[str, Any], note: Any = None) -> bool:
+    if not record:
+        return False
+    existing = dict(item.metadata.get(KEY, {}))
+    existing.update(record)
+    if isinstance(note, str) and note:
+        existing["note"] = note
+    item.metadata[KEY] = existing
+    return True
 
 
 def _merge_provenance(item: Any, text: str) -> bool:

@@ -42,7 +42,7 @@ from kling_bridge.timeline.prompts import (
     prompt_of,
 )
 from kling_bridge.timeline.rates import exact_rate, rate_text, timeline_rate
-from kling_bridge.timeline.walk import bridge_meta, clip_id, listed, meta_value
+from kling_bridge.timeline.walk import bridge_meta, clip_id, gc_paused, listed, meta_value
 from kling_bridge.timeline.walk import frames as _frames
 from kling_bridge.timeline.walk import items as _items
 from kling_bridge.timeline.walk import name as _name
@@ -135,7 +135,12 @@ def select(
     (EDLs); without it a file is assumed to start at 00:00:00:00 and a note says so.
     ``source`` names the timeline in error messages.
     """
-    criteria = criteria or Criteria()
+    with gc_paused():
+        return _select(timeline, criteria or Criteria(), media_start, media_exists, source)
+
+
+def _select(timeline: otio.schema.Timeline, criteria: Criteria, media_start: MediaStart | None,
+            media_exists: Callable[[str], bool] | None, source: str | None) -> Selection:
     rate = timeline_rate(timeline)
     start = _start_frames(timeline, rate)
     window = _resolve_range(criteria.time_range, rate, start) if criteria.time_range else None
@@ -143,9 +148,13 @@ def select(
     auto = not criteria.has_filter
     audio_ignored = 0
     rate_name = rate_text(rate)
+    last_track: Any = None
+    track_name, track_on = "", True
     for kind, number, index, track, item, rec_start, rec_len in _items(timeline, rate):
+        if track is not last_track:  # asked once per track, not once per clip
+            last_track, track_name, track_on = track, track.name, track.enabled
         meta = bridge_meta(item)
-        marked = isinstance(meta, Mapping) and bool(meta.get("selected"))
+        marked = meta is not None and isinstance(meta, Mapping) and bool(meta.get("selected"))
         if kind == otio.schema.TrackKind.Audio:
             if marked:
                 result.skipped.append((_name(item), "audio-only: the bridge restyles picture"))
@@ -159,9 +168,13 @@ def select(
         ref = ClipRef(
             clip_id=clip_id(item, number, index, meta), name=item_name,
             track_index=number - 1,
-            track_name=track.name, record_start=rec_start, record_duration=rec_len,
+            track_name=track_name, record_start=rec_start, record_duration=rec_len,
             timeline_rate=rate_name,
         )
+        if not track_on:
+            result.skipped.append((item_name, f"its track ({track_name or f'V{number}'}) is "
+                                   "switched off in the timeline: switch it on to restyle it"))
+            continue
         outcome = _source_range(item, criteria.handles, media_start, media_exists)
         if isinstance(outcome, str):
             result.skipped.append((item_name, outcome))
@@ -288,15 +301,18 @@ def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
 def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
     """Why ``item`` cannot be restyled as it stands (None when it can), and its media."""
     if not item.enabled:
-        return "disabled in the timeline", None
+        return "switched off (disabled) in the timeline: enable it to restyle it", None
     meta = bridge_meta(item)
     if isinstance(meta, Mapping) and meta.get("cannot_restyle"):  # what only the reader saw
         return str(meta["cannot_restyle"]), None
-    if isinstance(item, otio.schema.Stack):
-        return "nested/compound clip: open it and select the clips inside, or flatten it", None
-    if not isinstance(item, otio.schema.Clip):
-        return f"{item.schema_name()} is not a clip", None
-    for effect in listed(item.effects):
+    if type(item) is not otio.schema.Clip:  # (the usual case answered by one comparison)
+        if isinstance(item, otio.schema.Stack):
+            return ("nested/compound clip: open it and select the clips inside, or flatten "
+                    "it"), None
+        if not isinstance(item, otio.schema.Clip):
+            return f"{item.schema_name()} is not a clip", None
+    effects = item.effects
+    for effect in listed(effects) if len(effects) else ():
         if isinstance(effect, otio.schema.LinearTimeWarp):
             scalar = effect.time_scalar
             if scalar == 0:
@@ -314,6 +330,8 @@ def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
         elif _is_time_remap(effect):
             return "retimed (time remap): render the speed change or reset it", None
     ref = item.media_reference
+    if type(ref) is otio.schema.ExternalReference:
+        return None, ref
     if isinstance(ref, otio.schema.GeneratorReference):
         kind = ref.generator_kind or ref.name or "generator"
         return f"generator or title ({kind}): there is no footage to restyle", ref

@@ -11,6 +11,8 @@ cheap) and take exactly that many items.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from typing import Any
@@ -20,6 +22,21 @@ import opentimelineio as otio
 from kling_bridge.timeline.rates import exact_rate
 
 KEY = "kling_bridge"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Selecting from or adding to a 5,000-clip cut allocates tens of thousands of small
+    objects that all live on (job specs, result tracks): the cyclic collector would scan
+    them again and again and find nothing to free. It is off for the length of the walk
+    (nothing built here holds a cycle) and back on after, as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def clip_id(item: Any, track_number: int, index: int, meta: Any = False) -> str:
@@ -84,10 +101,20 @@ def name(item: Any) -> str:
     return str(item.name) or "<unnamed>"
 
 
+_last_rate: tuple[Fraction | None, float] = (None, 0.0)  # a walk asks about one rate
+
+
 def frames(time: otio.opentime.RationalTime, rate: Fraction) -> int:
     """Whole frames of ``time`` at ``rate`` (a fast path when the rates already agree)."""
+    global _last_rate
+    last = _last_rate
+    if last[0] is rate:
+        as_float = last[1]
+    else:
+        as_float = rate.numerator / rate.denominator
+        _last_rate = (rate, as_float)
     time_rate: float = time.rate
-    if time_rate == rate.numerator / rate.denominator:
+    if time_rate == as_float:
         value: float = time.value
         return round(value)
     return round(Fraction(time.value).limit_denominator(1000) * rate / exact_rate(time_rate))

@@ -11,21 +11,31 @@ except for OTIO JSON, which needs nothing:
   long enough to carry every connected clip, generators as offline clips;
 - FCP 7 XML: track names and foreign generators in the shape the writer handles;
 - AAF: generators as gaps, media ranges at the edit rate (``use_empty_mob_ids`` is passed
-  by the writer); ALE: the bridge's new media only, at the timeline's rate;
-- provenance copied into markers, EDL comments or AAF user comments, which those formats keep.
+  by the writer), essence descriptors the writer can rebuild (Avid's ``MultipleDescriptor``
+  made it die with ``KeyError: 'ImageAspectRatio'``, even on an unmodified file);
+- ALE: the bridge's new media only, at the timeline's rate;
+- provenance (a note and a ``name: value`` record, never JSON) copied into markers, EDL
+  comments or AAF user comments, which those formats keep.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping
 
 import opentimelineio as otio
 
+from kling_bridge.timeline import provenance
 from kling_bridge.timeline.paths import is_bare_path, path_from_url, url_from_path
-from kling_bridge.timeline.quirks import EDL_COMMENT, KEY
+from kling_bridge.timeline.quirks import (
+    AAF_NOTE,
+    AAF_RECORD,
+    EDL_COMMENT,
+    EDL_NOTE,
+    EDL_RECORD,
+    KEY,
+)
 from kling_bridge.timeline.rates import is_drop_frame_rate, timeline_rate
 
 _TC = re.compile(r"\b\d{2}:\d{2}:\d{2}[:;]\d{2}\b")
@@ -73,6 +83,7 @@ def prepare_for_write(
         _generators_to_gaps(result)
         _ensure_available_ranges(result)
         _media_at_edit_rate(result)
+        _aaf_descriptors(result)
     elif fmt == "ale":
         _bin_of_new_clips(result)
     return result
@@ -137,31 +148,44 @@ def _local_paths(timeline: otio.schema.Timeline) -> None:
 
 
 def _provenance_to_carriers(timeline: otio.schema.Timeline, fmt: str) -> None:
+    """The note and the record (:mod:`.provenance`) where each format keeps text: EDL
+    comments, AAF user comments (Avid bin columns), FCP 7 log notes, a marker elsewhere."""
     for item in timeline.find_children():
         data = item.metadata.get(KEY) if hasattr(item, "metadata") else None
         if not data or not isinstance(item, otio.schema.Clip) or "job_id" not in data:
             continue
-        text = json.dumps(dict(data), separators=(",", ":"), sort_keys=True, default=str)
+        record = {k: v for k, v in dict(data).items() if k != "note"}
+        note = str(data.get("note") or provenance.note(record))
+        line = provenance.record_line(record)
         if fmt == "cmx_3600":
             cmx = dict(item.metadata.get("cmx_3600", {}))
-            comments = [c for c in cmx.get("comments", []) if not c.startswith(EDL_COMMENT)]
-            cmx["comments"] = [*comments, EDL_COMMENT + text]
+            comments = [c for c in cmx.get("comments", [])
+                        if not c.startswith((EDL_COMMENT, EDL_NOTE, EDL_RECORD))]
+            cmx["comments"] = [*comments, EDL_NOTE + note, EDL_RECORD + line]
             item.metadata["cmx_3600"] = cmx
             continue
         if fmt == "AAF":  # the writer keeps a mob's user comments (Avid's bin columns)
             aaf = dict(item.metadata.get("AAF", {}))
-            aaf["UserComments"] = {**dict(aaf.get("UserComments", {})), KEY: text}
+            kept = {k: v for k, v in dict(aaf.get("UserComments", {})).items() if k != KEY}
+            aaf["UserComments"] = {**kept, AAF_NOTE: note, AAF_RECORD: line}
             item.metadata["AAF"] = aaf
             continue
+        if fmt == "fcp_xml":  # the writer keeps metadata["fcp_xml"], as the splice writes it
+            fcp = dict(item.metadata.get("fcp_xml", {}))
+            fcp["logginginfo"] = {"description": note, "lognote": line}
+            item.metadata["fcp_xml"] = fcp
+            continue
         for index in reversed(range(len(item.markers))):  # idempotent: one carrier
-            if item.markers[index].name.startswith(KEY):
+            marker = item.markers[index]
+            if marker.name.startswith(KEY) or provenance.parse_record(
+                    marker.comment or marker.name.partition(" | ")[2]):
                 del item.markers[index]
         start = item.trimmed_range().start_time
         item.markers.append(otio.schema.Marker(
-            name=f"{KEY} {text}",
+            name=note if fmt != "fcpx_xml" else f"{note} | {line}",  # keeps no comment
             marked_range=otio.opentime.TimeRange(start, otio.opentime.RationalTime(0, start.rate)),
             color=otio.schema.MarkerColor.PURPLE,
-            comment=text,
+            comment=line,
         ))
 
 
@@ -324,3 +348,49 @@ def _ensure_available_ranges(timeline: otio.schema.Timeline) -> None:
                 and ref.available_range is None):
             ref.available_range = clip.source_range
 
+
+
+#: Descriptor classes the AAF writer can build for each kind of track.
+_AAF_DESCRIPTORS = {"Video": ("CDCIDescriptor", "RGBADescriptor"),
+                    "Audio": ("PCMDescriptor", "WAVEDescriptor", "AIFCDescriptor")}
+
+
+def _aaf_descriptors(timeline: otio.schema.Timeline) -> None:
+    """The writer rebuilds each clip's essence descriptor from the one the reader kept; it
+    only knows picture descriptors for picture and sound ones for sound, so an Avid
+    ``MultipleDescriptor`` (picture and sound of one file) is replaced by its part of the
+    right kind, and anything else it cannot build by its defaults (what it writes for
+    media it made itself)."""
+    for track in timeline.tracks:
+        wanted = _AAF_DESCRIPTORS.get(str(track.kind), ())
+        for clip in track.find_clips():
+            ref = clip.media_reference
+            aaf = ref.metadata.get("AAF") if ref is not None else None
+            description = aaf.get("EssenceDescription") if isinstance(aaf, Mapping) else None
+            if not isinstance(description, Mapping):
+                continue
+            if description.get("ClassName") in wanted:
+                continue
+            parts = description.get("FileDescriptors") or []
+            usable = next((dict(p) for p in parts if isinstance(p, Mapping)
+                           and p.get("ClassName") in wanted), None)
+            kept = dict(aaf) if isinstance(aaf, Mapping) else {}
+            if usable is not None:
+                kept["EssenceDescription"] = usable
+            else:
+                kept.pop("EssenceDescription", None)
+            ref.metadata["AAF"] = kept
+
+
+def without_aaf_descriptors(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy with no essence descriptors at all: the AAF writer's defaults for every clip
+    (the last resort when it still refuses what the reader kept)."""
+    result: otio.schema.Timeline = copy.deepcopy(timeline)
+    for clip in result.find_clips():
+        ref = clip.media_reference
+        aaf = ref.metadata.get("AAF") if ref is not None else None
+        if isinstance(aaf, Mapping) and "EssenceDescription" in aaf:
+            kept = dict(aaf)
+            kept.pop("EssenceDescription")
+            ref.metadata["AAF"] = kept
+    return result

@@ -58,6 +58,11 @@ def timeline_to_string(
             text = _adapter(fmt).write_to_string(prepared)
     except otio.exceptions.OTIOError as exc:
         raise TimelineError(f"cannot be written as {fmt}: {exc}", item=timeline.name) from exc
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
+        # a crash inside an adapter's writer says nothing to an editor: say what happened
+        raise TimelineError(f"cannot be written as {fmt}", item=timeline.name,
+                            hint=f"please report it with the timeline ({type(exc).__name__} in "
+                            f"the {fmt} writer); the results are in the output folder") from exc
     return text
 
 
@@ -152,11 +157,27 @@ def _write_binary(timeline: otio.schema.Timeline, target: Path, fmt: str) -> Non
     prepared = writeback.prepare_for_write(timeline, fmt)
     try:
         if fmt == "AAF":
-            _adapter("AAF").write_to_file(prepared, str(target), use_empty_mob_ids=True)
+            _write_aaf(prepared, target)
         else:
             otioz.write_to_file(prepared, str(target), media_policy=_MISSING_IF_NOT_FILE)
-    except (otio.exceptions.OTIOError, ValueError, AttributeError, TypeError) as exc:
-        raise TimelineError(f"cannot be written as {fmt}: {exc}", path=str(target)) from exc
+    except (otio.exceptions.OTIOError, ValueError, AttributeError, TypeError,
+            KeyError) as exc:
+        raise TimelineError(f"cannot be written as {FORMATS[fmt].name}", path=str(target),
+                            hint=f"please report it with the timeline ({type(exc).__name__}"
+                            f" in the {fmt} writer)") from exc
+
+
+def _write_aaf(prepared: otio.schema.Timeline, target: Path) -> None:
+    """The AAF adapter's writer, and again with its own descriptors for every clip when it
+    refuses the ones the reader kept: a result is written rather than lost after a render."""
+    writer = _adapter("AAF")
+    try:
+        writer.write_to_file(prepared, str(target), use_empty_mob_ids=True)
+    except (KeyError, AttributeError, TypeError, ValueError):
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+        writer.write_to_file(writeback.without_aaf_descriptors(prepared), str(target),
+                             use_empty_mob_ids=True)
 
 
 def _write_folder(timeline: otio.schema.Timeline, path: Path, fmt: str) -> Path:

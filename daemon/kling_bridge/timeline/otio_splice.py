@@ -1,0 +1,126 @@
+"""Results spliced into the editor's own OTIO document, as text.
+
+The result of an ``.otio`` is the editor's file with new tracks added after its last track
+and nothing else changed: every byte before and after the insertion is the editor's (their
+indentation, key order, number spelling, metadata from Resolve or Kdenlive). Only the new
+tracks' JSON is written, so a 5,000-clip cut is not parsed into objects and serialized again
+to add one track.
+
+Where the tracks go: the end of ``tracks.children`` (the top-level Stack's children). The
+document's top level is walked key by key, each value skipped with the standard library's
+JSON decoder; when the Stack's and the Timeline's keys come in the order OpenTimelineIO
+writes them, ``children`` and ``tracks`` are their last keys and the array ends where the
+document's tail says. Any other layout takes the general route: the whole array is decoded
+to find where it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+from kling_bridge.timeline.errors import TimelineError
+from kling_bridge.timeline.placement import ResultClip
+from kling_bridge.timeline.results import track_documents
+
+_WS = re.compile(r"[ \t\n\r]*")
+_URL = re.compile(r'"target_url"\s*:\s*"((?:[^"\\]|\\.)*)"')
+#: The keys OpenTimelineIO writes before ``tracks`` (Timeline.1) and before ``children``
+#: (Stack.1); ``color`` arrived in 0.17.
+_TIMELINE_HEAD = (["OTIO_SCHEMA", "metadata", "name", "global_start_time"],)
+_STACK_HEAD = (["OTIO_SCHEMA", "metadata", "name", "source_range", "effects", "markers",
+                "enabled"],
+               ["OTIO_SCHEMA", "metadata", "name", "source_range", "effects", "markers",
+                "enabled", "color"])
+
+
+def splice_otio(text: str, results: Iterable[ResultClip], *, name: str = "timeline") -> str:
+    """``text`` (an OTIO Timeline document) with the results' tracks added after its last
+    track; everything else in it stays exactly as it was."""
+    style = _first_url(text)
+    tracks = track_documents(results, style)
+    if not tracks:
+        return text
+    at = _children_end(text, name)
+    before = at
+    while before > 0 and text[before - 1] in " \t\r\n":
+        before -= 1
+    empty = text[before - 1] == "["
+    added = ", ".join(json.dumps(track, ensure_ascii=False) for track in tracks)
+    return text[:before] + ("" if empty else ", ") + added + text[before:]
+
+
+def _first_url(text: str) -> str:
+    """The editor's first media URL (bare path or ``file:`` URL), as the document spells it."""
+    found = _URL.search(text)
+    if found is None:
+        return "file:"
+    try:
+        url: str = json.loads('"' + found.group(1) + '"')
+    except ValueError:
+        return "file:"
+    return url or "file:"
+
+
+def _children_end(text: str, name: str) -> int:
+    """Index of the ``]`` closing the top-level Stack's children."""
+    decoder = json.JSONDecoder()
+    try:
+        keys, at = _walk_to(text, 0, "tracks", decoder)
+        if keys is None or text[at] != "{":
+            raise ValueError("no tracks")
+        timeline_keys = keys
+        keys, at = _walk_to(text, at, "children", decoder)
+        if keys is None or text[at] != "[":
+            raise ValueError("no children")
+        if timeline_keys in _TIMELINE_HEAD and keys in _STACK_HEAD:
+            closing = _closing_tail(text)
+            if closing > at:
+                return closing
+        _value, end = decoder.raw_decode(text, at)
+        return end - 1
+    except (ValueError, IndexError) as exc:
+        raise TimelineError("the OTIO document has no tracks to add to", path=name,
+                            hint="export the timeline (not a bin or a clip) again") from exc
+
+
+def _closing_tail(text: str) -> int:
+    """Index of the ``]`` in a document ending ``]}}`` (whitespace between), else -1."""
+    at = len(text)
+    for wanted in "}}]":
+        at -= 1
+        while at >= 0 and text[at] in " \t\r\n":
+            at -= 1
+        if at < 0 or text[at] != wanted:
+            return -1
+    return at
+
+
+def _walk_to(text: str, at: int, wanted: str,
+             decoder: json.JSONDecoder) -> tuple[list[str] | None, int]:
+    """Step through the object starting at ``at`` to the value of key ``wanted``: the keys
+    before it and the value's index (None when the object has no such key)."""
+    at = _WS.match(text, at).end()  # type: ignore[union-attr]
+    if text[at] != "{":
+        raise ValueError("not an object")
+    at += 1
+    keys: list[str] = []
+    while True:
+        at = _WS.match(text, at).end()  # type: ignore[union-attr]
+        if text[at] == "}":
+            return None, at
+        if text[at] != '"':
+            raise ValueError("bad key")
+        key, at = decoder.raw_decode(text, at)  # a key is a JSON string value
+        at = _WS.match(text, at).end()  # type: ignore[union-attr]
+        if text[at] != ":":
+            raise ValueError("no colon")
+        at = _WS.match(text, at + 1).end()  # type: ignore[union-attr]
+        if key == wanted:
+            return keys, at
+        keys.append(key)
+        _value, at = decoder.raw_decode(text, at)
+        at = _WS.match(text, at).end()  # type: ignore[union-attr]
+        if text[at] == ",":
+            at += 1
