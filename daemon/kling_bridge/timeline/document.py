@@ -14,8 +14,7 @@ file with the new tracks added and every original element as it was
 from __future__ import annotations
 
 import hashlib
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import opentimelineio as otio
 from kling_bridge.timeline.edl import edl_header, result_edls
 from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.fcp7 import declared_encoding, splice_xmeml
+from kling_bridge.timeline.fcpxml import splice_fcpxml
 from kling_bridge.timeline.formats import (
     FORMATS,
     ReadResult,
@@ -39,8 +39,6 @@ from kling_bridge.timeline.rates import rate_text, timeline_rate
 from kling_bridge.timeline.results import apply_results
 from kling_bridge.timeline.writeback import drop_frame
 from kling_bridge.timeline.writing import timeline_to_bytes
-
-Splicer = Callable[[str, Sequence[ResultClip]], str]
 
 
 @dataclass(frozen=True)
@@ -137,10 +135,8 @@ def _spliced(document: Document, results: list[ResultClip]) -> list[ResultFile] 
         encoding = declared_encoding(text[:200].encode("utf-8"))
         return [ResultFile(spliced.encode(_codec(encoding), "xmlcharrefreplace"), fmt)]
     if fmt == "fcpx_xml":
-        splicer = fcpxml_splicer()
-        if splicer is None:
-            return None
-        return [ResultFile(splicer(text, results).encode("utf-8"), fmt)]
+        return [ResultFile(splice_fcpxml(text, results, name=document.name).encode("utf-8"),
+                           fmt)]
     if fmt == "cmx_3600":
         title, said_drop = edl_header(text)
         drop = document.drop_frame if said_drop is None else said_drop
@@ -148,17 +144,6 @@ def _spliced(document: Document, results: list[ResultClip]) -> list[ResultFile] 
                 for track, edl in result_edls(results, title=title, start=document.start,
                                               drop_frame=drop)]
     return None
-
-
-def fcpxml_splicer() -> Splicer | None:
-    """The FCPXML splicer (``kling_bridge.timeline.fcpxml.splice_fcpxml``) once it is there;
-    until then FCPXML results go through the exact writer."""
-    try:
-        fcpxml = importlib.import_module("kling_bridge.timeline.fcpxml")
-    except ImportError:
-        return None
-    splicer: Splicer | None = getattr(fcpxml, "splice_fcpxml", None)
-    return splicer
 
 
 def read_again(document: Document) -> otio.schema.Timeline:

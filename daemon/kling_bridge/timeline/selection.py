@@ -301,7 +301,7 @@ def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
 def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
     """Why ``item`` cannot be restyled as it stands (None when it can), and its media."""
     if not item.enabled:
-        return "switched off (disabled) in the timeline: enable it to restyle it", None
+        return "disabled in the timeline (switched off): enable it to restyle it", None
     meta = bridge_meta(item)
     if isinstance(meta, Mapping) and meta.get("cannot_restyle"):  # what only the reader saw
         return str(meta["cannot_restyle"]), None

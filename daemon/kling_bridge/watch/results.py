@@ -10,13 +10,14 @@ Two steps, so a crash in between neither loses nor duplicates anything:
   then the timeline written if it is not there yet. Run again after a crash, it finishes.
 
 :func:`write_result_timeline` is the one place that turns results into the editor's
-timeline. Today it is ``apply_results`` + ``write_timeline`` on the dropped file (what
-``GET /v1/batches/{id}/timeline`` does); when the daemon's export that splices results into
-the editor's own document lands, only this function changes.
+timeline: the dropped document with the results spliced in (:mod:`..timeline.document`, the
+same splice the daemon's export and ``GET /v1/batches/{id}/timeline`` use), linking to the
+copies in ``out/``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -217,17 +218,29 @@ def publish(plan: Plan, out_dir: Path, source_timeline: Path | None,
 def write_result_timeline(source: Path, batch: Mapping[str, Any], paths: Mapping[str, str],
                           target: Path, fmt: str | None, look: str | None = None) -> Path:
     """The dropped timeline plus the results (at ``paths``, by job id), written to ``target``
-    in ``fmt`` (default: the dropped file's). Never touches ``source``."""
-    from ..timeline import apply_results, canonical_format, read_timeline, write_timeline
+    in ``fmt`` (default: the dropped file's): in its own format a splice into the dropped
+    document, every original element as it was. Never touches ``source``; ``target`` is
+    written under a temporary name and renamed."""
+    from ..timeline import read_timeline
+    from ..timeline.document import keep, result_files
 
     read = read_timeline(source)
     clips = [c for c in (result_clip(j, paths.get(str(j["id"])), look)
                          for j in batch["jobs"]) if c]
-    timeline = apply_results(read.timeline, clips, owned=True)
-    fmt = canonical_format(fmt) if fmt else ("otio_json" if read.format == "otiod"
-                                            else read.format)
-    track = clips[0].track_label if clips and fmt == "cmx_3600" else None
-    return write_timeline(timeline, target, fmt, video_track=track)
+    files = result_files(keep(read, path=source), clips, fmt, timeline=read.timeline)
+    track = clips[0].track_label if clips else None
+    chosen = next((f for f in files if f.track == track), files[0])  # EDL: the look's track
+    tmp = target.with_name(f".{target.name}.part")
+    inner = tmp
+    if target.suffix.lower() == ".fcpxmld":  # a bundle in, a bundle out: Info.fcpxml inside
+        tmp.mkdir(exist_ok=True)
+        inner = tmp / "Info.fcpxml"
+    with inner.open("wb") as handle:
+        handle.write(chosen.data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    return target
 
 
 def result_clip(job: Mapping[str, Any], path: str | None, look_name: str | None = None) -> Any:
