@@ -264,7 +264,8 @@ class MediaPipeline:
         comment = (f"kling-bridge {'draft ' if draft else ''}restyle ({look}) of "
                    f"{Path(spec.source.path).name} frames {spec.source.start_frame}-"
                    f"{spec.source.start_frame + spec.source.frame_count - 1}")
-        options = ConformOptions(self.conform_options.crf, self.conform_options.preset, comment)
+        options = ConformOptions(self.conform_options.crf, self.conform_options.preset, comment,
+                                 draft_mark=draft)
         await aconform(plan, answers, video, options)
         sheet = await pictures.acontact_sheet(spec.source.path, spec.source.start_frame,
                                               spec.source.frame_count, video,

@@ -27,6 +27,7 @@ import ffmpeg
 
 from ..specs import rate_str
 from .fit import FitPlan
+from .marks import draft_mark_filter
 from .run import arun, atomic_output, ffmpeg_bin, run
 
 #: Decode audio from the start below this offset; seek (sample-accurately) beyond it.
@@ -38,6 +39,7 @@ class ConformOptions:
     crf: int = 16
     preset: str = "veryfast"
     comment: str | None = None  # e.g. "kling-bridge draft (film-noir)"
+    draft_mark: bool = False  # burn the small "DRAFT" mark in (draft provider's work)
 
 
 def _frac(f: Fraction) -> str:
@@ -122,6 +124,9 @@ def conform_command(plan: FitPlan, results: Sequence[Path], dest: Path,
     off = plan.range_offset
     video = video.filter("trim", start_frame=off, end_frame=off + t.frame_count)
     video = video.filter("setpts", "PTS-STARTPTS")
+    if options.draft_mark:
+        name, mark = draft_mark_filter()
+        video = video.filter(name, **mark)
     streams = [video]
     opts: dict[str, Any] = {"r": rate_str(plan.rate), "map_metadata": "-1",
                             **_video_codec_opts(t.codec, t.pix_fmt, options)}
