@@ -371,7 +371,8 @@ class MediaPipeline:
             comment = f"kling-bridge {'draft ' if draft else ''}{kind}, conformed"
             await aconform_generated(
                 answer, video,
-                GeneratedTarget(parse_rate(target.rate), target.width, target.height),
+                GeneratedTarget(parse_rate(target.rate), target.width, target.height,
+                                target.frames),
                 src_seconds=v.duration, has_audio=info.audio is not None,
                 options=ConformOptions(self.conform_options.crf, self.conform_options.preset,
                                        comment))
@@ -395,6 +396,8 @@ class MediaPipeline:
         if target is not None:
             meta["conformed_to"] = {"rate": target.rate, "width": target.width,
                                     "height": target.height}
+            if target.frames is not None:
+                meta["conformed_to"]["frames"] = target.frames
         if info.video is not None:
             meta["seconds"] = float(Fraction(info.video.frame_count) / info.video.rate)
         return JobResult(outputs, meta)
