@@ -3,12 +3,14 @@
 Requests name local files by path (the daemon runs on the editor's machine); the handlers
 probe what they must to turn a request into exact job specs, price them, and hand them to
 the engine in one durable batch. ``dry_run`` prices without creating anything, so a plugin
-can show "about 14 units (US$1.96)" before the editor confirms.
+can show "about 14 units (US$1.96)" before the editor confirms; its ``jobs`` are the jobs
+that would be created (state ``planned``, no id), each with its clip, range, look and price.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..jobs import model as m
+from ..jobs.costs import estimate_spec
 from ..jobs.engine import EngineError, NewJob
 from ..media.errors import MediaError
 from ..media.probe import probe
@@ -31,6 +34,7 @@ from ..specs import (
     Shot,
     SourceRange,
     rate_str,
+    spec_to_dict,
 )
 from . import schemas as s
 from .routes_jobs import engine_error, job_out, json_response, money
@@ -90,8 +94,11 @@ def _check_looks(sv: Services, looks: Sequence[s.LookIn]) -> list[Look]:
             raise ApiError(400, "no_look", "a look needs a preset or a prompt",
                            "e.g. {\"preset\": \"film-noir\"}; GET /v1/presets lists them")
         if look.preset and known and look.preset not in known:
-            raise ApiError(400, "unknown_preset", f"no preset called {look.preset!r}",
-                           f"known presets: {', '.join(sorted(known))}")
+            near = difflib.get_close_matches(look.preset.lower(), sorted(known), n=1, cutoff=0.5)
+            guess = f"; did you mean {near[0]!r}?" if near else ""
+            raise ApiError(400, "unknown_preset", f"no preset called {look.preset!r}{guess}",
+                           f"known presets: {', '.join(sorted(known))} "
+                           "(GET /v1/presets, or kling-bridge presets)")
         out.append(Look(preset=look.preset, prompt=look.prompt))
     return out
 
@@ -122,7 +129,8 @@ async def _answer(
         "notes": list(notes),
     }
     if dry_run:
-        return json_response(s.BatchOut(batch_id=None, jobs=[], dry_run=True, **base))
+        planned = [_planned(kind_, job, prov) for kind_, job in items]
+        return json_response(s.BatchOut(batch_id=None, jobs=planned, dry_run=True, **base))
     try:
         batch_id, jobs = await engine.submit_mixed(items, provider=provider,
                                                    request=batch_request)
@@ -131,6 +139,15 @@ async def _answer(
     return json_response(
         s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), status=201
     )
+
+
+def _planned(kind: m.JobKind, job: NewJob, provider: Any) -> s.JobOut:
+    """A job a dry run would create, in the shape of a real one (its spec says the clip,
+    range and look; its estimate the price) with no id, in state ``planned``."""
+    row = m.Job(id="", batch_id="", kind=kind, provider=provider.name,
+                spec=spec_to_dict(job.spec), estimate_units=estimate_spec(job.spec, provider).units,
+                label=job.label)
+    return s.JobOut.model_validate({**m.job_summary(row), "state": "planned"})
 
 
 async def restyle(request: web.Request) -> web.Response:

@@ -58,6 +58,10 @@ STILL_SUFFIXES = {".exr", ".dpx", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bm
 
 MediaStart = Callable[[str], "otio.opentime.RationalTime | None"]
 
+#: How a skipped clip whose media file is not on this machine is reported (a dry run lists
+#: these apart: relinking is the editor's fix, not the bridge's).
+MISSING_MEDIA = "media not found at"
+
 
 @dataclass(frozen=True)
 class Criteria:
@@ -352,7 +356,7 @@ def _source_range(
     if suffix in STILL_SUFFIXES:
         return "still image or image-sequence frame: render it to a movie file or relink"
     if media_exists is not None and not media_exists(path):
-        return f"media not found at {path}: relink it or put the file there"
+        return f"{MISSING_MEDIA} {path}: relink it or put the file there"
     trimmed = item.trimmed_range()
     available = ref.available_range
     note = ""
@@ -427,13 +431,22 @@ def _empty(result: Selection, criteria: Criteria, auto: bool, source: str | None
         more = f" (+{len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
         return TimelineError(f"no clip can be restyled: {listed}{more}", path=source,
                              hint="fix or deselect those clips")
-    if auto:
+    if auto or _only_marked(criteria):
         return TimelineError(
-            "no clip is marked for the bridge and no 'kling:' marker was found", path=source,
-            hint="choose clips with --select all, colour:NAME, track:NAME, range:IN-OUT or "
-            "marker:TEXT, or mark them with the editor plugin")
+            "no clip is marked for kling-bridge and no 'kling:' marker was found: the "
+            "default selection, 'marked', takes only clips an editor plugin (Resolve, "
+            "Blender) marked, and a timeline exported from another editor has none",
+            path=source,
+            hint="choose the clips: --select all, --select color:Orange (the clip colour or "
+            "label you gave them), --select track:V2, --select range:IN-OUT or "
+            "--select marker:TEXT")
     return TimelineError("the selection matched no clip", path=source,
                          hint=f"check the criteria ({_describe(criteria)})")
+
+
+def _only_marked(criteria: Criteria) -> bool:
+    return criteria.marked and not (criteria.colours or criteria.tracks or criteria.time_range
+                                    or criteria.markers or criteria.all_clips)
 
 
 def _describe(criteria: Criteria) -> str:
