@@ -164,7 +164,7 @@ async def restyle(request: web.Request) -> web.Response:
     if body.timeline is not None or body.timeline_path is not None:
         selection = await select_from_request(body)
         sources.extend(selection.restyles)
-    if not sources and not selection.generations:
+    if not sources and not selection.generations and not (body.dry_run and selection.skipped):
         raise ApiError(400, "empty_selection", "nothing to restyle: no clips given or selected",
                        "mark clips in the host, pass clips, or choose select.mode")
     items: list[tuple[m.JobKind, NewJob]] = []

@@ -104,7 +104,8 @@ def _select_sync(body: s.RestyleIn) -> TimelineSelection:
     # Clips whose media is not on this machine are skipped (and reported) up front, not
     # failed later one by one -- and a dry run can list them.
     selection = select(result.timeline, criteria, media_start, source=source,
-                       media_exists=lambda path: Path(path).is_file())
+                       media_exists=lambda path: Path(path).is_file(),
+                       allow_empty=body.dry_run)
     notes = [*result.notes, *selection.notes, *(str(i) for i in result.issues)]
     return TimelineSelection(
         restyles=selection.restyles,

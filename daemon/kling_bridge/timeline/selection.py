@@ -132,8 +132,10 @@ def select(
     *,
     media_exists: Callable[[str], bool] | None = None,
     source: str | None = None,
+    allow_empty: bool = False,
 ) -> Selection:
-    """Jobs for ``timeline`` under ``criteria``; raises TimelineError when nothing is left.
+    """Jobs for ``timeline`` under ``criteria``; raises TimelineError when nothing is left
+    (unless ``allow_empty`` and some clips were chosen but left out: a dry run lists them).
 
     ``media_start(path)`` gives a file's first timecode when the timeline does not say
     (EDLs); without it a file is assumed to start at 00:00:00:00 and a note says so.
@@ -180,7 +182,7 @@ def select(
         rules = PromptRules(criteria.prompt_prefix, criteria.multishot, criteria.audio,
                             criteria.default_seconds)
         result.generations = generations(timeline, rules, rate, window)
-    if not result.restyles and not result.generations:
+    if not result.restyles and not result.generations and not (allow_empty and result.skipped):
         raise _empty(result, criteria, auto, source)
     return result
 
