@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames of handles each side, 0-240, used to reach Kling's 3 s "
                    "minimum (default: %(default)s)")
     r.add_argument("--start", type=number_in("--start", 0, None, "frames"),
-                   help="media files: first frame, from 0 (default: 0)")
+                   help="media files: first frame, 0 or more (default: 0, the first)")
     r.add_argument("--frames", type=number_in("--frames", 1, None, "frames"),
                    help="media files: frame count, 1 or more (default: to the end)")
     r.add_argument("--no-audio", action="store_true",
@@ -185,8 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls = cmd("lipsync", "make a face speak a dialogue clip")
     ls.add_argument("--audio", type=Path, required=True,
                     help="the dialogue: an audio or video file, 2-60 s used (required)")
-    ls.add_argument("--video", type=Path, help="the face, as a clip (give --video or --image)")
-    ls.add_argument("--image", type=Path, help="the face, as a still (give --video or --image)")
+    ls.add_argument("--video", type=Path, help="the face, as a clip (no default: give --video "
+                    "or --image)")
+    ls.add_argument("--image", type=Path, help="the face, as a still (no default: give --video "
+                    "or --image)")
     ls.add_argument("--audio-start", type=number_in("--audio-start", 0, None, "s", float),
                     default=0.0, help="seconds into --audio where the line starts, 0 or more "
                     "(default: %(default)s)")
@@ -236,11 +238,11 @@ def cmd_stop(args: argparse.Namespace, paths: Paths) -> int:
     import signal
     import time
 
-    from .api.discovery import pid_alive, read_discovery
+    from .api.discovery import read_discovery
 
     data = read_discovery(paths.discovery_file) or {}
     pid = int(data.get("pid") or 0)
-    if not pid or not pid_alive(pid):
+    if not pid or not _running(pid):
         emit(args, {"running": False, "stopped": False}, "kling-bridge daemon: not running")
         return EXIT_NOT_RUNNING
     try:
@@ -249,9 +251,9 @@ def cmd_stop(args: argparse.Namespace, paths: Paths) -> int:
         raise CliError(f"cannot stop the daemon (pid {pid}): {exc.strerror}",
                        "stop it as the user that started it", reason="stop_failed") from None
     deadline = time.monotonic() + 30
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if pid_alive(pid):
+    if _running(pid):
         raise CliError(f"the daemon (pid {pid}) is still stopping after 30 s",
                        "it may be waiting for a paid create's answer; run kling-bridge stop "
                        "again in a minute", code=EXIT_FAILED, reason="stop_slow")
@@ -259,6 +261,19 @@ def cmd_stop(args: argparse.Namespace, paths: Paths) -> int:
          f"stopped the kling-bridge daemon (pid {pid}); queued jobs resume when it starts "
          "again (kling-bridge serve)")
     return EXIT_OK
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child its parent has not reaped yet)."""
+    from .api.discovery import pid_alive
+
+    if not pid_alive(pid):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): alive as far as anyone can tell
+    return state != "Z"
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:

@@ -184,7 +184,8 @@ def describe_job(job: dict[str, Any]) -> str:
         first, count = src["start_frame"], src["frame_count"]
         where = ""
         if clip.get("record_duration"):
-            where = (f", timeline +{_timecode(clip['record_start'], clip.get('timeline_rate', '24'))}")
+            at = _timecode(clip["record_start"], clip.get("timeline_rate", "24"))
+            where = f", timeline +{at}"
         look = (spec.get("look") or {}).get("preset") or "custom look"
         words = (spec.get("look") or {}).get("prompt")
         look += f" + \"{words}\"" if words and look != "custom look" else (

@@ -213,9 +213,7 @@ def cmd_submit(args: argparse.Namespace, paths: Paths) -> int:
     try:
         with InProcessDaemon(settings, paths) as client:
             if not args.dry_run and not args.wait:
-                print("no daemon is running: started one in this process; waiting for the "
-                      "result (use 'kling-bridge serve' to submit and leave)", file=sys.stderr)
-                args.wait = True
+                args.wait = args.waiting_here = True
             return _submit_and_follow(args, client, body)
     except DaemonError as exc:
         if settings.provider == "kling" and not credential_configured(paths):
@@ -255,6 +253,9 @@ def _submit_and_follow(args: argparse.Namespace, client: BridgeClient,
         # The plan first (nothing created): is there room in --out for what it makes?
         plan = send({**body, "dry_run": True})
         check_out(args.out, bytes_needed(plan.get("jobs", [])))
+    if getattr(args, "waiting_here", False) and not args.json:
+        print("no daemon is running: started one in this process; waiting for the result "
+              "(use 'kling-bridge serve' to submit and leave)", file=sys.stderr)
     answer = send(body)
     if args.dry_run:
         emit(args, answer, plan_text(answer))
