@@ -225,7 +225,8 @@ def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
     try:
         asyncio.run(run_daemon(settings, paths, on_ready=announce))
     except DaemonError as exc:
-        if settings.provider == "kling" and not credential_configured(paths):
+        if (settings.provider == "kling" and "credential" in exc.message
+                and not credential_configured(paths)):
             raise no_credential(asked_provider(args.provider, paths)
                                 or Asked("kling", "config")) from None
         raise CliError(exc.message, exc.hint, reason="daemon") from exc

@@ -216,7 +216,8 @@ def cmd_submit(args: argparse.Namespace, paths: Paths) -> int:
                 args.wait = args.waiting_here = True
             return _submit_and_follow(args, client, body)
     except DaemonError as exc:
-        if settings.provider == "kling" and not credential_configured(paths):
+        if (settings.provider == "kling" and "credential" in exc.message
+                and not credential_configured(paths)):
             raise no_credential(asked or Asked("kling", "config")) from None
         raise CliError(exc.message, exc.hint, reason="daemon") from None
 
