@@ -90,10 +90,12 @@ def nothing_created() -> bool:
 # --------------------------------------------------------------- no traceback, kling unset
 
 
-@pytest.mark.parametrize("how", ["env", "config", "flag"])
-@pytest.mark.parametrize("verb", [["restyle", "CLIP", "--preset", "film-noir"],
-                                  ["generate", "--prompt", "rain"],
-                                  ["generate", "--prompt", "rain", "--dry-run"]])
+@pytest.mark.parametrize(("how", "verb"), [
+    ("env", ["restyle", "CLIP", "--preset", "film-noir"]),
+    ("config", ["generate", "--prompt", "rain"]),
+    ("flag", ["generate", "--prompt", "rain", "--dry-run"]),
+    ("env", ["restyle", "CLIP", "--preset", "film-noir", "--dry-run"]),
+])
 def test_kling_without_a_credential_says_how_to_log_in(
     how: str, verb: list[str], footage: Path, bridge_home: Path
 ) -> None:
