@@ -37,6 +37,20 @@ def test_demo_restyles_shot_two_and_places_broll(
     assert restyled.metadata["kling_bridge"]["draft"] is True
     broll_tracks = [t for t in result.video_tracks() if t.name not in ("V1", "film-noir")]
     assert len(broll_tracks) == 1 and len(list(broll_tracks[0].find_clips())) == 1
+    # Every result is in the demo's folder, and the result timeline points at the copies.
+    folder = Path(report["folder"])
+    for key in ("restyled", "broll", "before_after"):
+        assert Path(report[key]).parent == folder / "results", key
+    assert ".draft." in Path(report["restyled"]).name
+    for clip in [restyled, *broll_tracks[0].find_clips()]:
+        assert Path(clip.media_reference.target_url.removeprefix("file://")).parent == \
+            folder / "results"
+    # The B-roll is at the timeline's 25 fps and ends where its 5 s marker ends.
+    broll = probe(report["broll"])
+    assert broll.video is not None and broll.video.rate == 25
+    assert broll.video.frame_count == 125
+    (placed,) = broll_tracks[0].find_clips()
+    assert placed.range_in_parent().duration.rescaled_to(25).value == 125
     info = probe(report["preview"])
     assert info.video is not None and (info.video.width, info.video.height) == (1280, 720)
     assert info.video.rate == 25 and info.audio is not None

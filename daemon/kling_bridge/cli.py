@@ -2,9 +2,13 @@
 
 ``restyle`` and ``generate`` talk to the running daemon; with none running they start one in
 this process (on a free port, gone when the command ends) so a script needs nothing else.
-``--json`` prints machine-readable answers; ``--wait`` shows progress on stderr and exits
-non-zero when a job failed. Exit codes: 0 ok, 1 a job failed or a check failed,
-2 bad usage or a refused request, 3 no daemon running (status).
+``--json`` prints machine-readable answers (refusals too: ``{"error": {...}}`` on stdout);
+``--wait`` shows progress on stderr and exits non-zero when a job failed. Exit codes: 0 ok,
+1 a job failed or a check failed, 2 bad usage or a refused request, 3 no daemon running.
+
+It speaks to people: every refusal names the flag, the range and the unit, and what to do;
+nothing is sent (let alone paid) before the options and the ``--out`` folder are checked;
+no traceback reaches the terminal (``KLING_BRIDGE_DEBUG=1`` shows one, for bug reports).
 """
 
 from __future__ import annotations
@@ -12,15 +16,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
-from .cli_output import Progress, export_to, print_jobs
+from .cli_checks import Asked, CliError, asked_provider, in_cli_words, no_credential, number_in
+from .cli_output import emit, print_jobs
+from .cli_submit import cmd_submit, connect, credential_configured, settings_for
 from .client import BridgeClient, BridgeError
-from .config import ConfigError, Paths, Settings, load_settings
+from .config import Paths, load_settings
 from .credentials import (
     CredentialError,
     delete_credential,
@@ -32,21 +40,33 @@ from .credentials import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNING = 0, 1, 2, 3
+FORMATS_TEXT = "otio, otioz, FCP XML (.xml), FCPXML, EDL, AAF"
 
 
-class CliError(Exception):
-    def __init__(self, message: str, hint: str = "", code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.code = code
+class Parser(argparse.ArgumentParser):
+    """argparse, but refusals read like the rest of the CLI's ("--duration must be 3–15 s
+    (got 20)", and what to do), and are JSON on stdout when ``--json`` was given."""
+
+    json_refusals = False
+
+    def error(self, message: str) -> NoReturn:
+        # "argument --duration: must be ..." -> "--duration must be ..."
+        message = re.sub(r"^argument (-[\w-]+)(?:/[\w-]+)?: (must|needs) ", r"\1 \2 ", message)
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        hint = f"see {self.prog} --help"
+        if Parser.json_refusals:
+            print(json.dumps({"error": {"code": "usage", "message": message, "hint": hint}},
+                             indent=2))
+        else:
+            print(f"{self.prog}: {message}\n  what to do: {hint}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 # ---------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="kling-bridge",
         description="Kling video models from your editing timeline (restyle with O3, "
         "generate with 3.0).",
@@ -56,85 +76,134 @@ def build_parser() -> argparse.ArgumentParser:
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
-        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        sp.add_argument("--json", action="store_true",
+                        help="machine-readable output, refusals included (default: off)")
         return sp
 
-    s = cmd("serve", "run the daemon in the foreground")
-    s.add_argument("--port", type=int, help="listen port (0: any free port)")
-    s.add_argument("--provider", choices=["draft", "kling"], help="default provider")
-    s.add_argument("--media-host", help="s3://bucket/prefix or https://public.example/")
+    s = cmd("serve", "run the daemon in the foreground (prints its address and config folder)")
+    s.add_argument("--port", type=number_in("--port", 0, 65535),
+                   help="TCP port on 127.0.0.1, 0-65535; 0 picks a free one "
+                   "(default: server.port in config.toml, 47821)")
+    s.add_argument("--provider", choices=["draft", "kling"],
+                   help="default provider: draft (free, offline) or kling (paid) "
+                   "(default: provider in config.toml, draft)")
+    s.add_argument("--media-host", help="where Kling fetches clips: s3://bucket/prefix or "
+                   "https://public.example/ (default: hosting.media_host in config.toml)")
 
-    cmd("status", "is the daemon running, with which provider and credential source")
-    cmd("doctor", "check ffmpeg, keyring, credentials, disk, database, daemon, provider")
+    cmd("stop", "stop the running daemon (jobs resume when it starts again)")
+    cmd("status", "is the daemon running, with which provider and credentials; the config "
+        "folder")
+    cmd("doctor", "check ffmpeg, keyring, credentials, disk, database, daemon, provider "
+        "(exits 1 when a check fails)")
+    cmd("presets", "list the looks --preset takes (id, name, one line each)")
 
     j = cmd("jobs", "list jobs")
-    j.add_argument("--state", help="comma-separated states (queued,running,failed,...)")
-    j.add_argument("--batch", help="one batch's jobs")
-    j.add_argument("--limit", type=int, default=30)
+    j.add_argument("--state", help="comma-separated states: queued, running, succeeded, "
+                   "failed, cancelled, needs_attention (default: all)")
+    j.add_argument("--batch", help="one batch's jobs, by batch id (default: every batch)")
+    j.add_argument("--limit", type=number_in("--limit", 1, 1000), default=30,
+                   help="most recent jobs to list, 1-1000 (default: %(default)s)")
 
     for name, help_ in (("cancel", "cancel a job (sent tasks stay paid)"),
                         ("retry", "retry a failed, cancelled or unresolved job")):
         c = cmd(name, help_)
-        c.add_argument("job_id")
+        c.add_argument("job_id", help="the job's id (kling-bridge jobs lists them)")
 
     lg = cmd("login", "store Kling credentials in the system keyring")
     lg.add_argument("--from-stdin", action="store_true",
-                    help="read the key (or 'AK:SK', or JSON) from standard input")
+                    help="read the key (or 'AK:SK', or JSON) from standard input "
+                    "(default: off, ask at the prompt)")
     lg.add_argument("--access-key", action="store_true",
-                    help="prompt for an access key + secret key pair instead of an API key")
+                    help="prompt for an access key + secret key pair instead of an API key "
+                    "(default: off)")
     lg.add_argument("--insecure-file", action="store_true",
-                    help="no keyring here: keep them in a 0600 file in the config folder")
+                    help="no keyring here: keep them in a 0600 file in the config folder "
+                    "(default: off)")
     cmd("logout", "remove stored Kling credentials")
 
     def job_options(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--provider", choices=["draft", "kling"], help="draft (free) or kling")
-        sp.add_argument("--resolution", choices=["720p", "1080p", "4k"], default="1080p")
-        sp.add_argument("--variants", type=int, default=1)
-        sp.add_argument("--out", type=Path, help="copy results into this folder")
-        sp.add_argument("--wait", action="store_true", help="wait and show progress")
-        sp.add_argument("--dry-run", action="store_true", help="show the price, create nothing")
-        sp.add_argument("--media-host", help="for an in-process daemon: where Kling fetches clips")
+        sp.add_argument("--provider", choices=["draft", "kling"],
+                        help="draft (free, offline, labelled DRAFT) or kling (paid) "
+                        "(default: the running daemon's, else provider in config.toml, draft)")
+        sp.add_argument("--resolution", choices=["720p", "1080p", "4k"], default="1080p",
+                        help="Kling's output resolution; the result is conformed back to the "
+                        "source's size (default: %(default)s)")
+        sp.add_argument("--variants", type=number_in("--variants", 1, 8), default=1,
+                        help="takes of each job, 1-8 (default: %(default)s)")
+        sp.add_argument("--out", type=Path, help="copy the results into this folder, never "
+                        "over a file; checked before anything is sent (default: results stay "
+                        "in the daemon's outputs folder)")
+        sp.add_argument("--wait", action="store_true",
+                        help="wait and show progress (default: off; on when no daemon runs)")
+        sp.add_argument("--dry-run", action="store_true",
+                        help="show the plan and the price, create nothing (default: off)")
+        sp.add_argument("--media-host", help="for a daemon started by this command: where "
+                        "Kling fetches clips, s3://bucket/prefix or https://public.example/ "
+                        "(default: hosting.media_host in config.toml)")
 
     r = cmd("restyle", "restyle a clip or a timeline's selected clips (Kling O3)")
-    r.add_argument("input", type=Path, help="media file, or a timeline (otio, otioz, xml, "
-                   "fcpxml, edl)")
-    r.add_argument("--preset", action="append", default=[], help="look preset id (repeatable)")
-    r.add_argument("--prompt", help="free words for the look (with or without a preset)")
+    r.add_argument("input", type=Path, help=f"media file, or a timeline ({FORMATS_TEXT})")
+    r.add_argument("--preset", action="append", default=[],
+                   help="look preset id, repeatable: one job per look "
+                   "(kling-bridge presets lists them; default: none, give --prompt)")
+    r.add_argument("--prompt", help="free words for the look, up to 2500 characters, with or "
+                   "without a preset (default: none)")
     r.add_argument("--select", action="append", default=[],
-                   help="all | marked | color:NAME,... | track:NAME,... | range:IN-OUT | "
-                   "marker:TEXT (timelines; default: marked)")
-    r.add_argument("--handles", type=int, default=12, help="frames of handles each side")
-    r.add_argument("--start", type=int, help="first frame (media files)")
-    r.add_argument("--frames", type=int, help="frame count (media files)")
-    r.add_argument("--no-audio", action="store_true", help="drop the clip's own sound")
-    r.add_argument("--format", help="result timeline format (default: the input's)")
+                   help="which clips of a timeline: all | marked | color:NAME,... | "
+                   "track:NAME,... | range:IN-OUT (frames or timecodes) | marker:TEXT "
+                   "(default: marked, the clips an editor plugin marked)")
+    r.add_argument("--handles", type=number_in("--handles", 0, 240, "frames"), default=12,
+                   help="frames of handles each side, 0-240, used to reach Kling's 3 s "
+                   "minimum (default: %(default)s)")
+    r.add_argument("--start", type=number_in("--start", 0, None, "frames"),
+                   help="media files: first frame, 0 or more (default: 0, the first)")
+    r.add_argument("--frames", type=number_in("--frames", 1, None, "frames"),
+                   help="media files: frame count, 1 or more (default: to the end)")
+    r.add_argument("--no-audio", action="store_true",
+                   help="drop the clip's own sound (default: off, the sound is kept)")
+    r.add_argument("--format", help="result timeline format: otio, fcp_xml, fcpx_xml, "
+                   "cmx_3600 (EDL), aaf (default: the input's)")
     job_options(r)
 
     g = cmd("generate", "generate a clip from words or a picture (Kling 3.0)")
-    g.add_argument("--prompt", default="")
-    g.add_argument("--image", type=Path, help="first frame (image to video)")
+    g.add_argument("--prompt", default="",
+                   help="what to show, up to 2500 characters (default: none; give --prompt, "
+                   "--shot or --image)")
+    g.add_argument("--image", type=Path,
+                   help="first frame, a jpg/png (image to video; default: none)")
     g.add_argument("--shot", action="append", default=[], metavar="SECONDS:WORDS",
-                   help="multi-shot: one per cut, e.g. --shot '3:wide street at dusk'")
-    g.add_argument("--duration", type=int, default=5)
-    g.add_argument("--aspect", choices=["16:9", "9:16", "1:1"], default="16:9")
-    g.add_argument("--audio", action="store_true", help="native generated sound")
+                   help="multi-shot: one per cut, 1-6 cuts of 1 s or more, 3-15 s in all, "
+                   "e.g. --shot '3:wide street at dusk' (default: one shot)")
+    g.add_argument("--duration", type=number_in("--duration", 3, 15, "s"), default=5,
+                   help="seconds, 3-15 (default: %(default)s; with --shot: their sum)")
+    g.add_argument("--aspect", choices=["16:9", "9:16", "1:1"], default="16:9",
+                   help="picture shape; with --image the image decides (default: %(default)s)")
+    g.add_argument("--audio", action="store_true",
+                   help="native generated sound (default: off, silent)")
     job_options(g)
 
     ls = cmd("lipsync", "make a face speak a dialogue clip")
-    ls.add_argument("--audio", type=Path, required=True)
-    ls.add_argument("--video", type=Path)
-    ls.add_argument("--image", type=Path)
-    ls.add_argument("--audio-start", type=float, default=0.0)
-    ls.add_argument("--audio-end", type=float)
+    ls.add_argument("--audio", type=Path, required=True,
+                    help="the dialogue: an audio or video file, 2-60 s used (required)")
+    ls.add_argument("--video", type=Path, help="the face, as a clip (no default: give --video "
+                    "or --image)")
+    ls.add_argument("--image", type=Path, help="the face, as a still (no default: give --video "
+                    "or --image)")
+    ls.add_argument("--audio-start", type=number_in("--audio-start", 0, None, "s", float),
+                    default=0.0, help="seconds into --audio where the line starts, 0 or more "
+                    "(default: %(default)s)")
+    ls.add_argument("--audio-end", type=number_in("--audio-end", 0.1, None, "s", float),
+                    help="seconds into --audio where the line ends (default: its end)")
     job_options(ls)
+
+    d = cmd("demo", "offline demo: sample footage, a restyle and a B-roll, result timeline")
+    d.add_argument("--out", type=Path, help="where to write the demo; a used folder gets a "
+                   "numbered sibling (default: ./kling-demo)")
 
     from .watch.command import add_arguments as watch_arguments
 
     watch_arguments(cmd("watch", "watch a folder: drop clips, timelines or prompts in, "
                                  "results come out (for any editor)"))
-
-    d = cmd("demo", "offline demo: sample footage, a restyle and a B-roll, result timeline")
-    d.add_argument("--out", type=Path, help="where to write the demo (default: ./kling-demo)")
 
     from .installer.command import add_parsers as add_install_parsers
 
@@ -145,61 +214,90 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- helpers
 
 
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        print(text)
-
-
-def settings_for(args: argparse.Namespace) -> Settings:
-    overrides = {
-        "provider": getattr(args, "provider", None),
-        "server.port": getattr(args, "port", None),
-        "hosting.media_host": getattr(args, "media_host", None),
-    }
-    try:
-        return load_settings(overrides=overrides)
-    except ConfigError as exc:
-        raise CliError(str(exc), "fix the file or the environment variable named") from exc
-
-
-def connect(paths: Paths) -> BridgeClient | None:
-    """The running daemon, or None when there is none (or it does not answer)."""
-    try:
-        client = BridgeClient.discover(str(paths.discovery_file), timeout=30)
-        client.health()
-        return client
-    except BridgeError:
-        return None
-
-
-# ---------------------------------------------------------------- commands
-
-
 def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
     import asyncio
 
-    from .daemon import DaemonError, run_daemon
+    from .daemon import DaemonError, Running, run_daemon
 
     settings = settings_for(args)
+
+    def announce(running: Running) -> None:
+        info = {"url": running.url, "provider": settings.provider, "pid": os.getpid(),
+                "config_dir": str(paths.config_dir), "log_file": str(paths.log_file)}
+        emit(args, info,
+             f"kling-bridge {__version__} listening on {running.url} "
+             f"(provider {settings.provider}, pid {os.getpid()})\n"
+             f"config folder: {paths.config_dir}\nlog: {paths.log_file}\n"
+             "stop it with Ctrl-C or `kling-bridge stop`")
+        sys.stdout.flush()
+
     try:
-        asyncio.run(run_daemon(settings, paths))
+        asyncio.run(run_daemon(settings, paths, on_ready=announce))
     except DaemonError as exc:
-        raise CliError(exc.message, exc.hint) from exc
+        if (settings.provider == "kling" and "credential" in exc.message
+                and not credential_configured(paths)):
+            raise no_credential(asked_provider(args.provider, paths)
+                                or Asked("kling", "config")) from None
+        raise CliError(exc.message, exc.hint, reason="daemon") from exc
     return EXIT_OK
+
+
+def cmd_stop(args: argparse.Namespace, paths: Paths) -> int:
+    """SIGTERM to the pid in the discovery file; the daemon finishes what it must (a paid
+    create in flight keeps its answer) and removes the file."""
+    import signal
+    import time
+
+    from .api.discovery import read_discovery
+
+    data = read_discovery(paths.discovery_file) or {}
+    pid = int(data.get("pid") or 0)
+    if not pid or not _running(pid):
+        emit(args, {"running": False, "stopped": False}, "kling-bridge daemon: not running")
+        return EXIT_NOT_RUNNING
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError as exc:
+        raise CliError(f"cannot stop the daemon (pid {pid}): {exc.strerror}",
+                       "stop it as the user that started it", reason="stop_failed") from None
+    deadline = time.monotonic() + 30
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _running(pid):
+        raise CliError(f"the daemon (pid {pid}) is still stopping after 30 s",
+                       "it may be waiting for a paid create's answer; run kling-bridge stop "
+                       "again in a minute", code=EXIT_FAILED, reason="stop_slow")
+    emit(args, {"running": False, "stopped": True, "pid": pid},
+         f"stopped the kling-bridge daemon (pid {pid}); queued jobs resume when it starts "
+         "again (kling-bridge serve)")
+    return EXIT_OK
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child its parent has not reaped yet)."""
+    from .api.discovery import pid_alive
+
+    if not pid_alive(pid):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): alive as far as anyone can tell
+    return state != "Z"
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     client = connect(paths)
+    folder = f"config folder: {paths.config_dir}"
     if client is None:
         try:
             cred = describe(load_credential(paths))
         except CredentialError as exc:
             cred = {"configured": False, "source": f"error: {exc.message}"}
         watch = _watch_report(paths, False)
-        emit(args, {"running": False, "credentials": cred, "watch": watch},
-             f"kling-bridge daemon: not running\ncredentials: {_cred_line(cred)}\n"
+        emit(args, {"running": False, "credentials": cred, "config_dir": str(paths.config_dir),
+                    "watch": watch},
+             f"kling-bridge daemon: not running\ncredentials: {_cred_line(cred)}\n{folder}\n"
              "start it with: kling-bridge serve" + _watch_lines(watch))
         return EXIT_NOT_RUNNING
     h = client.health()
@@ -209,11 +307,13 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         f"provider: {h['provider']} (available: {', '.join(p['name'] for p in h['providers'])})",
         f"credentials: {_cred_line(h['credentials'])}",
         "jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(h["queue"].items())) or "none"),
+        folder,
     ]
     if held:
         lines.append(f"held (paid work paused): {', '.join(held)}")
     watch = _watch_report(paths, True)
-    emit(args, {"running": True, "url": client.url, **h, "watch": watch},
+    emit(args, {"running": True, "url": client.url, "config_dir": str(paths.config_dir), **h,
+                "watch": watch},
          "\n".join(lines) + _watch_lines(watch))
     return EXIT_OK
 
@@ -267,6 +367,21 @@ def _provider_check(paths: Paths) -> Any:
     return check
 
 
+def cmd_presets(args: argparse.Namespace, paths: Paths) -> int:
+    from .media.errors import MediaError
+    from .media.presets import load_presets
+
+    try:
+        menu = load_presets(paths.presets_dir).menu()
+    except MediaError as exc:
+        raise CliError(exc.message, exc.hint, reason="bad_preset") from None
+    width = max((len(p["id"]) for p in menu), default=0)
+    lines = [f"{p['id']:<{width}}  {p['name']}: {p['description']}" for p in menu]
+    lines.append(f"(your own presets: {paths.presets_dir}/*.json)")
+    emit(args, {"presets": menu}, "\n".join(lines))
+    return EXIT_OK
+
+
 def cmd_jobs(args: argparse.Namespace, paths: Paths) -> int:
     client = _require_daemon(paths)
     page = client.jobs(state=args.state, batch=args.batch, limit=args.limit)
@@ -289,7 +404,7 @@ def _require_daemon(paths: Paths) -> BridgeClient:
     client = connect(paths)
     if client is None:
         raise CliError("the kling-bridge daemon is not running",
-                       "start it with 'kling-bridge serve'", EXIT_NOT_RUNNING)
+                       "start it with 'kling-bridge serve'", EXIT_NOT_RUNNING, "not_running")
     return client
 
 
@@ -307,7 +422,7 @@ def cmd_login(args: argparse.Namespace, paths: Paths) -> int:
     place = status.backend if where == "keyring" else str(paths.credentials_file)
     emit(args, {"stored": where, "kind": cred.kind, "standard": cred.standard},
          f"stored the Kling {cred.kind.replace('_', ' ')} in the {where} ({place}); "
-         f"restart the daemon to use it")
+         f"restart the daemon to use it (kling-bridge stop; kling-bridge serve)")
     return EXIT_OK
 
 
@@ -316,133 +431,6 @@ def cmd_logout(args: argparse.Namespace, paths: Paths) -> int:
     emit(args, {"removed": removed},
          f"removed from: {', '.join(removed)}" if removed else "no stored credentials")
     return EXIT_OK
-
-
-def _timeline_suffix(path: Path) -> bool:
-    return path.suffix.lower() in {".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".fcpxmld",
-                                   ".edl", ".aaf", ".ale"}
-
-
-def restyle_body(args: argparse.Namespace) -> dict[str, Any]:
-    src = args.input.expanduser().resolve()
-    if not src.exists():
-        raise CliError(f"{args.input}: no such file", "check the path")
-    looks = [{"preset": p, "prompt": args.prompt} for p in args.preset] or [
-        {"preset": None, "prompt": args.prompt}]
-    body: dict[str, Any] = {
-        "looks": looks, "variants": args.variants, "resolution": args.resolution,
-        "keep_audio": not args.no_audio, "provider": args.provider, "dry_run": args.dry_run,
-        "select": {"handles": args.handles},
-    }
-    if _timeline_suffix(src):
-        body["timeline_path"] = str(src)
-        mode, values, rng = _select(args.select)
-        body["select"].update({"mode": mode, "values": values, "range": rng})
-    else:
-        body["clips"] = [{"path": str(src), "start_frame": args.start, "frame_count": args.frames}]
-    return body
-
-
-def _select(selectors: Sequence[str]) -> tuple[str, list[str], list[str] | None]:
-    if not selectors:
-        return "marked", [], None
-    if len(selectors) > 1:
-        raise CliError("give one --select", "e.g. --select color:Orange,Teal")
-    kind, _, arg = selectors[0].partition(":")
-    kind = {"colour": "color", "selected": "marked"}.get(kind.lower(), kind.lower())
-    if kind not in ("all", "marked", "color", "track", "range", "marker"):
-        raise CliError(f"unknown selection {selectors[0]!r}",
-                       "use all, marked, color:NAMES, track:NAMES, range:IN-OUT, marker:TEXT")
-    if kind == "range":
-        start, sep, end = arg.partition("-")
-        if not sep:
-            raise CliError("range needs IN-OUT", "frames (240-480) or timecodes")
-        return "range", [], [start, end]
-    return kind, [v for v in arg.split(",") if v], None
-
-
-def generate_body(args: argparse.Namespace) -> dict[str, Any]:
-    shots = []
-    for shot in args.shot:
-        secs, sep, words = shot.partition(":")
-        if not sep or not secs.strip().isdigit():
-            raise CliError(f"bad --shot {shot!r}", "write it as SECONDS:WORDS, e.g. '4:a street'")
-        shots.append({"duration": int(secs), "prompt": words.strip()})
-    image = str(args.image.expanduser().resolve()) if args.image else None
-    return {"prompt": args.prompt, "image": image, "shots": shots, "duration": args.duration,
-            "aspect_ratio": args.aspect, "resolution": args.resolution, "audio": args.audio,
-            "variants": args.variants, "provider": args.provider, "dry_run": args.dry_run}
-
-
-def lipsync_body(args: argparse.Namespace) -> dict[str, Any]:
-    def path(p: Path | None) -> str | None:
-        return str(p.expanduser().resolve()) if p else None
-
-    return {"audio": path(args.audio), "video": path(args.video), "image": path(args.image),
-            "audio_start": args.audio_start, "audio_end": args.audio_end,
-            "resolution": args.resolution, "provider": args.provider, "dry_run": args.dry_run}
-
-
-def cmd_submit(args: argparse.Namespace, paths: Paths) -> int:
-    body = {"restyle": restyle_body, "generate": generate_body,
-            "lipsync": lipsync_body}[args.command](args)
-    client = connect(paths)
-    if client is not None:
-        if args.media_host:
-            print("note: --media-host applies to a daemon started by this command; the running "
-                  "daemon uses its own configuration", file=sys.stderr)
-        return _submit_and_follow(args, client, body)
-    from .inprocess import InProcessDaemon
-
-    settings = settings_for(args)
-    with InProcessDaemon(settings, paths) as client:
-        if not args.dry_run and not args.wait:
-            print("no daemon is running: started one in this process; waiting for the "
-                  "result (use 'kling-bridge serve' to submit and leave)", file=sys.stderr)
-            args.wait = True
-        return _submit_and_follow(args, client, body)
-
-
-def _submit_and_follow(args: argparse.Namespace, client: BridgeClient,
-                       body: dict[str, Any]) -> int:
-    answer = getattr(client, args.command)(body)
-    est = answer["estimate"]
-    price = (
-        "free (draft)" if answer["draft"] else f"about {est['units']:g} units (US${est['usd']:.2f})"
-    )
-    if args.dry_run:
-        emit(args, answer, f"{len(answer.get('jobs', [])) or 'the'} job(s) would cost {price}")
-        return EXIT_OK
-    lines = [f"batch {answer['batch_id']}: {len(answer['jobs'])} job(s) on "
-             f"{answer['provider']}, {price}"]
-    lines += [f"  skipped {s['name']}: {s['reason']}" for s in answer.get("skipped", [])]
-    lines += [f"  note: {n}" for n in answer.get("notes", [])]
-    if not args.wait:
-        lines += [f"  {j['id']}  {j['label']}" for j in answer["jobs"]]
-        emit(args, answer, "\n".join(lines))
-        return EXIT_OK
-    if not args.json:
-        print("\n".join(lines), file=sys.stderr)
-    progress = Progress(sys.stderr, enabled=not args.json)
-    final = client.wait_batch(answer["batch_id"], on_update=progress.update, interval=0.5)
-    progress.close()
-    written: list[str] = []
-    if args.out is not None:
-        written = export_to(client, final["batch_id"], args.out, getattr(args, "format", None))
-    failed = [j for j in final["jobs"] if j["state"] != "succeeded"]
-    text = [f"batch {final['batch_id']}: {final['state']} (spent {final['billed']['units']:g} "
-            f"units)"]
-    for j in final["jobs"]:
-        if j["state"] == "succeeded":
-            video = next((o["path"] for o in j["result"]["outputs"] if o["role"] == "video"), "")
-            text.append(f"  ok   {j['label']}: {video}")
-        else:
-            err = j.get("error") or {}
-            text.append(f"  {j['state']}  {j['label']}: {err.get('message', '')}"
-                        + (f" ({err['hint']})" if err.get("hint") else ""))
-    text += [f"  wrote {w}" for w in written]
-    emit(args, {**final, "written": written}, "\n".join(text))
-    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_watch(args: argparse.Namespace, paths: Paths) -> int:
@@ -469,35 +457,63 @@ def _install_verb(args: argparse.Namespace, paths: Paths) -> int:
 
 
 COMMANDS = {
-    "serve": cmd_serve, "status": cmd_status, "doctor": cmd_doctor, "jobs": cmd_jobs,
-    "cancel": cmd_cancel_retry, "retry": cmd_cancel_retry, "login": cmd_login,
-    "logout": cmd_logout, "restyle": cmd_submit, "generate": cmd_submit, "lipsync": cmd_submit,
-    "demo": cmd_demo, "watch": cmd_watch,
-    "install": _install_verb, "uninstall": _install_verb,
+    "serve": cmd_serve, "stop": cmd_stop, "status": cmd_status, "doctor": cmd_doctor,
+    "presets": cmd_presets, "jobs": cmd_jobs, "cancel": cmd_cancel_retry,
+    "retry": cmd_cancel_retry, "login": cmd_login, "logout": cmd_logout,
+    "restyle": cmd_submit, "generate": cmd_submit, "lipsync": cmd_submit, "demo": cmd_demo,
+    "watch": cmd_watch, "install": _install_verb, "uninstall": _install_verb,
 }
 
 
+def _refuse(args: argparse.Namespace | None, code: str, message: str, hint: str) -> None:
+    """A refusal: JSON on stdout with --json (scripts read one stream), else words on stderr."""
+    if args is not None and getattr(args, "json", False):
+        print(json.dumps({"error": {"code": code, "message": message, "hint": hint}}, indent=2))
+    else:
+        print(f"kling-bridge: {message}" + (f"\n  what to do: {hint}" if hint else ""),
+              file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.json_refusals = "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    paths = Paths.resolve().ensure()
     try:
+        paths = Paths.resolve().ensure()
         code: int = COMMANDS[args.command](args, paths)
         return code
-    except (CliError, CredentialError, BridgeError) as exc:
-        code = getattr(exc, "code", EXIT_USAGE)
-        exit_code = code if isinstance(code, int) else (
-            EXIT_NOT_RUNNING if code in ("not_running", "unreachable") else EXIT_USAGE)
-        hint = getattr(exc, "hint", "")
-        print(f"kling-bridge: {exc.message}" + (f"\n  what to do: {hint}" if hint else ""),
-              file=sys.stderr)
-        return exit_code
+    except CliError as exc:
+        _refuse(args, exc.reason, exc.message, exc.hint)
+        return exc.code
+    except CredentialError as exc:
+        _refuse(args, "credentials", exc.message, exc.hint)
+        return EXIT_USAGE
+    except BridgeError as exc:
+        message, hint = in_cli_words(str(exc.code), exc.message, exc.hint, args.command)
+        _refuse(args, str(exc.code), message, hint)
+        return EXIT_NOT_RUNNING if exc.code in ("not_running", "unreachable") else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: jobs already submitted keep running in the daemon", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: say so in one line, never a traceback
+        # A timeline refusal (the module is loaded only when a timeline was touched: OTIO
+        # costs a third of the CLI's start-up, so it is not imported just to catch this).
+        timeline_errors = sys.modules.get("kling_bridge.timeline.errors")
+        if timeline_errors is not None and isinstance(exc, timeline_errors.TimelineError):
+            where = ": ".join(str(x) for x in (exc.path, exc.item) if x)
+            _refuse(args, "bad_timeline", f"{where}: {exc.problem}" if where else exc.problem,
+                    exc.hint or "")
+            return EXIT_USAGE
+        if os.environ.get("KLING_BRIDGE_DEBUG"):
+            raise
+        _refuse(args, "internal", f"unexpected error: {type(exc).__name__}: {exc}",
+                "this is a bug in kling-bridge; run again with KLING_BRIDGE_DEBUG=1 to see "
+                "where, and report it")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,18 +3,26 @@
 Copies into ``--out`` are made by the daemon (:mod:`kling_bridge.export`), atomic and never
 overwriting: an existing name gets `` (2)``, `` (3)``... like a browser download, so
 re-running a command never destroys an editor's earlier take; the result timeline beside
-them links to those copies.
+them links to those copies. A copy that fails (the drive filled up meanwhile) leaves no temp
+file behind and says where the results still are.
+
+A dry run's plan is shown job by job -- clip, range, look, price -- with the clips left out
+and why, and the clips whose media is missing apart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import time
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TextIO
 
+from .cli_checks import CliError
 from .client import BridgeClient, BridgeError
 
 BAR = 24
@@ -61,6 +69,14 @@ class Progress:
             self.stream.flush()
 
 
+def emit(args: Any, data: Any, text: str) -> None:
+    """``data`` as JSON with ``--json``, else ``text``."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text)
+
+
 def print_jobs(jobs: Sequence[dict[str, Any]]) -> None:
     if not jobs:
         print("no jobs")
@@ -87,15 +103,21 @@ def atomic_copy(src: Path, folder: Path, name: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = free_name(folder, name or src.name)
     tmp = folder / f".{target.name}.part"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return target
 
 
-def export_to(client: BridgeClient, batch_id: str, out: Path, fmt: str | None) -> list[str]:
+def export_to(client: BridgeClient, batch_id: str, out: Path,
+              fmt: str | None) -> tuple[list[str], list[str]]:
     """The batch's outputs copied into ``out`` and, for a timeline, the result timeline
     written beside them linking to those copies (the daemon does both:
-    ``POST /v1/batches/{id}/export``); the paths written."""
+    ``POST /v1/batches/{id}/export``); the paths written and what the export said."""
     if fmt is not None:
         from .timeline import TimelineError, canonical_format
 
@@ -103,5 +125,114 @@ def export_to(client: BridgeClient, batch_id: str, out: Path, fmt: str | None) -
             fmt = canonical_format(fmt)
         except TimelineError as exc:
             raise BridgeError("bad_format", exc.problem, exc.hint or "") from exc
-    done = client.export_batch(batch_id, str(out.expanduser().resolve()), fmt)
-    return ([f["path"] for f in done["files"]] + [t["path"] for t in done["timelines"]])
+    try:
+        done = client.export_batch(batch_id, str(out.expanduser().resolve()), fmt)
+    except BridgeError as exc:
+        if exc.code in ("bad_format", "bad_request", "bad_timeline"):
+            raise
+        raise CliError(
+            f"--out {out}: could not copy the results ({exc.message})",
+            f"the results are safe in the daemon; free space or fix the folder, then run "
+            f"'kling-bridge jobs --batch {batch_id}' and copy them, or export again",
+            code=1, reason="copy_failed") from None
+    written = [f["path"] for f in done["files"]] + [t["path"] for t in done["timelines"]]
+    return written, [str(n) for n in done.get("notes", [])]
+
+
+# ---------------------------------------------------------------- plans and results
+
+
+def _timecode(frame: int, rate: str) -> str:
+    """Frames from the timeline's start -> HH:MM:SS:FF at its (rounded) rate, for people
+    (a job knows where its clip sits in the cut, not where the cut's timecode starts)."""
+    try:
+        fps = max(1, round(Fraction(rate)))
+    except (ValueError, ZeroDivisionError):
+        return str(frame)
+    ff = frame % fps
+    secs = frame // fps
+    return f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{ff:02d}"
+
+
+def describe_job(job: dict[str, Any]) -> str:
+    """One line of a plan: what, which frames, which look, what it costs."""
+    spec = job.get("spec") or {}
+    price = job["estimate"]["units"]
+    cost = f"{price:g} units" if price else "free"
+    src = spec.get("source")
+    if isinstance(src, dict):
+        clip = spec.get("clip") or {}
+        name = clip.get("name") or Path(src["path"]).name
+        first, count = src["start_frame"], src["frame_count"]
+        where = ""
+        if clip.get("record_duration"):
+            at = _timecode(clip["record_start"], clip.get("timeline_rate", "24"))
+            where = f", timeline +{at}"
+        look = (spec.get("look") or {}).get("preset") or "custom look"
+        words = (spec.get("look") or {}).get("prompt")
+        look += f" + \"{words}\"" if words and look != "custom look" else (
+            f" \"{words}\"" if words else "")
+        variant = f" v{spec.get('variant', 0) + 1}" if spec.get("variant") else ""
+        return (f"restyle {name}: frames {first}-{first + count - 1} ({count} at "
+                f"{src['rate']} fps{where}), {look}{variant}: {cost}")
+    if job.get("kind") == "lipsync":
+        return f"lip-sync {Path(spec.get('audio', '')).name}: {cost}"
+    words = spec.get("prompt") or "; ".join(s["prompt"] for s in spec.get("shots", [])) or "image"
+    place = spec.get("placement") or {}
+    where = (f", timeline +{_timecode(place['record_start'], place.get('timeline_rate', '24'))}"
+             if place else "")
+    fit = spec.get("conform") or {}
+    if fit.get("frames"):
+        where += f", cut to {fit['frames']} frames at {fit['rate']} fps"
+    return f"generate \"{words[:60]}\": {spec.get('duration', 5)} s{where}: {cost}"
+
+
+def plan_text(answer: dict[str, Any]) -> str:
+    """What a dry run would do, for people (``--json`` prints the answer itself)."""
+    from .timeline.selection import MISSING_MEDIA  # OTIO loads only when needed
+
+    jobs = answer.get("jobs", [])
+    est = answer["estimate"]
+    price = ("free (draft)" if answer.get("draft")
+             else f"about {est['units']:g} units (US${est['usd']:.2f})")
+    lines = [f"dry run on {answer['provider']}: {len(jobs)} job(s), {price}; nothing was "
+             "created"]
+    lines += [f"  {describe_job(j)}" for j in jobs]
+    skipped = answer.get("skipped", [])
+    missing = [s for s in skipped if s["reason"].startswith(MISSING_MEDIA)]
+    others = [s for s in skipped if not s["reason"].startswith(MISSING_MEDIA)]
+    if others:
+        lines.append(f"skipped ({len(others)}):")
+        lines += _grouped(others, lambda r: r)
+    if missing:
+        lines.append(f"media missing ({len(missing)}): relink in the editor and export again")
+        lines += _grouped(missing, lambda r: r.split(": relink")[0])
+    # The reader's notes on missing media repeat the list above (or concern sound clips,
+    # which a restyle does not use).
+    lines += [f"note: {n}" for n in answer.get("notes", []) if MISSING_MEDIA not in n]
+    return "\n".join(lines)
+
+
+def _grouped(skipped: Sequence[dict[str, Any]], reason: Any) -> list[str]:
+    """One line per clip name and reason (a clip used four times is one line, x4)."""
+    counts: dict[tuple[str, str], int] = {}
+    for s in skipped:
+        key = (s["name"], reason(s["reason"]))
+        counts[key] = counts.get(key, 0) + 1
+    return [f"  {name}{f' (x{n})' if n > 1 else ''}: {why}" for (name, why), n in counts.items()]
+
+
+def final_text(final: dict[str, Any], written: Sequence[str], notes: Sequence[str]) -> str:
+    text = [f"batch {final['batch_id']}: {final['state']} (spent "
+            f"{final['billed']['units']:g} units)"]
+    for j in final["jobs"]:
+        if j["state"] == "succeeded":
+            video = next((o["path"] for o in j["result"]["outputs"] if o["role"] == "video"), "")
+            text.append(f"  ok   {j['label']}: {video}")
+        else:
+            err = j.get("error") or {}
+            text.append(f"  {j['state']}  {j['label']}: {err.get('message', '')}"
+                        + (f" ({err['hint']})" if err.get("hint") else ""))
+    text += [f"  wrote {w}" for w in written]
+    text += [f"  note: {n}" for n in notes]
+    return "\n".join(text)

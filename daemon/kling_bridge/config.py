@@ -108,6 +108,9 @@ class QueueSettings(_Section):
     max_attempts: int = Field(5, ge=1, le=50)
     backoff_base: float = Field(2.0, gt=0)
     backoff_cap: float = Field(300.0, gt=0)
+    # How long a task whose create may have happened is looked up (with backoff) before a
+    # person is asked: Kling's API being unreachable for a few hours must not strand a job.
+    lookup_patience_seconds: float = Field(6 * 3600.0, gt=0)
 
 
 class KlingSettings(_Section):

@@ -184,9 +184,13 @@ def _refuse_second_daemon(paths: Paths, settings: Settings) -> None:
         )
 
 
-async def run_daemon(settings: Settings, paths: Paths, **kwargs: Any) -> None:
-    """Serve until SIGTERM/SIGINT; leave no discovery file behind on a clean stop."""
+async def run_daemon(settings: Settings, paths: Paths,
+                     on_ready: Callable[[Running], None] | None = None, **kwargs: Any) -> None:
+    """Serve until SIGTERM/SIGINT; leave no discovery file behind on a clean stop.
+    ``on_ready`` hears when it listens (``serve`` prints the address and config folder)."""
     running = await start_daemon(settings, paths, **kwargs)
+    if on_ready is not None:
+        on_ready(running)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

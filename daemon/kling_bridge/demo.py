@@ -144,24 +144,33 @@ def run_demo(paths: Paths, out: Path, *, as_json: bool = False) -> int:
             for j in failed:
                 say(f"  FAILED {j['label']}: {(j.get('error') or {}).get('message')}")
             return 1
-        result_path = out / "demo.kling.otio"
-        tmp = result_path.with_name(".demo.kling.otio.part")
-        tmp.write_bytes(client.batch_timeline(final["batch_id"], "otio"))
-        tmp.replace(result_path)
+        timeline_bytes = client.batch_timeline(final["batch_id"], "otio")
+    # Every result goes into the demo's folder, and the result timeline points at those
+    # copies: the folder is the whole demo, to open, move or delete.
+    copies = _copy_results(final, out / "results")
+    result = otio.adapters.read_from_string(timeline_bytes.decode("utf-8"), "otio_json")
+    _relink(result, copies)
+    result_path = out / "demo.kling.otio"
+    tmp = result_path.with_name(".demo.kling.otio.part")
+    tmp.write_text(otio.adapters.write_to_string(result, "otio_json"), encoding="utf-8")
+    tmp.replace(result_path)
     result = read_timeline(result_path).timeline
     items, total = preview_items(result)
     say("  rendering a flattened preview of the result timeline...")
     preview = render_preview(items, out / "demo-preview.mp4", rate=Fraction(RATE), width=WIDTH,
                              height=HEIGHT, total_frames=total)
-    sheet = _copy_role(final, "contact_sheet", out, "before-after.png")
-    broll = _copy_role(final, "video", out, None, kind="generate")
+    sheet = _copied(final, copies, "contact_sheet")
+    broll = _copied(final, copies, "video", kind="generate")
+    restyled = _copied(final, copies, "video", kind="restyle")
     report: dict[str, Any] = {
         "folder": str(out),
         "source_timeline": str(timeline_path),
         "result_timeline": str(result_path),
         "preview": str(preview),
         "before_after": sheet,
+        "restyled": restyled,
         "broll": broll,
+        "results": sorted(copies.values()),
         "jobs": [{"label": j["label"], "state": j["state"], "provider": j["provider"]}
                  for j in final["jobs"]],
         "seconds": round(time.monotonic() - started, 1),
@@ -176,7 +185,9 @@ Done in {report['seconds']} s (draft provider: free, offline, labelled as drafts
                      the B-roll on its own track at the kling: marker)
   preview         : {preview}
   before / after  : {sheet}
+  restyled clip   : {restyled}
   B-roll clip     : {broll}
+  every result    : {out / "results"}
   sample timeline : {timeline_path}
 Open the result timeline in any OTIO-aware editor, or play the preview.
 With a Kling account: kling-bridge login, then set provider = "kling" in config.toml.""")
@@ -196,13 +207,32 @@ def _wait(client: BridgeClient, batch_id: str, say: Any) -> dict[str, Any]:
     return result
 
 
-def _copy_role(batch: dict[str, Any], role: str, out: Path, name: str | None,
-               kind: str | None = None) -> str | None:
+def _copy_results(batch: dict[str, Any], folder: Path) -> dict[str, str]:
+    """Every output of every finished job into ``folder`` (never over a file): daemon
+    path -> copy."""
+    copies: dict[str, str] = {}
+    for job in batch["jobs"]:
+        for output in (job.get("result") or {}).get("outputs", []):
+            src = Path(output["path"])
+            if src.is_file() and output["path"] not in copies:
+                copies[output["path"]] = str(atomic_copy(src, folder))
+    return copies
+
+
+def _relink(timeline: otio.schema.Timeline, copies: dict[str, str]) -> None:
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        path = path_from_url(getattr(ref, "target_url", "") or "")
+        if path in copies:
+            ref.target_url = Path(copies[path]).resolve().as_uri()
+
+
+def _copied(batch: dict[str, Any], copies: dict[str, str], role: str,
+            kind: str | None = None) -> str | None:
     for job in batch["jobs"]:
         if kind is not None and job["kind"] != kind:
             continue
         for output in (job.get("result") or {}).get("outputs", []):
-            if output["role"] == role and Path(output["path"]).is_file():
-                return str(atomic_copy(Path(output["path"]), out, name))
+            if output["role"] == role and output["path"] in copies:
+                return copies[output["path"]]
     return None
-

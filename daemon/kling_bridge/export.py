@@ -134,7 +134,7 @@ def export_batch(batch: dict[str, Any], jobs: Sequence[m.Job], folder: Path,
             for written in result_files(kept, results, fmt):
                 done.timelines.append(_write_timeline(kept, written, folder))
         else:
-            done.notes.append("no finished job to put on the timeline: no result timeline")
+            done.notes.append("no result timeline written: every job failed")
     elif fmt is not None:
         done.notes.append("this batch was not made from a timeline: no result timeline")
     return done

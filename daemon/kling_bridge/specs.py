@@ -133,11 +133,18 @@ class Look:
 
 @dataclass(frozen=True)
 class ConformTarget:
-    """Timeline rate and geometry a generated clip should be conformed to, when asked."""
+    """Timeline rate and geometry a generated clip should be conformed to, when asked.
+
+    ``width``/``height`` 0 keep the provider's picture (a timeline file rarely says its
+    frame size; editors fit a clip to the frame on import). ``frames`` cuts (or holds) the
+    clip to exactly that many frames at ``rate`` -- B-roll that ends where its marker or
+    cut ends; ``None`` keeps the clip's own length in time.
+    """
 
     rate: str
     width: int
     height: int
+    frames: int | None = None
 
 
 @dataclass(frozen=True)

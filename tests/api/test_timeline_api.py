@@ -95,7 +95,9 @@ async def test_timeline_refusals_name_file_and_item(api: Api, media: list[Path])
                                        "look": {"preset": "anime"}})
     err = (await r.json())["error"]
     assert r.status == 400 and err["code"] == "bad_timeline"
-    assert "matched no clip" in err["message"] and "marked" in err["hint"]
+    # 'marked' is the default: say so, and how to choose clips in a file from another editor
+    assert "no clip is marked" in err["message"] and "'marked'" in err["message"]
+    assert "--select all" in err["hint"] and "color:" in err["hint"]
     broken = plugin_timeline(media)
     broken["tracks"]["children"][0]["children"][0]["OTIO_SCHEMA"] = "HoloClip.1"
     r = await api.post("/v1/restyle", {"timeline": broken, "look": {"preset": "anime"}})

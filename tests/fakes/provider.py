@@ -141,7 +141,8 @@ class FakeProvider:
                 )
         except sqlite3.IntegrityError:
             raise ProviderError(
-                ErrorKind.DUPLICATE, "external_task_id already used", code=1201, http_status=400
+                ErrorKind.DUPLICATE, "external_task_id already used", code=1201, http_status=400,
+                maybe_created=True,
             ) from None
         return task_id
 
@@ -162,7 +163,11 @@ class FakeProvider:
     def estimate_seconds(self, seconds: float) -> Cost:
         return Cost(seconds) if self.capabilities.paid else Cost()
 
-    async def lookup(self, external_ids: Sequence[str]) -> dict[str, TaskStatus]:
+    def locate(self, request: TaskRequest) -> str:
+        return "fake"
+
+    async def lookup(self, external_ids: Sequence[str], where: str = ""
+                     ) -> dict[str, TaskStatus]:
         if self._take_fault("lookup_error"):
             raise ProviderError(ErrorKind.CONNECTION, "lookup failed", maybe_created=False)
         rows = await asyncio.to_thread(self._rows, "external_id", external_ids)

@@ -204,14 +204,18 @@ async def test_recovery_looks_up_a_send_cut_short_by_a_crash(make_harness) -> No
 
 
 async def test_lookup_that_keeps_failing_hands_the_job_to_a_person(make_harness) -> None:
-    settings = fast_settings(queue__max_attempts=3)
+    # Lookups are patient for queue.lookup_patience_seconds, whatever max_attempts says.
+    settings = fast_settings(queue__max_attempts=2, queue__lookup_patience_seconds=0.4)
     h: Harness = await make_harness(settings=settings)
     try:
-        h.provider.set_faults(drop_after_create=1, lookup_error=10)
+        h.provider.set_faults(drop_after_create=1, lookup_error=10_000)
         (job,) = await submit(h, gen())
         done = await h.wait(job.id)
         assert done.state is m.JobState.NEEDS_ATTENTION
         assert done.error is not None and done.error.code == "unresolved"
+        assert done.updated_at - done.tasks[0].unknown_since >= 0.4  # it kept looking
+        assert f"kling-bridge retry {job.id}" in done.error.hint  # what the user can do
+        assert done.tasks[0].external_id in done.error.hint + done.error.message
         h.provider.set_faults()
         await h.engine.retry(job.id)
         again = await h.wait(job.id)
@@ -220,6 +224,37 @@ async def test_lookup_that_keeps_failing_hands_the_job_to_a_person(make_harness)
     finally:
         await h.engine.stop()
         h.store.close()
+
+
+async def test_lookups_failing_for_a_while_never_strand_the_job(make_harness) -> None:
+    """More failed lookups than max_attempts allows, within the patience: the job goes on."""
+    settings = fast_settings(queue__max_attempts=2)
+    h: Harness = await make_harness(settings=settings)
+    try:
+        h.provider.set_faults(drop_after_create=1, lookup_error=6)
+        (job,) = await submit(h, gen())
+        done = await h.wait(job.id, timeout=60)
+        assert done.state is m.JobState.SUCCEEDED, done.error
+        assert done.attempts == 0  # lookups spend no attempt
+        key = done.tasks[0].external_id
+        assert h.provider.attempts() == {key: 1} and h.provider.created() == {key: 1}
+    finally:
+        await h.engine.stop()
+        h.store.close()
+
+
+async def test_a_refusal_that_created_nothing_is_resent_without_a_lookup(
+    harness: Harness,
+) -> None:
+    """1303 means "not created": no lookup is needed, and the same key goes again."""
+    harness.provider.set_faults(rate_limit=2, lookup_error=10_000)  # a lookup would stall it
+    (job,) = await submit(harness, gen())
+    done = await harness.wait(job.id, timeout=60)
+    assert done.state is m.JobState.SUCCEEDED, done.error
+    key = done.tasks[0].external_id
+    assert key == m.external_id(job.id, 0, 1)  # the same key, re-sent
+    assert harness.provider.attempts() == {key: 3} and harness.provider.created() == {key: 1}
+    assert done.tasks[0].where == "fake"  # recorded before the create
 
 
 async def test_concurrency_limit_per_provider(make_harness) -> None:

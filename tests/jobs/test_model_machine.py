@@ -87,6 +87,14 @@ class JobMachine(RuleBasedStateMachine):
             self.created[task.external_id] += 1
         self._try(m.SendFailed(i, "error"))
 
+    @precondition(lambda self: bool(self.in_flight))
+    @rule(data=st.data())
+    def provider_refuses(self, data: st.DataObject) -> None:
+        """1302/1303, a 4xx, a refused connection: the provider says nothing was created."""
+        i = data.draw(st.sampled_from(sorted(self.in_flight)))
+        self.in_flight.discard(i)
+        self._try(m.SendRefused(i, "busy"))
+
     @precondition(lambda self: any(t.state is m.TaskState.UNKNOWN for t in self.job.tasks))
     @rule(data=st.data())
     def lookup(self, data: st.DataObject) -> None:

@@ -55,11 +55,15 @@ class KlingEmulator:
         cdn_port: int = 0,
         workdir: Path | None = None,
         render_concurrency: int = 2,
+        not_found_code: int = 1202,
     ) -> None:
         self.accounts = accounts or [Account()]
         self.submitted_seconds = submitted_seconds
         self.processing_seconds = processing_seconds
         self.output_height = output_height
+        # A legacy query for a task Kling does not have answers 404 with 1202 or 1203
+        # (kling-api.md lists both as "unknown resource"); which one is a knob.
+        self.not_found_code = not_found_code
         self.port = port
         self.cdn_port = cdn_port
         self._own_workdir = workdir is None
@@ -444,7 +448,7 @@ class KlingEmulator:
         task = self.tasks.get(ident) or self.by_external.get((account.name, ident))
         if (task is None or task.account is not account or task.standard != "legacy"
                 or task.endpoint != endpoint):
-            raise KlingError(404, 1202, "task not found")
+            raise KlingError(404, self.not_found_code, "task not found")
         # Quirk: the envelope says SUCCEED whatever the task's fate.
         return answers.envelope(answers.legacy_data(task, time.time(), self.result_url),
                                 message="SUCCEED")
@@ -518,7 +522,8 @@ class KlingEmulator:
 
     async def _admin_config(self, request: web.Request) -> web.Response:
         body = await request.json()
-        for key in ("submitted_seconds", "processing_seconds", "output_height"):
+        for key in ("submitted_seconds", "processing_seconds", "output_height",
+                    "not_found_code"):
             if key in body:
                 setattr(self, key, type(getattr(self, key))(body[key]))
         for key in ("balance_units", "concurrency"):

@@ -3,7 +3,8 @@
 Requests name local files by path (the daemon runs on the editor's machine); the handlers
 probe what they must to turn a request into exact job specs, price them, and hand them to
 the engine in one durable batch. ``dry_run`` prices without creating anything, so a plugin
-can show "about 14 units (US$1.96)" before the editor confirms.
+can show "about 14 units (US$1.96)" before the editor confirms; its ``jobs`` are the jobs
+that would be created (state ``planned``, no id), each with its clip, range, look and price.
 
 Each verb is two layers: ``restyle_batch``/``generate_batch``/``lipsync_batch`` take the
 services and a validated body and return the answer (the watch folder calls them in-process,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +27,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..jobs import model as m
+from ..jobs.costs import estimate_spec
 from ..jobs.engine import EngineError, NewJob
 from ..media.errors import MediaError
 from ..media.probe import probe
@@ -39,6 +42,7 @@ from ..specs import (
     Shot,
     SourceRange,
     rate_str,
+    spec_to_dict,
 )
 from . import schemas as s
 from .routes_jobs import engine_error, job_out, json_response, money
@@ -98,8 +102,11 @@ def _check_looks(sv: Services, looks: Sequence[s.LookIn]) -> list[Look]:
             raise ApiError(400, "no_look", "a look needs a preset or a prompt",
                            "e.g. {\"preset\": \"film-noir\"}; GET /v1/presets lists them")
         if look.preset and known and look.preset not in known:
-            raise ApiError(400, "unknown_preset", f"no preset called {look.preset!r}",
-                           f"known presets: {', '.join(sorted(known))}")
+            near = difflib.get_close_matches(look.preset.lower(), sorted(known), n=1, cutoff=0.5)
+            guess = f"; did you mean {near[0]!r}?" if near else ""
+            raise ApiError(400, "unknown_preset", f"no preset called {look.preset!r}{guess}",
+                           f"known presets: {', '.join(sorted(known))} "
+                           "(GET /v1/presets, or kling-bridge presets)")
         out.append(Look(preset=look.preset, prompt=look.prompt))
     return out
 
@@ -176,7 +183,8 @@ async def _answer(
         "notes": list(notes),
     }
     if dry_run:
-        return s.BatchOut(batch_id=None, jobs=[], dry_run=True, **base), 200
+        planned = [_planned(kind_, job, prov) for kind_, job in items]
+        return s.BatchOut(batch_id=None, jobs=planned, dry_run=True, **base), 200
     if idempotency_key is not None:  # the caller holds the key's lock and found no batch
         batch_request = {**batch_request, "idempotency_key": idempotency_key}
     try:
@@ -185,6 +193,15 @@ async def _answer(
     except EngineError as exc:
         raise engine_error(exc) from exc
     return s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), 201
+
+
+def _planned(kind: m.JobKind, job: NewJob, provider: Any) -> s.JobOut:
+    """A job a dry run would create, in the shape of a real one (its spec says the clip,
+    range and look; its estimate the price) with no id, in state ``planned``."""
+    row = m.Job(id="", batch_id="", kind=kind, provider=provider.name,
+                spec=spec_to_dict(job.spec), estimate_units=estimate_spec(job.spec, provider).units,
+                label=job.label)
+    return s.JobOut.model_validate({**m.job_summary(row), "state": "planned"})
 
 
 async def restyle(request: web.Request) -> web.Response:
@@ -213,7 +230,7 @@ async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, i
     if body.timeline is not None or body.timeline_path is not None:
         selection = await select_from_request(body)
         sources.extend(selection.restyles)
-    if not sources and not selection.generations:
+    if not sources and not selection.generations and not (body.dry_run and selection.skipped):
         raise ApiError(400, "empty_selection", "nothing to restyle: no clips given or selected",
                        "mark clips in the host, pass clips, or choose select.mode")
     items: list[tuple[m.JobKind, NewJob]] = []

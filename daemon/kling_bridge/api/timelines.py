@@ -110,7 +110,11 @@ def _select_sync(body: s.RestyleIn) -> TimelineSelection:
         source = "request timeline"
         document = keep(result, name=source)
     criteria = criteria_of(body.select)
-    selection = select(result.timeline, criteria, media_start, source=source)
+    # Clips whose media is not on this machine are skipped (and reported) up front, not
+    # failed later one by one -- and a dry run can list them.
+    selection = select(result.timeline, criteria, media_start, source=source,
+                       media_exists=lambda path: Path(path).is_file(),
+                       allow_empty=body.dry_run)
     notes = [*result.notes, *selection.notes, *(str(i) for i in result.issues)]
     return TimelineSelection(
         restyles=selection.restyles,

@@ -467,7 +467,9 @@ class Engine:
                     ),
                 )
                 return
-            await self.transition(job.id, m.SendIntent(task.index))  # durable before paying
+            where = _locate(provider, req)
+            # Durable before paying: the key, and where the task will live.
+            await self.transition(job.id, m.SendIntent(task.index, where))
             self._sending.add(job.id)
             try:
                 try:
@@ -482,9 +484,18 @@ class Engine:
                     await self.transition(job.id, m.SendAccepted(task.index, pid))
                     self._throttles.pop(provider.name, None)
                     continue
-                await self.transition(job.id, m.SendFailed(task.index, err.message))
+                created = err.maybe_created or err.kind is ErrorKind.DUPLICATE
+                if not created:
+                    # Refused, nothing created (1302/1303, a 4xx, a refused connection):
+                    # the same key goes again later -- a duplicate would be refused.
+                    await self.transition(job.id, m.SendRefused(task.index, err.message))
+                else:
+                    await self.transition(job.id, m.SendFailed(task.index, err.message))
             finally:
                 self._sending.discard(job.id)
+            if not created:
+                await self._after_refusal(job.id, err)
+                return
             found = await self._resolve_unknown(job.id, task.index, task.external_id, err)
             if found is None:
                 return  # still unknown: backed off or handed to a person
@@ -509,22 +520,15 @@ class Engine:
     async def _resolve_unknown(
         self, job_id: str, index: int, key: str, cause: ProviderError | None
     ) -> bool | None:
-        """Look a task up by its key. True: it exists; False: proven absent; None: unknown."""
-        provider = self.provider(self._get(job_id).provider)
+        """Look a task up by its key, where it was created. True: it exists; False: proven
+        absent; None: still unknown (looked up again later, or handed to a person)."""
+        job = self._get(job_id)
+        provider = self.provider(job.provider)
+        where = job.tasks[index].where
         try:
-            found = await provider.lookup([key])
+            found = await provider.lookup([key], where)
         except Exception as exc:
-            job = self._get(job_id)
-            await self._backoff_or_attention(
-                job,
-                f"could not check whether task {key} exists ({exc})",
-                m.JobError(
-                    "unresolved",
-                    f"a create was sent to {provider.name} and its fate is unknown: the "
-                    f"lookup by key {key} keeps failing ({exc})",
-                    "check the provider's task list for this key; retry the job to look again",
-                ),
-            )
+            await self._look_again_later(job_id, index, f"the lookup failed ({exc})")
             return None
         status = found.get(key)
         if status is not None:
@@ -532,19 +536,45 @@ class Engine:
             return True
         if cause is not None and cause.kind is ErrorKind.DUPLICATE:
             # The provider says the key is taken, yet cannot find it: never send again.
-            job = self._get(job_id)
-            await self._backoff_or_attention(
-                job,
-                "the provider reports the key in use but cannot find the task yet",
-                m.JobError(
-                    "unresolved",
-                    f"{provider.name} rejects key {key} as a duplicate but lists no such task",
-                    "check the provider's task list; retry the job to look again",
-                ),
-            )
+            await self._look_again_later(
+                job_id, index, f"{provider.name} rejects the key as a duplicate but lists no "
+                "such task yet")
             return None
         await self.transition(job_id, m.LookupAbsent(index))
         return False
+
+    async def _look_again_later(self, job_id: str, index: int, why: str) -> None:
+        """A task's fate is unknown and the lookup could not settle it: look again with
+        backoff (a share of how long it has been unknown, up to ``queue.backoff_cap``) for
+        ``queue.lookup_patience_seconds`` (6 h by default) -- outages of the provider's
+        API are usually shorter -- then ask a person, saying what they can do. No attempt
+        is spent: a later, unrelated retry keeps its full budget."""
+        job = self._get(job_id)
+        task = job.tasks[index]
+        q = self.settings.queue
+        now = self.clock()
+        unknown_for = max(0.0, now - (task.unknown_since or now))
+        patience = q.lookup_patience_seconds
+        key = task.external_id
+        if unknown_for >= patience:
+            await self.transition(job_id, m.Attention(m.JobError(
+                "unresolved",
+                f"a create was sent to {job.provider} and whether it made a task is still "
+                f"unknown after {_duration(unknown_for)} of lookups by its key {key}: {why}",
+                f"check the network and {job.provider}'s status; `kling-bridge retry {job.id}` "
+                f"looks again for another {_duration(patience)} (a task found is followed and "
+                "never paid twice); if the provider's task list shows no task with id "
+                f"{key}, nothing was paid; `kling-bridge cancel {job.id}` stops tracking it",
+            )))
+            return
+        delay = m.lookup_delay(unknown_for, q.backoff_base, q.backoff_cap, self.rng())
+        left = patience - unknown_for
+        await self.transition(job_id, m.Backoff(
+            now + delay,
+            f"cannot tell yet whether task {key} exists: {why}; looking again in "
+            f"{delay:.0f} s (for up to {_duration(left)} more)",
+            spend_attempt=False,
+        ))
 
     async def _after_refusal(self, job_id: str, err: ProviderError) -> None:
         """The create was refused and nothing was created: decide what happens next."""
@@ -714,6 +744,23 @@ class Engine:
 
     def purge_workdir(self, job_id: str) -> None:
         shutil.rmtree(self.paths.jobs_dir / job_id, ignore_errors=True)
+
+
+def _locate(provider: Provider, request: TaskRequest) -> str:
+    """The provider's word for where the task will live ('' for providers without one)."""
+    locate = getattr(provider, "locate", None)
+    return str(locate(request)) if locate is not None else ""
+
+
+def _duration(seconds: float) -> str:
+    """``5400`` -> ``"1 h 30 min"``: for messages people read."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 
 def _any_sent(job: m.Job) -> bool:

@@ -6,10 +6,21 @@ Hypothesis state machine with crashes thrown in. The rules that matter:
 * A provider task is *intended* (its idempotency key recorded, state ``sending``) before
   the paid call is made; the store commits that transition before the engine calls
   ``submit``.
-* After any failure of a create -- and after a crash while ``sending`` -- the task is
+* After a failure of a create that may have acted -- a server error, a dropped
+  connection, an unreadable answer -- and after a crash while ``sending``, the task is
   ``unknown``: the only legal next step is a lookup by key. Only a lookup that proves the
   task absent makes it ``pending`` (sendable) again. So a key is never sent twice while a
   task might exist under it.
+* An explicit refusal that says nothing was created (Kling's 429 with 1302 "rate limit" or
+  1303 "concurrency over the resource pack limit", every 4xx refusal, a connection refused
+  before a byte was sent) makes the task ``pending`` again under the *same* key, with no
+  lookup (:class:`SendRefused`). Re-sending that key is safe by construction, even if the
+  refusal were wrong: the provider refuses a duplicate idempotency key (Kling answers 1201
+  to a reused ``external_task_id``), so a second create under one key can never become a
+  second task or a second payment -- the worst it can do is come back as a duplicate, which
+  makes the task ``unknown`` and is looked up like any other doubt. A busy account (1303 is
+  what new accounts hit all the time) therefore leaves its jobs waiting in the queue and
+  re-sending later; it never strands them in ``needs_attention``.
 * A user's retry of a task the provider *failed* starts a new generation with a new key:
   that is a new, deliberate payment; nothing else ever mints a key.
 
@@ -123,6 +134,8 @@ class Task:
     files: tuple[str, ...] = ()  # fetched local files
     billed_units: float | None = None
     cached: bool = False  # served from the result cache: nothing was sent
+    where: str = ""  # where the provider keeps the task (its endpoint): look it up only there
+    unknown_since: float = 0.0  # when its fate became unknown (lookups give up after a while)
 
     @property
     def paid(self) -> bool:
@@ -193,9 +206,14 @@ class CacheHit:
 
 @dataclass(frozen=True)
 class SendIntent:
-    """About to make the paid create call for task ``index`` (committed first)."""
+    """About to make the paid create call for task ``index`` (committed first).
+
+    ``where`` is the provider's word for where the task will live (see
+    ``Provider.locate``): recorded with the key so a later lookup asks only there.
+    """
 
     index: int
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,7 +224,20 @@ class SendAccepted:
 
 @dataclass(frozen=True)
 class SendFailed:
-    """The create raised: whatever the error, the task may exist. Look it up next."""
+    """The create failed in a way that may have created the task. Look it up next."""
+
+    index: int
+    message: str
+
+
+@dataclass(frozen=True)
+class SendRefused:
+    """The provider refused the create and said nothing was created (a 1302/1303 rate
+    limit, a 4xx refusal, a connection refused before anything was sent).
+
+    The task is sendable again under the same key: safe by construction, because the
+    provider refuses a duplicate key (see the module docstring).
+    """
 
     index: int
     message: str
@@ -311,6 +342,7 @@ Event = (
     | SendIntent
     | SendAccepted
     | SendFailed
+    | SendRefused
     | LookupFound
     | LookupAbsent
     | Submitted
@@ -410,7 +442,7 @@ def _apply(job: Job, event: Event, now: float) -> Job:
                 ),
             )
 
-        case SendIntent(index=i):
+        case SendIntent(index=i, where=where):
             _require(job, event, s is JobState.SUBMITTING, "not submitting")
             task = _task_in(job, event, i, TaskState.PENDING)
             _require(
@@ -421,7 +453,8 @@ def _apply(job: Job, event: Event, now: float) -> Job:
             )
             return replace(
                 job,
-                tasks=_with_task(job, i, state=TaskState.SENDING, sends=task.sends + 1),
+                tasks=_with_task(job, i, state=TaskState.SENDING, sends=task.sends + 1,
+                                 where=where or task.where),
                 committed_at=job.committed_at or now,
             )
 
@@ -435,7 +468,15 @@ def _apply(job: Job, event: Event, now: float) -> Job:
         case SendFailed(index=i, message=msg):
             _require(job, event, s in _SEND_BOOKKEEPING, "not submitting")
             _task_in(job, event, i, TaskState.SENDING)
-            return replace(job, tasks=_with_task(job, i, state=TaskState.UNKNOWN, message=msg))
+            return replace(job, tasks=_with_task(job, i, state=TaskState.UNKNOWN, message=msg,
+                                                 unknown_since=now))
+
+        case SendRefused(index=i, message=msg):
+            _require(job, event, s in _SEND_BOOKKEEPING, "not submitting")
+            task = _task_in(job, event, i, TaskState.SENDING)
+            # Nothing was created: the key is clear to send again (a duplicate is refused).
+            return replace(job, tasks=_with_task(job, i, state=TaskState.PENDING, message=msg,
+                                                 cleared=task.sends))
 
         case LookupFound(index=i, provider_task_id=pid):
             _require(job, event, s in _LOOKUP_STATES, "not looking tasks up")
@@ -449,7 +490,8 @@ def _apply(job: Job, event: Event, now: float) -> Job:
             task = _task_in(job, event, i, TaskState.UNKNOWN)
             return replace(
                 job,
-                tasks=_with_task(job, i, state=TaskState.PENDING, cleared=task.sends),
+                tasks=_with_task(job, i, state=TaskState.PENDING, cleared=task.sends,
+                                 unknown_since=0.0),
             )
 
         case Submitted():
@@ -553,10 +595,12 @@ def _apply(job: Job, event: Event, now: float) -> Job:
             gen = job.generation
             if any(t.state is TaskState.FAILED for t in job.tasks):
                 gen += 1
+            # A person asked to look again: unresolved tasks get a fresh spell of lookups.
             tasks = tuple(
                 Task(t.index, gen, external_id(job.id, t.index, gen))
                 if t.state is TaskState.FAILED
-                else (replace(t, state=TaskState.UNKNOWN) if t.state is TaskState.SENDING else t)
+                else (replace(t, state=TaskState.UNKNOWN, unknown_since=now)
+                      if t.state in (TaskState.SENDING, TaskState.UNKNOWN) else t)
                 for t in job.tasks
             )
             return replace(
@@ -574,7 +618,8 @@ def _apply(job: Job, event: Event, now: float) -> Job:
         case Recover():
             _require(job, event, s not in TERMINAL, "ended jobs need no recovery")
             tasks = tuple(
-                replace(t, state=TaskState.UNKNOWN) if t.state is TaskState.SENDING else t
+                replace(t, state=TaskState.UNKNOWN, unknown_since=t.unknown_since or now)
+                if t.state in (TaskState.SENDING, TaskState.UNKNOWN) else t
                 for t in job.tasks
             )
             resumed = JobState.QUEUED if s is JobState.PREPARING else s
@@ -622,6 +667,14 @@ def next_step(job: Job) -> str:
 def backoff_delay(attempt: int, base: float, cap: float, jitter: float) -> float:
     """Exponential backoff with full jitter in [0.5, 1.0] of the step (``jitter`` in [0, 1))."""
     step: float = min(cap, base * 2.0 ** max(0, attempt - 1))
+    return step * (0.5 + 0.5 * jitter)
+
+
+def lookup_delay(unknown_for: float, base: float, cap: float, jitter: float) -> float:
+    """Seconds before looking an unresolved task up again: a share of how long it has been
+    unresolved, within ``[base, cap]`` (with jitter in [0.5, 1.0]), so a brief outage is
+    retried within seconds and a long one is asked about every ``cap`` seconds."""
+    step = min(cap, max(base, 0.5 * max(0.0, unknown_for)))
     return step * (0.5 + 0.5 * jitter)
 
 

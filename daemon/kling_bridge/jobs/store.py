@@ -112,6 +112,8 @@ def _task_to_json(t: Task) -> dict[str, Any]:
         "files": list(t.files),
         "billed_units": t.billed_units,
         "cached": t.cached,
+        "where": t.where,
+        "unknown_since": t.unknown_since,
     }
 
 
@@ -129,6 +131,8 @@ def _task_from_json(d: dict[str, Any]) -> Task:
         files=tuple(d.get("files", ())),
         billed_units=d.get("billed_units"),
         cached=d.get("cached", False),
+        where=d.get("where", ""),
+        unknown_since=d.get("unknown_since", 0.0),
     )
 
 

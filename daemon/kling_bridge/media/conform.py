@@ -27,6 +27,7 @@ import ffmpeg
 
 from ..specs import rate_str
 from .fit import FitPlan
+from .marks import draft_mark_filter
 from .run import arun, atomic_output, ffmpeg_bin, run
 
 #: Decode audio from the start below this offset; seek (sample-accurately) beyond it.
@@ -38,6 +39,7 @@ class ConformOptions:
     crf: int = 16
     preset: str = "veryfast"
     comment: str | None = None  # e.g. "kling-bridge draft (film-noir)"
+    draft_mark: bool = False  # burn the small "DRAFT" mark in (draft provider's work)
 
 
 def _frac(f: Fraction) -> str:
@@ -122,6 +124,9 @@ def conform_command(plan: FitPlan, results: Sequence[Path], dest: Path,
     off = plan.range_offset
     video = video.filter("trim", start_frame=off, end_frame=off + t.frame_count)
     video = video.filter("setpts", "PTS-STARTPTS")
+    if options.draft_mark:
+        name, mark = draft_mark_filter()
+        video = video.filter(name, **mark)
     streams = [video]
     opts: dict[str, Any] = {"r": rate_str(plan.rate), "map_metadata": "-1",
                             **_video_codec_opts(t.codec, t.pix_fmt, options)}
@@ -163,25 +168,30 @@ async def aconform(plan: FitPlan, results: Sequence[Path], dest: Path,
 @dataclass(frozen=True)
 class GeneratedTarget:
     rate: Fraction
-    width: int
+    width: int  # 0 (with height 0): keep the generated picture's size
     height: int
+    frames: int | None = None  # exactly this many frames; None: the clip's length in time
 
 
 def conform_generated_command(src: Path, dest: Path, target: GeneratedTarget, *,
                               src_seconds: float, has_audio: bool,
                               options: ConformOptions | None = None) -> list[str]:
-    """A generated clip at the timeline's rate and size, keeping its length in time.
+    """A generated clip at the timeline's rate and size, keeping its length in time -- or
+    cut (the last frame held, if need be) to exactly ``target.frames``.
 
     The picture is fitted inside the frame (bars, never cropping what the model made);
     frame count is the clip's duration at the new rate, rounded to whole frames.
     """
     options = options or ConformOptions()
-    frames = max(1, round(Fraction(src_seconds).limit_denominator(10**6) * target.rate))
+    frames = target.frames or max(
+        1, round(Fraction(src_seconds).limit_denominator(10**6) * target.rate))
     inp = ffmpeg.input(str(src))
     v = inp.video.filter("setpts", "PTS-STARTPTS")
-    v = v.filter("scale", target.width, target.height, force_original_aspect_ratio="decrease",
-                 flags="lanczos")
-    v = v.filter("pad", target.width, target.height, "(ow-iw)/2", "(oh-ih)/2", color="black")
+    if target.width and target.height:
+        v = v.filter("scale", target.width, target.height,
+                     force_original_aspect_ratio="decrease", flags="lanczos")
+        v = v.filter("pad", target.width, target.height, "(ow-iw)/2", "(oh-ih)/2",
+                     color="black")
     v = v.filter("setsar", "1").filter("fps", fps=rate_str(target.rate), start_time=0)
     v = v.filter("tpad", stop=frames, stop_mode="clone").filter("trim", end_frame=frames)
     streams = [v]

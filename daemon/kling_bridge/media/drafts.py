@@ -5,7 +5,8 @@ requested length (an edit keeps its input's), native audio when asked -- so ever
 downstream (fetch, conform, timeline) runs exactly as in production. What is *in* the
 picture is honest about being a draft: a look approximated by a filter graph, a slate
 carrying the prompt, a Ken Burns move over the reference still, a waveform driven by the
-dialogue; and every file says "kling-bridge draft" in its metadata.
+dialogue; every picture carries a small "DRAFT" mark (:mod:`.marks`; a restyle gets it
+when conformed) and every file says "kling-bridge draft" in its metadata.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from .fit import RESOLUTION_SHORT_SIDE
 from .fonts import drawtext_font, escape_filter_value
 from .looks import wrap_graph
+from .marks import draft_mark_graph
 from .run import arun, atomic_output, ffmpeg_args
 
 FPS = 24
@@ -134,7 +136,8 @@ def slate_command(dest: Path, shots: Sequence[SlateShot], *, width: int, height:
                          "color=white@0.6:t=fill")
         chains.append(f"[{i}:v]{','.join(chain)},setsar=1,format=yuv420p[v{i}]")
     joined = "".join(f"[v{i}]" for i in range(len(shots)))
-    graph = ";".join(chains) + f";{joined}concat=n={len(shots)}:v=1:a=0[vout]"
+    graph = ";".join(chains) + (f";{joined}concat=n={len(shots)}:v=1:a=0,"
+                                f"{draft_mark_graph()}[vout]")
     args = [*inputs]
     maps = ["-map", "[vout]"]
     if audio:
@@ -202,9 +205,10 @@ def kenburns_command(dest: Path, image: Path, *, seconds: Sequence[float], width
                   f"fps={FPS},trim=end_frame={frames},setpts=PTS-STARTPTS,format=yuv420p[end];"
                   f"[kb]settb=1/{FPS}[kbt];[end]settb=1/{FPS}[endt];"
                   f"[kbt][endt]xfade=transition=fade:duration={fade:.3f}:"
-                  f"offset={total - fade:.3f},trim=end_frame={frames}[vout]")
+                  f"offset={total - fade:.3f},trim=end_frame={frames},"
+                  f"{draft_mark_graph()}[vout]")
     else:
-        graph += ";[kb]null[vout]"
+        graph += f";[kb]{draft_mark_graph()}[vout]"
     maps = ["-map", "[vout]"]
     if audio:
         idx = 2 if end_image is not None else 1
@@ -236,7 +240,7 @@ def lipsync_command(dest: Path, *, picture: Path, picture_is_video: bool, audio:
         f"[a1]showwaves=s={mouth_w}x{mouth_h}:mode=cline:rate={FPS}:colors=0xff4060:"
         f"scale=sqrt,format=yuva420p,colorkey=black:0.1:0.1[wave];"
         f"[pic][wave]overlay=x=(W-w)/2:y=H*0.62:shortest=0,trim=end_frame={frames},"
-        f"format=yuv420p[vout]"
+        f"{draft_mark_graph()},format=yuv420p[vout]"
     )
     return ffmpeg_args(*args, "-filter_complex", graph, "-map", "[vout]", "-map", "[aout]",
                        *_encode(comment, True, preset), str(dest))

@@ -176,7 +176,10 @@ class ProviderError(Exception):
     hint: str = ""
     code: int | None = None  # the provider's own code (Kling's 1102, 5000, ...)
     http_status: int | None = None
-    maybe_created: bool = False  # a create may have been billed: look up before anything
+    # A create may have been billed: look up before anything. False on a create's error
+    # means the provider *said* nothing was created (or nothing was sent): the engine then
+    # sends again under the same key, which is safe because a duplicate key is refused.
+    maybe_created: bool = False
     retry_after: float | None = None  # seconds, when the provider says
 
     def __post_init__(self) -> None:
@@ -225,8 +228,11 @@ class Reachability:
 class Provider(Protocol):
     """The port. Every method that can cost money says so.
 
-    ``submit`` is the only paid call. The engine records ``external_id`` durably before
-    calling it and, after *any* exception from it, calls ``lookup`` before anything else.
+    ``submit`` is the only paid call. The engine records ``external_id`` (and ``locate``'s
+    answer) durably before calling it; after an exception that may have created the task
+    (``maybe_created``, or anything that is not a ``ProviderError``) it calls ``lookup``
+    before anything else. A refusal that says nothing was created is sent again later under
+    the same key -- safe only because ``submit`` refuses a key already used (DUPLICATE).
     """
 
     name: str
@@ -245,8 +251,16 @@ class Provider(Protocol):
     async def submit(self, request: TaskRequest, external_id: str) -> str:
         """PAID. Create the task; return the provider's task id."""
 
-    async def lookup(self, external_ids: Sequence[str]) -> dict[str, TaskStatus]:
-        """Find tasks by idempotency key. A key missing from the answer proves no task exists."""
+    def locate(self, request: TaskRequest) -> str:
+        """Where a task for ``request`` will live (an endpoint, a queue: the provider's word).
+
+        The engine records it with the key before the create, and hands it back to
+        ``lookup``, so a task is looked for only where it was created."""
+
+    async def lookup(self, external_ids: Sequence[str], where: str = ""
+                     ) -> dict[str, TaskStatus]:
+        """Find tasks by idempotency key, created at ``where`` (``locate``'s answer; empty:
+        anywhere). A key missing from the answer proves no task exists."""
 
     async def poll(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
         """Status of tasks by provider id (batched by the provider as it needs)."""

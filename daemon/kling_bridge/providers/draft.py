@@ -256,7 +256,7 @@ class DraftProvider:
         if key.exists():
             raise ProviderError(ErrorKind.DUPLICATE, "external_task_id already used",
                                 "look the task up by its key instead", code=1201,
-                                http_status=400)
+                                http_status=400, maybe_created=True)
         task_id = f"draft-{secrets.token_hex(8)}"
         now = time.time()
         self._write_json(self._status_path(task_id), {
@@ -268,7 +268,11 @@ class DraftProvider:
         self._start(task_id)
         return task_id
 
-    async def lookup(self, external_ids: Sequence[str]) -> dict[str, TaskStatus]:
+    def locate(self, request: TaskRequest) -> str:
+        return "draft"  # one local store of tasks
+
+    async def lookup(self, external_ids: Sequence[str], where: str = ""
+                     ) -> dict[str, TaskStatus]:
         found: dict[str, TaskStatus] = {}
         for ext in external_ids:
             ref = self._read_json(self._key_path(ext))

@@ -4,22 +4,29 @@ Markers whose note or name starts with ``kling:`` (:data:`PROMPT_PREFIX`) become
 generation jobs placed at the marker. Rule for multi-shot: prompt markers that *touch*
 (each starts on the frame the previous one ends, both with a length) form one multi-shot
 job, up to 6 shots and 15 s, each shot its marker's length rounded to whole seconds (at
-least 1; timecode seconds, so 120 frames at 29.97 are 4 s). A zero-length marker asks for
-:data:`DEFAULT_SECONDS`; every job is clamped to Kling's 3-15 s, a lone marker's length
-rounded up. Markers on the timeline, on tracks and on clips (in the clip's source time)
-all count.
+least 1; timecode seconds, so 120 frames at 29.97 are 4 s). Markers on the timeline, on
+tracks and on clips (in the clip's source time) all count.
+
+How long the B-roll is, on the timeline: it ends where the marker ends (a ranged marker or
+a run of them), or -- for a point marker -- where the cut under it ends (the clip the
+marker is on, else the topmost video clip at that frame; :data:`DEFAULT_SECONDS` when
+there is none). Words that start with a length ask for that length instead
+(``kling: 4s rain on a tin roof``). Kling generates whole seconds (3-15), so the job asks
+for the length rounded up and clamped, and the result is conformed to the timeline's rate
+and cut to exactly the frames asked (:class:`~kling_bridge.specs.ConformTarget`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import opentimelineio as otio
 
-from kling_bridge.specs import ClipRef, GenerateSpec, Shot
+from kling_bridge.specs import ClipRef, ConformTarget, GenerateSpec, Shot
 from kling_bridge.timeline.rates import rate_text
 from kling_bridge.timeline.walk import frames as _frames
 from kling_bridge.timeline.walk import items as _items
@@ -30,12 +37,18 @@ DEFAULT_SECONDS = 5
 MIN_SECONDS, MAX_SECONDS, MAX_SHOTS = 3, 15, 6
 
 
+#: ``kling: 4s words`` / ``kling: 4 s: words`` / ``kling: 2.5 sec words``: a length asked.
+_ASKED = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\b\s*[:,-]?\s*", re.I)
+
+
 @dataclass(frozen=True)
 class _Prompt:
     text: str
     start: int  # timeline frames from the start
     length: int  # frames (0 = a point marker)
     name: str
+    cut_end: int | None = None  # where the cut under a point marker ends (timeline frames)
+    asked: float | None = None  # seconds the words ask for ("kling: 4s ...")
 
 
 def prompt_of(marker: Any, prefix: str) -> str | None:
@@ -49,25 +62,39 @@ def prompt_of(marker: Any, prefix: str) -> str | None:
 def _prompt_markers(timeline: otio.schema.Timeline, prefix: str,
                     rate: Fraction) -> list[_Prompt]:
     found: dict[tuple[int, int, str], _Prompt] = {}
+    clips: list[tuple[int, int, int]] = []  # (track number, record start, record end)
+    for kind, number, _i, _t, item, rec_start, rec_len in _items(timeline, rate):
+        if kind == otio.schema.TrackKind.Video and isinstance(item, otio.schema.Clip):
+            clips.append((number, rec_start, rec_start + rec_len))
 
-    def add(marker: Any, offset: int) -> None:
+    def cut_end_at(frame: int) -> int | None:
+        under = [(n, end) for n, begin, end in clips if begin <= frame < end]
+        return max(under)[1] if under else None  # the topmost track's clip
+
+    def add(marker: Any, offset: int, owner_end: int | None = None) -> None:
         text = prompt_of(marker, prefix)
         if not text:
             return
+        asked = None
+        m = _ASKED.match(text)
+        if m and text[m.end():].strip():
+            asked, text = float(m.group(1)), text[m.end():].strip()
         start = offset + _frames(marker.marked_range.start_time, rate)
         length = _frames(marker.marked_range.duration, rate)
-        found.setdefault((start, length, text), _Prompt(text, start, length, marker.name))
+        end = owner_end if owner_end is not None and owner_end > start else cut_end_at(start)
+        found.setdefault((start, length, text),
+                         _Prompt(text, start, length, marker.name, end, asked))
 
     for marker in listed(timeline.tracks.markers):
         add(marker, 0)
     for track in listed(timeline.tracks):
         for marker in listed(track.markers):
             add(marker, 0)
-    for kind, _n, _i, _t, item, rec_start, _len in _items(timeline, rate):
+    for kind, _n, _i, _t, item, rec_start, rec_len in _items(timeline, rate):
         del kind
         for marker in listed(item.markers):
             source_start = _frames(item.trimmed_range().start_time, rate)
-            add(marker, rec_start - source_start)
+            add(marker, rec_start - source_start, rec_start + rec_len)
     return sorted(found.values(), key=lambda p: (p.start, p.length))
 
 
@@ -110,24 +137,37 @@ def _shot_seconds(prompt: _Prompt, rate: Fraction) -> int:
 
 def _spec_for(group: list[_Prompt], criteria: PromptRules, rate: Fraction,
               n: int) -> GenerateSpec:
-    first, last = group[0], group[-1]
-    span = last.start + last.length - first.start
+    first = group[0]
     default = max(MIN_SECONDS, min(MAX_SECONDS, criteria.default_seconds))
     named = first.name and not first.name.lower().startswith(criteria.prefix.lower())
+    frames = _timeline_frames(group, rate, default)
+    needed = max(MIN_SECONDS, min(MAX_SECONDS, math.ceil(_seconds(frames, rate))))
+    conform = ConformTarget(rate_text(rate), 0, 0, frames=frames)  # 0 x 0: Kling's picture
     placement = ClipRef(
         clip_id=f"marker-{n}", name=first.name if named else first.text[:60], track_index=-1,
-        record_start=first.start,
-        record_duration=span if span > 0 else default * round(rate),
-        timeline_rate=rate_text(rate),
+        record_start=first.start, record_duration=frames, timeline_rate=rate_text(rate),
     )
     if len(group) == 1:
-        seconds = math.ceil(_seconds(first.length, rate)) if first.length else default
-        return GenerateSpec(prompt=first.text, duration=max(MIN_SECONDS, min(MAX_SECONDS, seconds)),
-                            audio=criteria.audio, placement=placement)
+        return GenerateSpec(prompt=first.text, duration=needed, audio=criteria.audio,
+                            placement=placement, conform=conform)
     shots = [Shot(prompt=p.text, duration=_shot_seconds(p, rate)) for p in group]
     total = sum(s.duration for s in shots)
-    if total < MIN_SECONDS:
-        shots[-1] = Shot(shots[-1].prompt, shots[-1].duration + MIN_SECONDS - total)
-        total = MIN_SECONDS
+    if total < needed:  # shots rounded down: the last one runs to the marker's end
+        shots[-1] = Shot(shots[-1].prompt, shots[-1].duration + needed - total)
+        total = needed
     return GenerateSpec(prompt="", shots=tuple(shots), duration=total, audio=criteria.audio,
-                        placement=placement)
+                        placement=placement, conform=conform)
+
+
+def _timeline_frames(group: list[_Prompt], rate: Fraction, default: int) -> int:
+    """Frames the B-roll fills on the timeline (see the module docstring), at most 15 s."""
+    first, last = group[0], group[-1]
+    if len(group) == 1 and first.asked is not None:
+        frames = round(Fraction(first.asked).limit_denominator(1000) * round(rate))
+    elif len(group) > 1 or first.length:
+        frames = last.start + last.length - first.start
+    elif first.cut_end is not None and first.cut_end > first.start:
+        frames = first.cut_end - first.start
+    else:
+        frames = default * round(rate)
+    return max(1, min(MAX_SECONDS * round(rate), frames))

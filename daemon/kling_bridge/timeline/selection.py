@@ -58,6 +58,10 @@ STILL_SUFFIXES = {".exr", ".dpx", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bm
 
 MediaStart = Callable[[str], "otio.opentime.RationalTime | None"]
 
+#: How a skipped clip whose media file is not on this machine is reported (a dry run lists
+#: these apart: relinking is the editor's fix, not the bridge's).
+MISSING_MEDIA = "media not found at"
+
 
 @dataclass(frozen=True)
 class Criteria:
@@ -128,19 +132,23 @@ def select(
     *,
     media_exists: Callable[[str], bool] | None = None,
     source: str | None = None,
+    allow_empty: bool = False,
 ) -> Selection:
-    """Jobs for ``timeline`` under ``criteria``; raises TimelineError when nothing is left.
+    """Jobs for ``timeline`` under ``criteria``; raises TimelineError when nothing is left
+    (unless ``allow_empty`` and some clips were chosen but left out: a dry run lists them).
 
     ``media_start(path)`` gives a file's first timecode when the timeline does not say
     (EDLs); without it a file is assumed to start at 00:00:00:00 and a note says so.
     ``source`` names the timeline in error messages.
     """
     with gc_paused():
-        return _select(timeline, criteria or Criteria(), media_start, media_exists, source)
+        return _select(timeline, criteria or Criteria(), media_start, media_exists, source,
+                       allow_empty)
 
 
 def _select(timeline: otio.schema.Timeline, criteria: Criteria, media_start: MediaStart | None,
-            media_exists: Callable[[str], bool] | None, source: str | None) -> Selection:
+            media_exists: Callable[[str], bool] | None, source: str | None,
+            allow_empty: bool) -> Selection:
     rate = timeline_rate(timeline)
     start = _start_frames(timeline, rate)
     window = _resolve_range(criteria.time_range, rate, start) if criteria.time_range else None
@@ -189,7 +197,7 @@ def _select(timeline: otio.schema.Timeline, criteria: Criteria, media_start: Med
         rules = PromptRules(criteria.prompt_prefix, criteria.multishot, criteria.audio,
                             criteria.default_seconds)
         result.generations = generations(timeline, rules, rate, window)
-    if not result.restyles and not result.generations:
+    if not result.restyles and not result.generations and not (allow_empty and result.skipped):
         raise _empty(result, criteria, auto, source)
     return result
 
@@ -373,7 +381,7 @@ def _source_range(
     if suffix in STILL_SUFFIXES:
         return "still image or image-sequence frame: render it to a movie file or relink"
     if media_exists is not None and not media_exists(path):
-        return f"media not found at {path}: relink it or put the file there"
+        return f"{MISSING_MEDIA} {path}: relink it or put the file there"
     trimmed = item.trimmed_range()
     available = ref.available_range
     note = ""
@@ -448,13 +456,22 @@ def _empty(result: Selection, criteria: Criteria, auto: bool, source: str | None
         more = f" (+{len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
         return TimelineError(f"no clip can be restyled: {listed}{more}", path=source,
                              hint="fix or deselect those clips")
-    if auto:
+    if auto or _only_marked(criteria):
         return TimelineError(
-            "no clip is marked for the bridge and no 'kling:' marker was found", path=source,
-            hint="choose clips with --select all, colour:NAME, track:NAME, range:IN-OUT or "
-            "marker:TEXT, or mark them with the editor plugin")
+            "no clip is marked for kling-bridge and no 'kling:' marker was found: the "
+            "default selection, 'marked', takes only clips an editor plugin (Resolve, "
+            "Blender) marked, and a timeline exported from another editor has none",
+            path=source,
+            hint="choose the clips: --select all, --select color:Orange (the clip colour or "
+            "label you gave them), --select track:V2, --select range:IN-OUT or "
+            "--select marker:TEXT")
     return TimelineError("the selection matched no clip", path=source,
                          hint=f"check the criteria ({_describe(criteria)})")
+
+
+def _only_marked(criteria: Criteria) -> bool:
+    return criteria.marked and not (criteria.colours or criteria.tracks or criteria.time_range
+                                    or criteria.markers or criteria.all_clips)
 
 
 def _describe(criteria: Criteria) -> str:

@@ -10,7 +10,8 @@ before Kling looks at the body -- like every 401 it means "nothing happened" (kl
 lists it among the auth codes, not among the server-side ones that may have acted). So
 re-signing and re-sending once is safe even for a create; it is done only when a new token
 can differ (a JWT), never for an API key. Every other failure of a create is raised for the
-engine to look the task up by its external id.
+engine to look the task up by its external id -- except a connection that was never
+made (refused, unresolvable): nothing was sent, so it is reported as "not created".
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import aiohttp
 
 from ..base import ErrorKind, ProviderError
 from .auth import Auth
-from .errors import connection_error, from_answer, scrub
+from .errors import connection_error, from_answer, not_connected, scrub
 from .probe import ProbeError, verify_video
 
 log = logging.getLogger("kling_bridge.providers.kling")
@@ -126,6 +127,13 @@ class KlingClient:
             except TimeoutError:
                 log.debug("kling %s %s: timed out", method, path)
                 raise connection_error("timed out", creating=creating) from None
+            except aiohttp.ClientConnectorError as exc:
+                # No connection was made (refused, no route, DNS, TLS handshake): not a
+                # byte of the request left this machine, so nothing can have been created.
+                cause = getattr(exc, "os_error", None)  # absent on certificate errors
+                log.debug("kling %s %s: cannot connect (%s)", method, path, type(exc).__name__)
+                raise not_connected(self.base_url, cause if isinstance(cause, OSError) else None,
+                                    type(exc).__name__) from None
             except aiohttp.ClientError as exc:
                 log.debug("kling %s %s: %s", method, path, type(exc).__name__)
                 raise connection_error(type(exc).__name__, creating=creating) from None

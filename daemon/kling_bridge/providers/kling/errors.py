@@ -228,6 +228,19 @@ def connection_error(detail: str, *, creating: bool) -> ProviderError:
     )
 
 
+def not_connected(base_url: str, cause: OSError | None, kind: str = "") -> ProviderError:
+    """No connection could be made: the request never left, nothing was created."""
+    why = (cause.strerror if cause is not None and cause.strerror else str(cause or "")) \
+        or kind or "no connection"
+    return ProviderError(
+        ErrorKind.CONNECTION,
+        f"Cannot connect to Kling at {base_url} ({why.lower()}); nothing was sent",
+        hint="check the network, and the address (KLING_API_BASE or kling.api_base / region "
+        "in config.toml); the job is retried automatically",
+        maybe_created=False,
+    )
+
+
 def bad_request(message: str, hint: str = "") -> ProviderError:
     """A rule of kling-api.md our request would break: refused before anything is paid."""
     return ProviderError(ErrorKind.BAD_REQUEST, message, hint=hint)

@@ -51,6 +51,10 @@ T = TypeVar("T")
 _FINAL_REFUSALS = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.POLICY, ErrorKind.QUOTA,
                              ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.NOT_FOUND})
 _QUERY_CONCURRENCY = 4
+#: ``Provider.locate`` answers: which tree a task was created on.
+NEW, LEGACY = "new:", "legacy:"
+#: Kling's "not found" codes for a task query (kling-api.md, errors: 404 1202 / 1203).
+NOT_FOUND_CODES = frozenset({1202, 1203})
 
 
 class KlingProvider:
@@ -223,23 +227,44 @@ class KlingProvider:
 
     # ------------------------------------------------------------------ free queries
 
-    async def lookup(self, external_ids: Sequence[str]) -> dict[str, TaskStatus]:
-        """Find tasks by idempotency key. Only a well-formed answer of Kling proves a key
-        absent (``data: []`` or a 1202 envelope); anything else raises."""
+    def locate(self, request: TaskRequest) -> str:
+        """Where the task will live: ``new:<create path>`` (found with ``GET /tasks``) or
+        ``legacy:<endpoint>`` (found only on that endpoint). Lip-sync is always legacy."""
+        if self.standard == "new" and request.operation is not Operation.LIPSYNC:
+            return f"{NEW}{standard.create_path(request)}"
+        return f"{LEGACY}{legacy.endpoint_for(request)}"
+
+    async def lookup(self, external_ids: Sequence[str], where: str = ""
+                     ) -> dict[str, TaskStatus]:
+        """Find tasks by idempotency key where they were created (``where``, from
+        :meth:`locate`; empty for tasks recorded before it existed: every tree of the
+        credential's standard). Only a well-formed answer of Kling proves a key absent
+        (``data: []``, or a 1202/1203 "not found" on the task's own legacy endpoint);
+        anything else raises."""
         await self._ensure_started()
         wanted = list(dict.fromkeys(external_ids))
         found: dict[str, TaskStatus] = {}
-        if self.standard == "new":
-            for params in standard.query_batches(wanted, by_external=True):
-                for status in await self._query_new(params):
-                    if status.external_id in wanted:
-                        found[status.external_id] = status
+        if where.startswith(NEW):
+            found.update(await self._new_lookup(wanted))
+        elif where.startswith(LEGACY) and where[len(LEGACY):] in legacy.TASK_ENDPOINTS:
+            found.update(await self._legacy_lookup(wanted, (where[len(LEGACY):],)))
+        elif self.standard == "new":
+            found.update(await self._new_lookup(wanted))
             # Lip-sync tasks live on the legacy tree even with an API key.
             rest = [e for e in wanted if e not in found]
             found.update(await self._legacy_lookup(rest, (legacy.LIPSYNC,)))
         else:
             found.update(await self._legacy_lookup(wanted, legacy.TASK_ENDPOINTS))
         await self._release_done(found.values())
+        return found
+
+    async def _new_lookup(self, wanted: Sequence[str]) -> dict[str, TaskStatus]:
+        found: dict[str, TaskStatus] = {}
+        for params in standard.query_batches(wanted, by_external=True):
+            for status in await self._query_new(params):
+                ext = status.external_id
+                if ext is not None and ext in wanted:
+                    found[ext] = status
         return found
 
     async def poll(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
@@ -278,7 +303,9 @@ class KlingProvider:
         try:
             data = await self.client.call("GET", legacy.query_path(endpoint, ident))
         except ProviderError as err:
-            if err.code == 1202:  # Kling's own "no such task": proof of absence
+            # Kling's own "not found" on the endpoint that would hold the task (1202 unknown
+            # task, 1203 unknown resource -- both answered by the legacy query): absence.
+            if err.code in NOT_FOUND_CODES:
                 return None
             raise
         if not isinstance(data, dict):
