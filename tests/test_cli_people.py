@@ -25,7 +25,8 @@ import pytest
 
 from kling_bridge.cli import build_parser, main
 from kling_bridge.cli_checks import CliError, in_cli_words
-from kling_bridge.cli_output import copy_outputs
+from kling_bridge.cli_output import export_to
+from kling_bridge.client import BridgeError
 from kling_bridge.config import Paths
 from kling_bridge.jobs.store import JobStore
 from kling_bridge.media.synth import make_clip
@@ -194,15 +195,27 @@ def test_full_out_is_refused_before_anything_is_created(
 
 
 def test_a_copy_that_runs_out_of_space_leaves_no_part_file(tmp_path: Path) -> None:
+    from kling_bridge.export import place_copy
+
     big = tmp_path / "result.mov"
     big.write_bytes(os.urandom(1_500_000))
-    jobs = [{"state": "succeeded", "result": {"outputs": [{"path": str(big), "role": "video"}]}}]
     with tmpfs(tmp_path / "small") as small:
-        with pytest.raises(CliError) as caught:
-            copy_outputs(jobs, small)
-        assert "could not copy result.mov" in caught.value.message
-        assert str(tmp_path) in caught.value.hint  # where the results still are
+        with pytest.raises(OSError):
+            place_copy(big, small)  # what the daemon's export does for each output
         assert list(small.iterdir()) == []
+
+
+def test_a_failed_export_names_out_and_where_the_results_are(tmp_path: Path) -> None:
+    class RefusingDaemon:  # the daemon's answer when its copy into --out failed
+        def export_batch(self, batch_id: str, folder: str, fmt: str | None) -> None:
+            raise BridgeError("export_failed", f"{folder}: cannot write there (No space left "
+                              "on device)", "choose a folder you can write to", 400)
+
+    with pytest.raises(CliError) as caught:
+        export_to(RefusingDaemon(), "b123", tmp_path / "out", None)  # type: ignore[arg-type]
+    assert caught.value.message.startswith(f"--out {tmp_path / 'out'}: could not copy")
+    assert "No space left on device" in caught.value.message
+    assert "kling-bridge jobs --batch b123" in caught.value.hint
 
 
 # --------------------------------------------------------------- the CLI's own words
