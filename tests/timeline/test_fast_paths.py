@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
+import math
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -96,13 +98,34 @@ def _same_selection(timeline: otio.schema.Timeline, criteria: Criteria,
     return fast
 
 
+def _same_but_last_bits(got: Any, want: Any, where: str = "") -> None:
+    """Equal JSON values, except that a float may differ from its twin by a few ulps."""
+    if isinstance(want, float) and isinstance(got, float):
+        assert abs(got - want) <= 4 * math.ulp(want), (where, got, want)
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for key in want:
+            _same_but_last_bits(got[key], want[key], f"{where}/{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for n, (a, b) in enumerate(zip(got, want, strict=True)):
+            _same_but_last_bits(a, b, f"{where}/{n}")
+    else:
+        assert got == want, (where, got, want)
+
+
 def _same_result(timeline: otio.schema.Timeline, chosen: Selection) -> otio.schema.Timeline:
     made = (results_for(chosen) + results_for(chosen, look="anime", variant=1,
                                               handle_before=True))
     before = JSON(timeline)
     fast = apply_results(timeline, made)
     assert JSON(timeline) == before  # the editor's cut is never touched
-    assert JSON(fast) == JSON(reference.apply_results(timeline, made))
+    # Equal but for the last bits of fractional frame values (a restyle at another rate than
+    # the timeline's): the fast path's new tracks come through OTIO's JSON reader, which
+    # rounds a double's last bit (RapidJSON without full precision); the reference builds
+    # the same objects directly.
+    _same_but_last_bits(json.loads(JSON(fast)),
+                        json.loads(JSON(reference.apply_results(timeline, made))))
     with general_path():
         assert JSON(apply_results(timeline, made)) == JSON(fast)
     return fast

@@ -33,14 +33,15 @@ def add_parsers(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
     un = cmd("uninstall", "remove exactly what install put in place")
     for sp in (ins, un):
         for comp in COMPONENTS:
-            sp.add_argument(f"--{comp}", action="store_true", help=HELP[comp])
+            sp.add_argument(f"--{comp}", action="store_true",
+                           help=HELP[comp] + " (default: all parts when none is named)")
         sp.add_argument("--all", action="store_true", help="all of the above (the default)")
         sp.add_argument("--dry-run", action="store_true",
                         help="print every file it would write or remove and every command it "
-                        "would run; change nothing")
+                        "would run; change nothing (default: do it)")
     un.add_argument("--purge", action="store_true",
                     help="also delete the bridge's settings, job database, cache and logs "
-                    "(results your timelines use are kept)")
+                    "(results your timelines use are kept; default: keep them all)")
 
 
 def chosen(args: argparse.Namespace) -> list[str]:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cli_checks import number_in
 from ..config import ConfigError, Paths, Settings, load_settings
 
 
@@ -30,14 +31,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", nargs="?", type=Path,
                    help="the folder to watch (default: 'Kling Watch' in your home folder)")
     p.add_argument("--once", action="store_true",
-                   help="do what is in the folder now, then exit")
+                   help="do what is in the folder now, then exit (default: keep watching)")
     p.add_argument("--init", action="store_true",
-                   help="only lay the folder out (subfolders and README.txt files), then exit")
+                   help="only lay the folder out (subfolders and README.txt files), then exit "
+                        "(default: lay it out and watch)")
     p.add_argument("--polling", action="store_true",
-                   help="poll the folder instead of file events (network drives are detected)")
-    p.add_argument("--stable", type=float, metavar="SECONDS",
-                   help="how long a dropped file must stay unchanged before it is taken "
-                        "(default 3)")
+                   help="poll the folder instead of file events (default: events, polling on "
+                        "network drives, which are detected)")
+    p.add_argument("--stable", type=number_in("--stable", 0.05, 600, "s", float),
+                   metavar="SECONDS",
+                   help="seconds a dropped file must stay unchanged before it is taken, "
+                        "0.05–600 (default: 3)")
     p.add_argument("--provider", choices=["draft", "kling"],
                    help="default provider for this folder (its kling-bridge.toml can say too)")
 
