@@ -17,6 +17,7 @@ from typing import Any
 
 import opentimelineio as otio
 
+from ..fileguard import UnsafeFile
 from ..jobs import model as m
 from ..media.errors import MediaError
 from ..media.probe import probe
@@ -35,6 +36,7 @@ from ..timeline import (
 )
 from . import schemas as s
 from .security import ApiError
+from .timeline_files import guard_timeline_file, reading_guard
 
 
 @dataclass
@@ -94,12 +96,15 @@ def media_start(path: str) -> otio.opentime.RationalTime | None:
 
 def _select_sync(body: s.RestyleIn) -> TimelineSelection:
     if body.timeline_path is not None:
-        result = read_timeline(Path(body.timeline_path), body.timeline_format)
         source = body.timeline_path
+        with reading_guard(source, body.timeline_format):
+            guard_timeline_file(source, body.timeline_format)
+            result = read_timeline(Path(source), body.timeline_format)
     else:
-        text = json.dumps(body.timeline)
-        result = read_timeline_text(text, body.timeline_format or "otio_json")
         source = "request timeline"
+        with reading_guard(source, body.timeline_format or "otio_json"):
+            text = json.dumps(body.timeline)
+            result = read_timeline_text(text, body.timeline_format or "otio_json")
     criteria = criteria_of(body.select)
     selection = select(result.timeline, criteria, media_start, source=source)
     notes = [*result.notes, *selection.notes, *(str(i) for i in result.issues)]
@@ -119,6 +124,8 @@ async def select_from_request(body: s.RestyleIn) -> TimelineSelection:
         return await asyncio.to_thread(_select_sync, body)
     except TimelineError as exc:
         raise timeline_error(exc) from exc
+    except UnsafeFile as exc:
+        raise ApiError(400, "bad_timeline", f"{exc.path}: {exc.problem}", exc.hint) from exc
 
 
 def result_clips(jobs: list[m.Job]) -> list[ResultClip]:
@@ -178,7 +185,12 @@ def _first_rate(jobs: list[m.Job]) -> Fraction:
     for job in jobs:
         clip = job.spec.get("clip") or job.spec.get("placement")
         if clip:
-            return Fraction(str(clip.get("timeline_rate", "24")))
+            try:
+                rate = Fraction(str(clip.get("timeline_rate", "24")))
+            except (ValueError, ZeroDivisionError):
+                continue  # a row stored before rates were checked at the door
+            if rate > 0:
+                return rate
     return Fraction(24)
 
 
