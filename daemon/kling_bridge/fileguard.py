@@ -99,15 +99,16 @@ def regular_file(path: str | Path, *, what: str = "file", max_bytes: int | None 
     except OSError as exc:
         raise UnsafeFile(where, f"the {what} cannot be read ({exc.strerror})",
                          "check the drive is mounted and you have permission") from None
-    real = os.path.realpath(where)
-    if real != where and path_problem(real):
-        raise UnsafeFile(where, f"leads to {real}, which is not a {what}",
-                         f"give the path of the {what} itself")
     if allow_dir and stat.S_ISDIR(st.st_mode):
         return st
+    real = os.path.realpath(where)
+    via = f" ({real})" if real != where else ""
     kind = kind_of(st.st_mode)
     if kind is not None:
-        raise UnsafeFile(where, f"is {kind}, not a {what}",
+        raise UnsafeFile(where, f"is {kind}{via}, not a regular file",
+                         f"give the path of the {what} itself")
+    if via and path_problem(real):
+        raise UnsafeFile(where, f"leads to {real}, a system file, not a {what}",
                          f"give the path of the {what} itself")
     if max_bytes is not None and st.st_size > max_bytes:
         raise UnsafeFile(
@@ -134,13 +135,13 @@ def read_capped(path: str | Path, max_bytes: int = MAX_TIMELINE_BYTES, *,
         fd = os.open(where, flags)
     except OSError as exc:
         if exc.errno in (errno.ENXIO, errno.EAGAIN):
-            raise UnsafeFile(where, f"is not a regular file, not a {what}") from None
+            raise UnsafeFile(where, "is not a regular file") from None
         raise UnsafeFile(where, f"the {what} cannot be read ({exc.strerror})") from None
     try:
         st = os.fstat(fd)
         kind = kind_of(st.st_mode)
         if kind is not None:
-            raise UnsafeFile(where, f"is {kind}, not a {what}")
+            raise UnsafeFile(where, f"is {kind}, not a regular file")
         chunks: list[bytes] = []
         left = max_bytes + 1
         while left > 0:

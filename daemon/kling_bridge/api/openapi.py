@@ -99,6 +99,15 @@ def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, 
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _body_schema(media_type: str) -> dict[str, Any]:
+    """JSON answers are objects; the others are text or bytes."""
+    if media_type == "application/json":
+        return {"type": "object"}
+    if media_type in ("application/zip", "application/octet-stream"):
+        return {"type": "string", "format": "binary"}
+    return {"type": "string"}
+
+
 def _openapi_path(app: web.Application, route: web.AbstractRoute) -> str:
     info = route.resource.get_info() if route.resource else {}
     if "path" in info:
@@ -141,7 +150,7 @@ def document(app: web.Application) -> dict[str, Any]:
         if op.answer is not None:
             answer["content"] = {op.content_type: {"schema": _schema_of(op.answer, components)}}
         elif op.content_types:
-            answer["content"] = {t: {"schema": {"type": "string"}} for t in op.content_types}
+            answer["content"] = {t: {"schema": _body_schema(t)} for t in op.content_types}
         elif op.content_type != "application/json":
             answer["content"] = {op.content_type: {"schema": {"type": "string"}}}
         else:

@@ -12,16 +12,22 @@ file, so the answer is a 400 that says which file and why, never a 500.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from ..config import Paths
 from ..fileguard import MAX_TIMELINE_BYTES, UnsafeFile, regular_file
 from ..timeline import TimelineError
 from ..timeline.formats import FORMATS, canonical_format, detect_format
+from . import schemas as s
+
+log = logging.getLogger("kling_bridge.api")
+T = TypeVar("T")
 
 #: Space an .otioz must leave free on the cache's disk after unpacking.
 UNPACK_MARGIN_BYTES = 1 << 30
@@ -67,9 +73,27 @@ def _check_unpacked_size(path: str, cache_dir: Path | None) -> None:
         )
 
 
+def guarded(select: Callable[[s.RestyleIn], T]) -> Callable[[s.RestyleIn], T]:
+    """``select(body)`` with the request's timeline file checked first, and every failure
+    of reading it turned into a :class:`TimelineError` naming the file."""
+
+    def run(body: s.RestyleIn) -> T:
+        where = body.timeline_path or "request timeline"
+        with reading_guard(where, body.timeline_format):
+            if body.timeline_path is not None:
+                guard_timeline_file(body.timeline_path, body.timeline_format)
+            return select(body)
+
+    return run
+
+
 @contextlib.contextmanager
 def reading_guard(where: str, fmt: str | None) -> Iterator[None]:
-    """Whatever an adapter raises while reading ``where`` -> a TimelineError naming it."""
+    """Whatever an adapter raises while reading ``where`` -> a TimelineError naming it.
+
+    The traceback goes to the log (at WARNING): an exception here is the file's fault far
+    more often than ours, but when it is ours the log says so.
+    """
     try:
         yield
     except (TimelineError, UnsafeFile, MemoryError):
@@ -78,6 +102,7 @@ def reading_guard(where: str, fmt: str | None) -> Iterator[None]:
         raise TimelineError("nests too deeply to be a timeline", path=where,
                             hint="export the timeline again from your editor") from exc
     except Exception as exc:
+        log.warning("reading %s failed", where, exc_info=True)
         kind = fmt or "a timeline"
         detail = str(exc).strip() or type(exc).__name__
         raise TimelineError(

@@ -36,7 +36,7 @@ from ..timeline import (
 )
 from . import schemas as s
 from .security import ApiError
-from .timeline_files import guard_timeline_file, reading_guard
+from .timeline_files import guarded
 
 
 @dataclass
@@ -96,15 +96,12 @@ def media_start(path: str) -> otio.opentime.RationalTime | None:
 
 def _select_sync(body: s.RestyleIn) -> TimelineSelection:
     if body.timeline_path is not None:
+        result = read_timeline(Path(body.timeline_path), body.timeline_format)
         source = body.timeline_path
-        with reading_guard(source, body.timeline_format):
-            guard_timeline_file(source, body.timeline_format)
-            result = read_timeline(Path(source), body.timeline_format)
     else:
+        text = json.dumps(body.timeline)
+        result = read_timeline_text(text, body.timeline_format or "otio_json")
         source = "request timeline"
-        with reading_guard(source, body.timeline_format or "otio_json"):
-            text = json.dumps(body.timeline)
-            result = read_timeline_text(text, body.timeline_format or "otio_json")
     criteria = criteria_of(body.select)
     selection = select(result.timeline, criteria, media_start, source=source)
     notes = [*result.notes, *selection.notes, *(str(i) for i in result.issues)]
@@ -121,7 +118,7 @@ def _select_sync(body: s.RestyleIn) -> TimelineSelection:
 
 async def select_from_request(body: s.RestyleIn) -> TimelineSelection:
     try:
-        return await asyncio.to_thread(_select_sync, body)
+        return await asyncio.to_thread(guarded(_select_sync), body)
     except TimelineError as exc:
         raise timeline_error(exc) from exc
     except UnsafeFile as exc:
