@@ -113,15 +113,16 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
 
 
 def spawn(home: Path, *, fake: bool = False, delay: float = 0.2, env: dict[str, str] | None = None,
-          args: tuple[str, ...] = (), cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+          args: tuple[str, ...] = (), cwd: Path = ROOT,
+          umask: int | None = None) -> subprocess.Popen[bytes]:
     home.mkdir(parents=True, exist_ok=True)
     if fake:
         cmd = [sys.executable, "-m", "tests.fakes.daemon", str(home / "provider"),
                "--delay", str(delay), *args]
     else:
         cmd = [str(BIN), "serve", *args]
-    return subprocess.Popen(cmd, cwd=cwd, env=env or env_for(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, cwd=cwd, env=env or env_for(home), umask=-1 if umask is None
+                            else umask, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def wait_ready(proc: subprocess.Popen[bytes], home: Path, timeout: float = 60) -> Served:
