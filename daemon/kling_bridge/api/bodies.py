@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from .schemas import MAX_JSON_DEPTH
+from .schemas import MAX_CLIPS, MAX_JSON_DEPTH, MAX_LOOKS
 from .security import ApiError
 
 T = TypeVar("T", bound=BaseModel)
@@ -60,12 +60,28 @@ def _decode(raw: bytes) -> Any:
                        "send a JSON object") from exc
 
 
-def validation_message(exc: ValidationError) -> str:
-    """``field.path: what is wrong`` for the first problem, in words an editor can act on."""
+#: What to do, by the name of the field that was wrong (the generic hint otherwise).
+_HINTS = {
+    **dict.fromkeys(("path", "timeline_path", "image", "end_image", "audio", "video",
+                     "reference_image"),
+                    "give the absolute path of a regular file on this machine"),
+    **dict.fromkeys(("rate", "timeline_rate"),
+                    "write a frame rate as 25, 24000/1001 or 23.976"),
+    "preset": "GET /v1/presets lists the preset ids",
+    "looks": f"at most {MAX_LOOKS} looks per request; split the request",
+    "clips": f"at most {MAX_CLIPS} clips per request; split the request",
+}
+_SHAPE_HINT = "see /v1/openapi.json for the request shape"
+
+
+def validation_message(exc: ValidationError) -> tuple[str, str]:
+    """``field.path: what is wrong`` for the first problem, and what to do about it."""
     first = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
+    loc = [str(p) for p in first["loc"]]
+    where = ".".join(loc) or "body"
     msg = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {msg}"
+    named = [p for p in loc if not p.isdigit()]
+    return f"{where}: {msg}", _HINTS.get(named[-1] if named else "", _SHAPE_HINT)
 
 
 def validate(raw: bytes, model: type[T]) -> T:
@@ -76,8 +92,8 @@ def validate(raw: bytes, model: type[T]) -> T:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(400, "bad_request", validation_message(exc),
-                       "see /v1/openapi.json for the request shape") from exc
+        message, hint = validation_message(exc)
+        raise ApiError(400, "bad_request", message, hint) from exc
 
 
 async def parse_body(request: web.Request, model: type[T]) -> T:
