@@ -53,19 +53,27 @@ _run_dir: Path | None = None
 _live: dict[int, str] = {}
 
 
-def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the forked child
-    """Between fork and exec: SIGKILL me when my parent goes; go now if it already has."""
-    assert _PRCTL is not None
-    _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent:
-        os.kill(os.getpid(), signal.SIGKILL)
+#: Niceness of background work (renders, conforms): the API, and the editor's own
+#: application on the same machine, get the CPU first; the renders take what is left.
+BACKGROUND_NICE = 10
 
 
-def spawn_options() -> dict[str, Any]:
+def _prepare_child(parent: int, nice: int) -> None:  # pragma: no cover - in the forked child
+    """Between fork and exec: SIGKILL me when my parent goes (go now if it already has);
+    lower my priority for background work."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+    if nice:
+        os.nice(nice)
+
+
+def spawn_options(nice: int = 0) -> dict[str, Any]:
     """Extra keyword arguments for ``subprocess.Popen``/``asyncio.create_subprocess_exec``."""
-    if _PRCTL is None:
+    if _PRCTL is None and not nice:
         return {}
-    return {"preexec_fn": functools.partial(_die_with_parent, os.getpid())}
+    return {"preexec_fn": functools.partial(_prepare_child, os.getpid(), nice)}
 
 
 def dies_with_parent() -> bool:
@@ -107,9 +115,11 @@ def _name(args: Sequence[str]) -> str:
 
 
 @contextlib.contextmanager
-def child(args: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
+def child(args: Sequence[str], *, nice: int = 0,
+          **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
     """``Popen(args)`` that dies with us, recorded while it runs, killed if the block fails."""
-    proc: subprocess.Popen[bytes] = subprocess.Popen(list(args), **spawn_options(), **kwargs)
+    proc: subprocess.Popen[bytes] = subprocess.Popen(list(args), **spawn_options(nice),
+                                                     **kwargs)
     _record(proc.pid, _name(args))
     try:
         yield proc
@@ -124,9 +134,10 @@ def child(args: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen[bytes
 
 
 @contextlib.asynccontextmanager
-async def achild(args: Sequence[str], **kwargs: Any) -> AsyncIterator[asyncio.subprocess.Process]:
+async def achild(args: Sequence[str], *, nice: int = 0,
+                 **kwargs: Any) -> AsyncIterator[asyncio.subprocess.Process]:
     """Async twin of :func:`child` (cancelling the awaiting task kills the process)."""
-    options: dict[str, Any] = {**spawn_options(), **kwargs}
+    options: dict[str, Any] = {**spawn_options(nice), **kwargs}
     proc = await asyncio.create_subprocess_exec(*args, **options)
     _record(proc.pid, _name(args))
     try:

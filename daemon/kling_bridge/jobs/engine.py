@@ -302,12 +302,15 @@ class Engine:
                 limit = self.settings.queue.concurrency.get(name, 2)
                 active = sum(1 for p in self._runner_provider.values() if p == name)
                 free = limit - active
-                if free > 0:
-                    for job in self.store.next_queued(name, free, now, set(self._runners)):
-                        self._spawn(job.id, name)
-                nxt = self.store.earliest_queued_wake(name)
-                if nxt is not None and nxt > now:
-                    wake_in = min(wake_in, nxt - now)
+                if free <= 0:
+                    continue  # a finishing runner wakes us; no need to read the queue now
+                started = self.store.next_queued(name, free, now, set(self._runners))
+                for job in started:
+                    self._spawn(job.id, name)
+                if len(started) < free:  # slots left: wake when a backed-off job is due
+                    nxt = self.store.earliest_queued_wake(name)
+                    if nxt is not None and nxt > now:
+                        wake_in = min(wake_in, nxt - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, wake_in))
 

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..children import achild, child
+from ..children import BACKGROUND_NICE, achild, child
 from .errors import FfmpegFailed, ToolMissing
 
 _STDERR_TAIL = 40  # lines kept for error messages
@@ -82,10 +82,12 @@ async def arun(
     """Async twin of :func:`run` for long jobs; output goes to files, stderr tail is kept.
 
     Cancelling the awaiting task kills ffmpeg, so a cancelled job leaves no process behind.
+    It runs at a lower priority (``BACKGROUND_NICE``): job work yields to the API and to
+    the editor's own application.
     """
     tail: deque[str] = deque(maxlen=_STDERR_TAIL)
     try:
-        async with achild(args, stdin=asyncio.subprocess.DEVNULL,
+        async with achild(args, nice=BACKGROUND_NICE, stdin=asyncio.subprocess.DEVNULL,
                           stdout=asyncio.subprocess.DEVNULL,
                           stderr=asyncio.subprocess.PIPE) as proc:
             assert proc.stderr is not None

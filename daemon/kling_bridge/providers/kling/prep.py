@@ -14,7 +14,7 @@ import base64
 import os
 from pathlib import Path
 
-from ...children import achild
+from ...children import BACKGROUND_NICE, achild
 from ..base import ErrorKind, ProviderError
 
 
@@ -23,7 +23,7 @@ async def _ffmpeg(args: list[str], dest: Path) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
-    async with achild(["ffmpeg", "-y", "-v", "error", *args, str(tmp)],
+    async with achild(["ffmpeg", "-y", "-v", "error", *args, str(tmp)], nice=BACKGROUND_NICE,
                       stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) as proc:
         _, err = await proc.communicate()
     if proc.returncode != 0:
