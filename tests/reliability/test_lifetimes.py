@@ -212,6 +212,7 @@ def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
 def test_everything_the_daemon_writes_is_private_under_umask_000(tmp_path: Path) -> None:
     home = tmp_path / "home"
     served = wait_ready(spawn(home, umask=0), home)
+    assert stat.S_IMODE(served.paths.discovery_file.stat().st_mode) == 0o600
     try:
         job_id = _job(served, {"prompt": "a kite", "duration": 3, "resolution": "720p"})
         _wait(lambda: served.call("GET", f"/v1/jobs/{job_id}").json["state"] == "succeeded",
