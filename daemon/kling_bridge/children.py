@@ -91,9 +91,11 @@ def track_in(run_dir: Path | None) -> None:
 
 
 def _record(pid: int, name: str) -> None:
+    """Only while a daemon tracks (``track_in``): its stop kills what it recorded."""
     with _lock:
-        _live[pid] = name
         folder = _run_dir
+        if folder is not None:
+            _live[pid] = name
     if folder is not None:
         with contextlib.suppress(OSError):
             fd = os.open(folder / f"{pid}.child", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
