@@ -111,6 +111,7 @@ LocalPath = Annotated[
 ]
 
 Prompt = Annotated[str, Field(max_length=2500), AfterValidator(check_text)]
+ShotPrompt = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(check_text)]
 Name = Annotated[str, Field(max_length=200), AfterValidator(check_text)]
 
 #: Preset ids are file names in the presets folder (media.presets): lower-case, digits, dashes.

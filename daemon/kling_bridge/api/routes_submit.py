@@ -137,9 +137,12 @@ async def _answer(
                                                    request=batch_request)
     except EngineError as exc:
         raise engine_error(exc) from exc
-    return json_response(
-        s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), status=201
-    )
+    def answer() -> web.Response:
+        return json_response(
+            s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), status=201
+        )
+
+    return await asyncio.to_thread(answer) if len(jobs) > INLINE_JOBS else answer()
 
 
 async def restyle(request: web.Request) -> web.Response:

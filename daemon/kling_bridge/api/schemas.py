@@ -11,7 +11,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .inputs import LocalPath, Name, PresetId, Prompt, ProviderName, RangeEnd, Rate, SelectValue
+from .inputs import (
+    LocalPath,
+    Name,
+    PresetId,
+    Prompt,
+    ProviderName,
+    RangeEnd,
+    Rate,
+    SelectValue,
+    ShotPrompt,
+)
 
 Resolution = Literal["720p", "1080p", "4k"]
 Aspect = Literal["16:9", "9:16", "1:1"]
@@ -106,7 +116,7 @@ class RestyleIn(_In):
 
 
 class ShotIn(_In):
-    prompt: Prompt = Field(..., min_length=1, max_length=512)
+    prompt: ShotPrompt
     duration: int = Field(..., ge=1, le=15)
 
 
