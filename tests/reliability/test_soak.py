@@ -38,7 +38,7 @@ from .served import ROOT, Served, children_of, command_of, env_for, running, spa
 
 pytestmark = pytest.mark.slow
 
-SOAK_SECONDS = float(os.environ.get("KLING_BRIDGE_SOAK_SECONDS", "25"))
+SOAK_SECONDS = float(os.environ.get("KLING_BRIDGE_SOAK_SECONDS", "15"))
 SEED = int(os.environ.get("KLING_BRIDGE_SOAK_SEED", str(random.randrange(1 << 30))))
 TERMINAL = {"succeeded", "failed", "cancelled", "needs_attention"}
 
