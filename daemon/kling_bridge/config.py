@@ -8,15 +8,16 @@ user who wants everything on a project drive.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .watch.settings import WatchEntry  # pydantic models only, no I/O
 
@@ -71,10 +72,12 @@ class Paths:
         return self.log_dir / "kling-bridge.log"
 
     def ensure(self) -> Paths:
+        """Create the folders 0700 (they hold paths, prompts, results and the token)."""
         for d in (self.config_dir, self.data_dir, self.cache_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            self.config_dir.chmod(0o700)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                if d.stat().st_mode & 0o077:
+                    d.chmod(0o700)
         return self
 
     @staticmethod
@@ -96,8 +99,26 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def loopback_only(host: str) -> str:
+    """The daemon listens on loopback only: anything else would serve every machine that
+    can reach this one with nothing but the token between them and the user's money."""
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return name
+    try:
+        if ipaddress.ip_address(name).is_loopback:
+            return name
+    except ValueError:
+        pass
+    raise ValueError(
+        f"{host!r} is not a loopback address: kling-bridge listens on 127.0.0.1, ::1 or "
+        "localhost only (a remote mode with TLS does not exist yet); unset "
+        "KLING_BRIDGE_HOST or set server.host = \"127.0.0.1\""
+    )
+
+
 class ServerSettings(_Section):
-    host: str = "127.0.0.1"
+    host: Annotated[str, AfterValidator(loopback_only)] = "127.0.0.1"
     port: int = Field(47821, ge=0, le=65535)  # 0 = any free port (the discovery file tells)
     max_body_bytes: int = 32 * 1024 * 1024
     allowed_hosts: list[str] = Field(default_factory=list)  # beyond 127.0.0.1/localhost/[::1]
@@ -213,6 +234,7 @@ def load_settings(
         return Settings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise ConfigError(f"{paths.config_file}: {problems}") from exc

@@ -13,23 +13,26 @@ import errno
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from . import __version__
+from . import __version__, children
 from .api.app import Services, create_app
-from .api.discovery import pid_alive, read_discovery, remove_discovery, write_discovery
+from .api.discovery import read_discovery, remove_discovery, write_discovery
 from .api.security import new_token
 from .config import Paths, Settings
 from .credentials import KlingCredential, describe, load_credential
+from .home import HomeBusy, HomeLock, create_private_file, make_private, sweep_temp_files
 from .jobs.engine import Engine
 from .jobs.pipeline import Pipeline
 from .jobs.store import JobStore
-from .logs import add_secret, setup_logging
+from .logs import add_secret, setup_logging, shutdown_logging
 from .providers.base import Provider, ProviderError
 
 log = logging.getLogger("kling_bridge.daemon")
@@ -91,13 +94,30 @@ class Running:
     runner: web.AppRunner
     url: str
     ready_seconds: float
+    lock: HomeLock | None = None
+    discovery: Path | None = None  # the discovery file this daemon wrote, if any
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
-        self.services.engine.store.close()
-        for provider in self.services.engine.providers.values():
-            with contextlib.suppress(Exception):
-                await provider.aclose()
+        """Stop listening, let sends in flight finish, close everything; then -- last --
+        take down the discovery file and let go of the home."""
+        try:
+            await self.runner.cleanup()
+            self.services.engine.store.close()
+            for provider in self.services.engine.providers.values():
+                with contextlib.suppress(Exception):
+                    await provider.aclose()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Children killed, discovery file removed, lock dropped (idempotent; also the
+        last act of a forced exit)."""
+        children.kill_live()
+        children.track_in(None)
+        if self.discovery is not None:
+            remove_discovery(self.discovery)
+        if self.lock is not None:
+            self.lock.release()
 
 
 async def start_daemon(
@@ -111,11 +131,57 @@ async def start_daemon(
 ) -> Running:
     started = time.perf_counter()
     paths.ensure()
+    lock = _own_home(paths)
+    try:
+        return await _start_owned(settings, paths, lock, started, providers=providers,
+                                  pipeline=pipeline, poll_intervals=poll_intervals,
+                                  write_discovery_file=write_discovery_file)
+    except BaseException:
+        children.track_in(None)
+        lock.release()
+        raise
+
+
+def _own_home(paths: Paths) -> HomeLock:
+    try:
+        return HomeLock.acquire(paths)
+    except HomeBusy as exc:
+        data = read_discovery(paths.discovery_file) or {}
+        where = f", port {data['port']}" if data.get("pid") == exc.pid and data.get("port") else ""
+        raise DaemonError(
+            f"a kling-bridge daemon is already running on this home (pid {exc.pid or '?'}"
+            f"{where})",
+            "use it (kling-bridge status), or stop it before starting another; "
+            "KLING_BRIDGE_HOME picks another home",
+        ) from None
+
+
+async def _start_owned(
+    settings: Settings,
+    paths: Paths,
+    lock: HomeLock,
+    started: float,
+    *,
+    providers: Mapping[str, Provider] | None,
+    pipeline: Pipeline | None,
+    poll_intervals: Mapping[str, tuple[float, float]] | None,
+    write_discovery_file: bool,
+) -> Running:
+    make_private(paths)
+    create_private_file(paths.database)
+    # Before any job resumes: children of a killed daemon, then the temp files they and it
+    # left (nobody else writes here: we hold the lock).
+    run_dir = paths.data_dir / "run"
+    leftovers = children.reap_leftovers(run_dir)
+    children.track_in(run_dir)
+    swept = sweep_temp_files(paths)
     credential = load_credential(paths)
     token = new_token()
     setup_logging(paths, settings.log_level, secrets=[*credential.secrets(), token])
     add_secret(token)
-    _refuse_second_daemon(paths, settings)
+    if leftovers or swept:
+        log.info("cleaned up after the last run: %d child processes, %d temp files",
+                 len(leftovers), len(swept))
     providers = dict(providers) if providers is not None else build_providers(
         settings, paths, credential
     )
@@ -138,7 +204,8 @@ async def start_daemon(
     with contextlib.suppress(ImportError):
         presets = load_presets(paths)
     services = Services(engine=engine, settings=settings, paths=paths, token=token,
-                        credentials=describe(credential), presets=presets)
+                        credentials=describe(credential), presets=presets,
+                        extra_hosts=_host_names(settings.server.host))
     app = create_app(services)
     if settings.watch:  # [[watch]] folders live as long as the app (after the engine starts)
         from .watch.lifetime import attach as attach_watches
@@ -169,36 +236,85 @@ async def start_daemon(
     ready = time.perf_counter() - started
     log.info("kling-bridge %s listening on %s:%d (provider %s), ready in %.3fs",
              __version__, host, services.port, settings.provider, ready)
-    return Running(services, runner, f"http://{host}:{services.port}", ready)
+    url_host = f"[{host}]" if ":" in host else host
+    return Running(services, runner, f"http://{url_host}:{services.port}", ready, lock=lock,
+                   discovery=paths.discovery_file if write_discovery_file else None)
 
 
-def _refuse_second_daemon(paths: Paths, settings: Settings) -> None:
-    data = read_discovery(paths.discovery_file)
-    if not data:
-        return
-    pid = int(data.get("pid", 0) or 0)
-    if pid and pid_alive(pid) and pid != os.getpid():
-        raise DaemonError(
-            f"a kling-bridge daemon is already running (pid {pid}, port {data.get('port')})",
-            "use it (kling-bridge status), or stop it before starting another",
-        )
+def _host_names(host: str) -> list[str]:
+    """The configured loopback host as clients write it in ``Host`` (IPv6 in brackets)."""
+    return [f"[{host}]" if ":" in host else host]
+
+
+#: Seconds a stop may take after SIGTERM before the process ends regardless (a create in
+#: flight gets 10 of them in ``Engine.stop``); and after a clean stop, for the runtime's
+#: own shutdown (it waits for worker threads, which a stuck read could hold for ever).
+STOP_GRACE_SECONDS = 15.0
+EXIT_GRACE_SECONDS = 2.0
+
+
+class _Reaper:
+    """Ends the process at a deadline unless it has ended by itself (a daemon thread)."""
+
+    def __init__(self, running: Running) -> None:
+        self.running = running
+        self._timer: threading.Timer | None = None
+
+    def arm(self, seconds: float, why: str) -> None:
+        self.cancel()
+        self._timer = threading.Timer(seconds, self._fire, args=(why,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self, why: str) -> None:
+        log.warning("%s: ending the process now", why)
+        with contextlib.suppress(Exception):
+            self.running.release()
+        with contextlib.suppress(Exception):
+            shutdown_logging()
+        os._exit(EXIT_FORCED)
+
+
+EXIT_FORCED = 70  # EX_SOFTWARE: the stop did not finish in time
 
 
 async def run_daemon(settings: Settings, paths: Paths,
                      on_ready: Callable[[Running], None] | None = None, **kwargs: Any) -> None:
-    """Serve until SIGTERM/SIGINT; leave no discovery file behind on a clean stop.
+    """Serve until SIGTERM/SIGINT; then stop within ``STOP_GRACE_SECONDS`` whatever is
+    stuck, the discovery file removed last and the home's lock released by the exit.
     ``on_ready`` hears when it listens (``serve`` prints the address and config folder)."""
+    # Every file this process makes (its ffmpeg children's too) is 0600, folders 0700,
+    # whatever umask the user's shell had: they hold paths, prompts and results.
+    os.umask(os.umask(0o077) | 0o077)
     running = await start_daemon(settings, paths, **kwargs)
     if on_ready is not None:
         on_ready(running)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reaper = _Reaper(running)
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            reaper.arm(STOP_GRACE_SECONDS, "the stop took too long")
+            stop.set()
+        else:
+            reaper.arm(0.0, "asked to stop again")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     try:
         await stop.wait()
     finally:
         log.info("stopping")
-        remove_discovery(paths.discovery_file)
         await running.stop()
+        log.info("stopped")
+        # Worker threads stuck in a read would hold the interpreter's exit: not for long.
+        reaper.arm(EXIT_GRACE_SECONDS, "worker threads are still busy after the stop")

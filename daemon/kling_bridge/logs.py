@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import threading
@@ -160,6 +161,16 @@ _FORMATTER = logging.Formatter(FORMAT)
 _FILTER = RedactingFilter()
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log holds paths and prompts: created 0600 whatever the umask, rotations too."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def _tagged(handler: logging.Handler) -> logging.Handler:
     setattr(handler, _HANDLER_TAG, True)
     handler.addFilter(_FILTER)
@@ -215,7 +226,7 @@ def setup_logging(
     others = list(root.handlers)
     for handler in others:
         root.removeHandler(handler)
-    root.addHandler(_tagged(logging.handlers.RotatingFileHandler(
+    root.addHandler(_tagged(PrivateRotatingFileHandler(
         paths.log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
     )))
     if console:

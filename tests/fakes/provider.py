@@ -100,6 +100,8 @@ class FakeProvider:
     # ---------------------------------------------------------------- the port
 
     def validate(self, request: TaskRequest) -> None:
+        # Runs in a worker thread: a fault can hold the thread (a hung network drive).
+        time.sleep(float(self._faults().get("validate_sleep", 0.0)))
         if len(request.prompt) > self.limits.prompt_max_chars:
             raise ProviderError(ErrorKind.BAD_REQUEST, "prompt too long", code=1201)
 

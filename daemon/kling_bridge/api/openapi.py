@@ -8,13 +8,22 @@ and that real answers validate against the models. Nothing here is written by ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 from pydantic import BaseModel
 
 from .. import __version__
+from ..jobs import model as m
 from . import schemas as s
+from .state import SERVICES
+
+JOB_ID = {"type": "string", "pattern": r"^j[0-9a-f]{23}$"}
+BATCH_ID = {"type": "string", "pattern": r"^b[0-9a-f]{23}$"}
+STATES = "|".join(st.value for st in m.JobState)
+#: The timeline answer's media type for each ``format`` (what ``media_type_for`` sends).
+TIMELINE_MEDIA_TYPES = ("application/json", "application/zip", "application/xml",
+                        "text/plain", "application/octet-stream")
 
 
 @dataclass(frozen=True)
@@ -24,8 +33,12 @@ class Operation:
     answer: type[BaseModel] | None = None
     status: int = 200
     content_type: str = "application/json"
-    query: tuple[tuple[str, str], ...] = ()  # (name, description)
+    # (name, description, JSON schema) of each query parameter
+    query: tuple[tuple[str, str, dict[str, Any]], ...] = ()
     public: bool = False
+    also: tuple[tuple[int, str], ...] = ()  # other success statuses with the same answer
+    content_types: tuple[str, ...] = ()  # several media types (the timeline endpoint)
+    id_schema: dict[str, Any] | None = None
 
 
 #: (method, route name) -> operation. Route names are those given in ``register``.
@@ -34,39 +47,52 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                  answer=s.HealthOut),
     ("POST", "restyle"): Operation(
         "Restyle clips (O3): a timeline with clips marked, or clips by path; answers with the "
-        "batch and its price", s.RestyleIn, s.BatchOut, 201),
+        "batch and its price (201), or only the price for a dry run (200). At most "
+        f"{s.MAX_JOBS_PER_REQUEST} jobs per request.", s.RestyleIn, s.BatchOut, 201,
+        also=((200, "dry run: the price, nothing created"),)),
     ("POST", "generate"): Operation(
-        "Generate B-roll (3.0): prompt, image or a timeline frame, shots, duration, aspect, audio",
-        s.GenerateIn, s.BatchOut, 201),
-    ("POST", "lipsync"): Operation("Lip-sync a face (video or image) to a dialogue range",
-                                   s.LipsyncIn, s.BatchOut, 201),
+        "Generate B-roll (3.0): prompt, image or a timeline frame, shots, duration, aspect, "
+        "audio; 201 with the batch, 200 for a dry run",
+        s.GenerateIn, s.BatchOut, 201, also=((200, "dry run: the price, nothing created"),)),
+    ("POST", "lipsync"): Operation(
+        "Lip-sync a face (video or image) to a dialogue range; 201, or 200 for a dry run",
+        s.LipsyncIn, s.BatchOut, 201, also=((200, "dry run: the price, nothing created"),)),
     ("GET", "list_jobs"): Operation(
         "Jobs, newest first", answer=s.JobListOut,
-        query=(("state", "comma-separated states"), ("batch", "batch id"),
-               ("limit", "1-500, default 100"), ("before", "page: next_before of the last page"))),
-    ("GET", "get_job"): Operation("One job", answer=s.JobOut),
+        query=(
+            ("state", "comma-separated states",
+             {"type": "string", "pattern": f"^({STATES})(,({STATES}))*$"}),
+            ("batch", "batch id", BATCH_ID),
+            ("limit", "1-500, default 100", {"type": "integer", "minimum": 1, "maximum": 500}),
+            ("before", "page: next_before of the last page", JOB_ID),
+        )),
+    ("GET", "get_job"): Operation("One job", answer=s.JobOut, id_schema=JOB_ID),
     ("POST", "cancel_job"): Operation(
         "Cancel: free while queued; once sent, Kling has no cancel and the credits are spent",
-        answer=s.JobOut),
+        answer=s.JobOut, id_schema=JOB_ID),
     ("POST", "retry_job"): Operation(
         "Run a failed, cancelled or unresolved job again (paid tasks are reused, not re-sent)",
-        answer=s.JobOut),
+        answer=s.JobOut, id_schema=JOB_ID),
     ("GET", "get_batch"): Operation("A batch: its jobs, state, price and spend",
-                                    answer=s.BatchStatusOut),
+                                    answer=s.BatchStatusOut, id_schema=BATCH_ID),
     ("GET", "batch_timeline"): Operation(
         "The batch's results as timeline edits: in the editor's own format, its document with "
-        "the new tracks spliced in", content_type="application/octet-stream",
-        query=(("format", "otio | fcp_xml | fcpx_xml | cmx_3600 | otioz | AAF"),
-               ("track", "EDLs: which new track's EDL (default: the first)"))),
+        "the new tracks spliced in. OTIO JSON (application/json), otioz (application/zip), "
+        "FCP XML and FCPXML (application/xml), EDL (text/plain), AAF (application/octet-stream)",
+        query=(("format", "the timeline format (default otio)",
+                {"type": "string", "enum": list(get_args(s.TimelineFormat))}),
+               ("track", "EDLs: which new track's EDL (default: the first)",
+                {"type": "string", "maxLength": 200})),
+        content_types=TIMELINE_MEDIA_TYPES, id_schema=BATCH_ID),
     ("POST", "export_batch"): Operation(
         "Copy the batch's outputs into a folder the editor keeps (never overwriting: "
         "'name (2).mov') and write the result timeline there, linking to the copies",
-        s.ExportIn, s.ExportOut),
+        s.ExportIn, s.ExportOut, id_schema=BATCH_ID),
     ("GET", "presets"): Operation("Looks for menus: id, name, category, description",
                                   answer=s.PresetListOut),
     ("GET", "events"): Operation(
         "Server-sent events: `job` events carrying the whole job (JobOut)",
-        content_type="text/event-stream", query=(("batch", "only this batch"),)),
+        content_type="text/event-stream", query=(("batch", "only this batch", BATCH_ID),)),
     ("GET", "openapi"): Operation("This document", public=True),
 }
 
@@ -77,6 +103,15 @@ def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, 
         components[name] = sub
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _body_schema(media_type: str) -> dict[str, Any]:
+    """JSON answers are objects; the others are text or bytes."""
+    if media_type == "application/json":
+        return {"type": "object"}
+    if media_type in ("application/zip", "application/octet-stream"):
+        return {"type": "string", "format": "binary"}
+    return {"type": "string"}
 
 
 def _openapi_path(app: web.Application, route: web.AbstractRoute) -> str:
@@ -107,10 +142,11 @@ def document(app: web.Application) -> dict[str, Any]:
             },
         }
         params = [{"name": n, "in": "query", "required": False, "description": d,
-                   "schema": {"type": "string"}} for n, d in op.query]
+                   "schema": schema} for n, d, schema in op.query]
         if "{id}" in path:
             params.append({"name": "id", "in": "path", "required": True,
-                           "schema": {"type": "string", "pattern": r"^[jb][0-9a-f]{23}$"}})
+                           "schema": op.id_schema or {"type": "string",
+                                                      "pattern": r"^[jb][0-9a-f]{23}$"}})
         if params:
             entry["parameters"] = params
         if op.request is not None:
@@ -119,11 +155,15 @@ def document(app: web.Application) -> dict[str, Any]:
         answer: dict[str, Any] = {"description": op.summary}
         if op.answer is not None:
             answer["content"] = {op.content_type: {"schema": _schema_of(op.answer, components)}}
+        elif op.content_types:
+            answer["content"] = {t: {"schema": _body_schema(t)} for t in op.content_types}
         elif op.content_type != "application/json":
             answer["content"] = {op.content_type: {"schema": {"type": "string"}}}
         else:
             answer["content"] = {"application/json": {"schema": {"type": "object"}}}
         entry["responses"][str(op.status)] = answer
+        for status, description in op.also:
+            entry["responses"][str(status)] = {**answer, "description": description}
         if not op.public:
             entry["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[route.method.lower()] = entry
@@ -136,8 +176,10 @@ def document(app: web.Application) -> dict[str, Any]:
             "'Authorization: Bearer <token>' (token and port in the discovery file); any "
             "Origin header is refused; writes are JSON.",
         },
+        # The port is the daemon's (it may be any free one): the one this daemon listens on.
         "servers": [{"url": "http://127.0.0.1:{port}", "variables": {"port": {
-            "default": "47821"}}}],
+            "default": str(app[SERVICES].port or "47821"),
+            "description": "the port in the discovery file (daemon.json)"}}}],
         "paths": paths,
         "components": {
             "schemas": components,

@@ -81,10 +81,11 @@ async def list_jobs(request: web.Request) -> web.Response:
     before = q.get("before")
     if before is not None and not m.valid_id(before):
         raise ApiError(400, "bad_id", f"not a job id: {before!r}", "use next_before from a page")
-    try:
-        limit = max(1, min(500, int(q.get("limit", "100"))))
-    except ValueError as exc:
-        raise ApiError(400, "bad_limit", "limit must be a whole number", "1 to 500") from exc
+    text = q.get("limit", "100")
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 500:
+        raise ApiError(400, "bad_limit", f"limit must be a whole number from 1 to 500, not "
+                       f"{text[:20]!r}", "leave it out for 100 jobs a page")
+    limit = int(text)
     jobs = sv.engine.store.query(states=states, batch_id=batch, limit=limit, before=before)
     nxt = jobs[-1].id if len(jobs) == limit else None
     return json_response(s.JobListOut(jobs=[job_out(j) for j in jobs], next_before=nxt))

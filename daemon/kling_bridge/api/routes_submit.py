@@ -21,11 +21,11 @@ import contextlib
 import difflib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
+from ..fileguard import UnsafeFile, regular_file
 from ..jobs import model as m
 from ..jobs.costs import estimate_spec
 from ..jobs.engine import EngineError, NewJob
@@ -45,26 +45,29 @@ from ..specs import (
     spec_to_dict,
 )
 from . import schemas as s
+from .bodies import parse_body
 from .routes_jobs import engine_error, job_out, json_response, money
 from .security import ApiError
 from .state import Services, services
 
-T = TypeVar("T", bound=BaseModel)
+__all__ = ["parse_body", "register"]
+
+#: Above this many jobs, pricing and building the batch run in a worker thread.
+INLINE_JOBS = 64
 
 
-async def parse_body(request: web.Request, model: type[T]) -> T:
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}",
-                       "send a JSON object") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ApiError(400, "bad_request", f"{where}: {first['msg']}",
-                       "see /v1/openapi.json for the request shape") from exc
+def file_error(exc: UnsafeFile) -> ApiError:
+    code = "media_missing" if exc.code == "missing" else "bad_path"
+    return ApiError(400, code, f"{exc.path}: {exc.problem}", exc.hint)
+
+
+def too_many_jobs(count: int) -> ApiError:
+    return ApiError(
+        400, "too_many_jobs",
+        f"this request would create {count} jobs; one request may create at most "
+        f"{s.MAX_JOBS_PER_REQUEST}",
+        "split it: fewer clips, looks or variants per request",
+    )
 
 
 def media_error(exc: MediaError) -> ApiError:
@@ -169,9 +172,15 @@ async def _answer(
     idempotency_key: str | None = None,
 ) -> tuple[s.BatchOut, int]:
     engine = sv.engine
+    if len(items) > s.MAX_JOBS_PER_REQUEST:
+        raise too_many_jobs(len(items))
     try:
         prov = engine.provider(provider)
-        estimate = engine.estimate([job.spec for _, job in items], provider)
+        specs = [job.spec for _, job in items]
+        if len(specs) > INLINE_JOBS:
+            estimate = await asyncio.to_thread(engine.estimate, specs, provider)
+        else:
+            estimate = engine.estimate(specs, provider)
     except EngineError as exc:
         raise engine_error(exc) from exc
     base = {
@@ -183,7 +192,10 @@ async def _answer(
         "notes": list(notes),
     }
     if dry_run:
-        planned = [_planned(kind_, job, prov) for kind_, job in items]
+        def plan() -> list[s.JobOut]:
+            return [_planned(kind_, job, prov) for kind_, job in items]
+
+        planned = await asyncio.to_thread(plan) if len(items) > INLINE_JOBS else plan()
         return s.BatchOut(batch_id=None, jobs=planned, dry_run=True, **base), 200
     if idempotency_key is not None:  # the caller holds the key's lock and found no batch
         batch_request = {**batch_request, "idempotency_key": idempotency_key}
@@ -192,7 +204,11 @@ async def _answer(
                                                    request=batch_request)
     except EngineError as exc:
         raise engine_error(exc) from exc
-    return s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base), 201
+    def answer() -> s.BatchOut:
+        return s.BatchOut(batch_id=batch_id, jobs=[job_out(j) for j in jobs], **base)
+
+    # thousands of job summaries are built off the loop (health must keep answering)
+    return (await asyncio.to_thread(answer) if len(jobs) > INLINE_JOBS else answer()), 201
 
 
 def _planned(kind: m.JobKind, job: NewJob, provider: Any) -> s.JobOut:
@@ -220,6 +236,10 @@ async def restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, in
 
 async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, int]:
     looks = _check_looks(sv, body.looks or [body.look])
+    per_source = len(looks) * body.variants
+    if len(body.clips) * per_source > s.MAX_JOBS_PER_REQUEST:
+        raise too_many_jobs(len(body.clips) * per_source)
+    reference = _existing_file(body.reference_image, "reference image")
     sources: list[tuple[ClipRef, SourceRange]] = []
     for clip in body.clips:
         sources.append(await clip_source(clip, body.select.handles))
@@ -230,6 +250,9 @@ async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, i
     if body.timeline is not None or body.timeline_path is not None:
         selection = await select_from_request(body)
         sources.extend(selection.restyles)
+        count = len(sources) * per_source + len(selection.generations)
+        if count > s.MAX_JOBS_PER_REQUEST:
+            raise too_many_jobs(count)
     if not sources and not selection.generations and not (body.dry_run and selection.skipped):
         raise ApiError(400, "empty_selection", "nothing to restyle: no clips given or selected",
                        "mark clips in the host, pass clips, or choose select.mode")
@@ -243,7 +266,7 @@ async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, i
                 spec = RestyleSpec(source=source, look=look, resolution=body.resolution,
                                    variant=variant, keep_audio=body.keep_audio,
                                    model=body.model or sv.settings.kling.edit_model,
-                                   reference_image=body.reference_image, clip=ref)
+                                   reference_image=reference, clip=ref)
                 items.append((m.JobKind.RESTYLE, NewJob(spec, label)))
     for broll in selection.generations:
         items.append((m.JobKind.GENERATE, NewJob(broll, f"B-roll · {broll.prompt[:40]}")))
@@ -267,11 +290,13 @@ def _placement(p: s.PlacementIn | None) -> ClipRef | None:
 
 
 def _existing_file(path: str | None, what: str) -> str | None:
+    """``path`` if it is a regular file (refused by kind otherwise: devices, FIFOs...)."""
     if path is None:
         return None
-    if not Path(path).is_file():
-        raise ApiError(400, "media_missing", f"{path}: the {what} does not exist",
-                       "give the full path of a file on this machine")
+    try:
+        regular_file(path, what=what)
+    except UnsafeFile as exc:
+        raise file_error(exc) from exc
     return path
 
 

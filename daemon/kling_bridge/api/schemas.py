@@ -11,9 +11,38 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .inputs import (
+    IdempotencyKey,
+    LocalPath,
+    ModelName,
+    Name,
+    PresetId,
+    Prompt,
+    ProviderName,
+    RangeEnd,
+    Rate,
+    SelectValue,
+    ShotPrompt,
+)
+
 Resolution = Literal["720p", "1080p", "4k"]
 Aspect = Literal["16:9", "9:16", "1:1"]
+#: Formats a result timeline is written in (``GET /v1/batches/{id}/timeline?format=``).
 TimelineFormat = Literal["otio", "otio_json", "fcp_xml", "fcpx_xml", "cmx_3600", "otioz", "AAF"]
+#: Formats a timeline is read from (names and the aliases editors use; None: detected).
+TimelineInFormat = Literal[
+    "otio", "otio_json", "json", "otioz", "otiod", "fcp_xml", "xml", "premiere", "fcpx_xml",
+    "fcpxml", "cmx_3600", "edl", "AAF", "aaf", "ale",
+]
+
+#: Most jobs one request may create (clips x looks x variants, plus marker B-roll): larger
+#: batches are refused before anything is priced or stored; split them into several requests.
+MAX_JOBS_PER_REQUEST = 1000
+MAX_CLIPS = 500
+MAX_LOOKS = 20
+MAX_SELECT_VALUES = 100
+#: Deepest JSON nesting a body may have (OTIO timelines need about 15; metadata a few more).
+MAX_JSON_DEPTH = 64
 
 
 class _In(BaseModel):
@@ -41,73 +70,79 @@ class ErrorAnswer(_Out):
 
 
 class LookIn(_In):
-    preset: str | None = Field(None, description="preset id, e.g. film-noir (GET /v1/presets)")
-    prompt: str | None = Field(None, max_length=2500, description="free words, added to the preset")
+    preset: PresetId | None = None
+    prompt: Prompt | None = Field(None, description="free words, added to the preset")
 
 
 class ClipIn(_In):
     """A media file (range) to restyle without a timeline."""
 
-    path: str = Field(..., min_length=1, description="absolute path of the media file")
-    start_frame: int | None = Field(None, ge=0, description="first frame, 0 = file's first")
-    frame_count: int | None = Field(None, ge=1, description="frames; default to the end")
-    rate: str | None = Field(None, description="exact rate '24000/1001'; default: probed")
-    name: str | None = None
+    path: LocalPath = Field(..., description="absolute path of the media file")
+    start_frame: int | None = Field(None, ge=0, le=10_000_000,
+                                    description="first frame, 0 = file's first")
+    frame_count: int | None = Field(None, ge=1, le=10_000_000,
+                                    description="frames; default to the end")
+    rate: Rate | None = Field(None, description="exact rate '24000/1001'; default: probed")
+    name: Name | None = None
 
 
 class SelectIn(_In):
     """How clips of a timeline are chosen (plugins mark clips; other editors choose here)."""
 
     mode: Literal["marked", "all", "color", "track", "range", "marker"] = "marked"
-    values: list[str] = Field(default_factory=list, description="colours, track names, markers")
-    range: tuple[str, str] | None = Field(None, description="record in/out: frames or timecode")
+    values: list[SelectValue] = Field(default_factory=list, max_length=MAX_SELECT_VALUES,
+                                      description="colours, track names, markers")
+    range: tuple[RangeEnd, RangeEnd] | None = Field(
+        None, description="record in/out: frames or timecode")
     handles: int = Field(12, ge=0, le=240, description="frames of handles each side")
 
 
 class RestyleIn(_In):
+    """Clips x looks x variants jobs (plus one per ``kling:`` marker): at most
+    ``MAX_JOBS_PER_REQUEST`` (1000) per request."""
+
     timeline: dict[str, Any] | None = Field(None, description="OTIO JSON with clips marked")
-    timeline_path: str | None = Field(None, description="a timeline file on this machine")
-    timeline_format: str | None = None
-    clips: list[ClipIn] = Field(default_factory=list)
+    timeline_path: LocalPath | None = Field(None, description="a timeline file on this machine")
+    timeline_format: TimelineInFormat | None = Field(None, description="default: detected")
+    clips: list[ClipIn] = Field(default_factory=list, max_length=MAX_CLIPS)
     select: SelectIn = Field(default_factory=SelectIn)
     look: LookIn = Field(default_factory=LookIn)
-    looks: list[LookIn] = Field(default_factory=list, description="several looks at once")
+    looks: list[LookIn] = Field(default_factory=list, max_length=MAX_LOOKS,
+                                description="several looks at once")
     variants: int = Field(1, ge=1, le=8)
     resolution: Resolution = "1080p"
     keep_audio: bool = True
-    reference_image: str | None = None
-    provider: str | None = None
-    model: str | None = Field(None, description="default: kling.edit_model in the settings")
+    reference_image: LocalPath | None = None
+    provider: ProviderName | None = None
+    model: ModelName | None = Field(None, description="default: kling.edit_model in the settings")
     dry_run: bool = Field(False, description="price it, create nothing")
-    idempotency_key: str | None = Field(
-        None, min_length=1, max_length=200,
-        description="repeat a submission safely: the same key answers the batch it created")
+    idempotency_key: IdempotencyKey | None = None
 
 
 class ShotIn(_In):
-    prompt: str = Field(..., min_length=1, max_length=512)
+    prompt: ShotPrompt
     duration: int = Field(..., ge=1, le=15)
 
 
 class ConformIn(_In):
-    rate: str
+    rate: Rate
     width: int = Field(..., ge=16, le=16384)
     height: int = Field(..., ge=16, le=16384)
 
 
 class PlacementIn(_In):
-    record_start: int = Field(0, ge=0, description="timeline frame")
-    track_index: int = Field(0, ge=0)
-    timeline_rate: str = "24"
-    name: str = ""
+    record_start: int = Field(0, ge=0, le=1_000_000_000, description="timeline frame")
+    track_index: int = Field(0, ge=0, le=1000)
+    timeline_rate: Rate = "24"
+    name: Name = ""
 
 
 class GenerateIn(_In):
-    prompt: str = Field("", max_length=2500)
-    negative_prompt: str = Field("", max_length=2500)
-    image: str | None = Field(None, description="first frame: a still image path")
+    prompt: Prompt = ""
+    negative_prompt: Prompt = ""
+    image: LocalPath | None = Field(None, description="first frame: a still image path")
     frame_of: ClipIn | None = Field(None, description="or a frame of a clip (start_frame)")
-    end_image: str | None = None
+    end_image: LocalPath | None = None
     shots: list[ShotIn] = Field(default_factory=list, max_length=6)
     duration: int = Field(5, ge=3, le=15)
     aspect_ratio: Aspect = "16:9"
@@ -116,24 +151,23 @@ class GenerateIn(_In):
     variants: int = Field(1, ge=1, le=8)
     conform: ConformIn | None = None
     placement: PlacementIn | None = None
-    provider: str | None = None
-    model: str | None = Field(None, description="default: kling.generate_model in the settings")
+    provider: ProviderName | None = None
+    model: ModelName | None = Field(None,
+                                    description="default: kling.generate_model in the settings")
     dry_run: bool = False
-    idempotency_key: str | None = Field(
-        None, min_length=1, max_length=200,
-        description="repeat a submission safely: the same key answers the batch it created")
+    idempotency_key: IdempotencyKey | None = None
 
 
 class LipsyncIn(_In):
-    audio: str = Field(..., min_length=1)
-    audio_start: float = Field(0.0, ge=0)
-    audio_end: float | None = Field(None, gt=0)
-    video: str | None = None
-    image: str | None = None
+    audio: LocalPath
+    audio_start: float = Field(0.0, ge=0, le=86_400)
+    audio_end: float | None = Field(None, gt=0, le=86_400)
+    video: LocalPath | None = None
+    image: LocalPath | None = None
     resolution: Resolution = "1080p"
     conform: ConformIn | None = None
     placement: PlacementIn | None = None
-    provider: str | None = None
+    provider: ProviderName | None = None
     dry_run: bool = False
 
 

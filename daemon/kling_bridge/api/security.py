@@ -58,14 +58,25 @@ def allowed_hosts(port: int, extra: Iterable[str] = ()) -> frozenset[str]:
     return frozenset({n.lower() for n in names} | {f"{n}:{port}".lower() for n in names})
 
 
+def bearer_token(header: str) -> bytes:
+    """The credentials of an ``Authorization: Bearer`` header (the scheme is case-insensitive,
+    RFC 9110 section 11.1); empty for any other scheme."""
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return b""
+    return credentials.strip().encode("utf-8", "replace")
+
+
 def security_middleware(token: str, hosts: Callable[[], frozenset[str]]) -> Any:
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         host = (request.headers.get("Host") or "").lower()
         if host not in hosts():
-            log.warning("refused a request for foreign host %r", host[:100])
+            # Never the value: a token pasted into the wrong header would reach the log.
+            log.warning("refused a request with a foreign Host header (%d characters)",
+                        len(host))
             return error_response(
                 421, "host_not_allowed", "this service answers only to 127.0.0.1/localhost",
                 "connect to http://127.0.0.1:<port>/ as the discovery file says",
@@ -81,7 +92,7 @@ def security_middleware(token: str, hosts: Callable[[], frozenset[str]]) -> Any:
                 "send it as the header 'Authorization: Bearer <token>'",
             )
         if request.path not in PUBLIC_PATHS:
-            given = request.headers.get("Authorization", "").encode()
+            given = bearer_token(request.headers.get("Authorization", ""))
             if not hmac.compare_digest(given, expected):
                 return error_response(
                     401, "unauthorized", "missing or wrong bearer token",
@@ -114,8 +125,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         codes = {404: "not_found", 405: "method_not_allowed"}
         hints = {404: "see /v1/openapi.json for the routes", 405: "see /v1/openapi.json"}
+        keep = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}  # RFC 9110
         return error_response(exc.status, codes.get(exc.status, "http_error"),
-                              exc.reason, hints.get(exc.status, ""))
+                              exc.reason, hints.get(exc.status, ""), headers=keep or None)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error in kling-bridge",

@@ -27,7 +27,15 @@ class Services:
     extra_hosts: Sequence[str] = field(default_factory=list)
 
     def hosts(self) -> frozenset[str]:
-        return allowed_hosts(self.port, [*self.settings.server.allowed_hosts, *self.extra_hosts])
+        """The Host values this daemon answers to (asked on every request: kept per port)."""
+        cached = self.__dict__.get("_hosts")
+        if cached is None or cached[0] != self.port:
+            names = allowed_hosts(self.port, [*self.settings.server.allowed_hosts,
+                                              *self.extra_hosts])
+            cached = (self.port, names)
+            self.__dict__["_hosts"] = cached
+        hosts: frozenset[str] = cached[1]
+        return hosts
 
 
 SERVICES = web.AppKey("services", Services)

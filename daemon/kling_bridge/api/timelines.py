@@ -22,6 +22,7 @@ from typing import Any
 import opentimelineio as otio
 
 from ..export import Exported, export_batch, result_clips
+from ..fileguard import UnsafeFile
 from ..jobs import model as m
 from ..media.errors import MediaError
 from ..media.probe import probe
@@ -40,6 +41,7 @@ from ..timeline import (
 from ..timeline.document import Document, keep, result_files
 from . import schemas as s
 from .security import ApiError
+from .timeline_files import guarded
 
 
 @dataclass
@@ -130,9 +132,11 @@ def _select_sync(body: s.RestyleIn) -> TimelineSelection:
 
 async def select_from_request(body: s.RestyleIn) -> TimelineSelection:
     try:
-        return await asyncio.to_thread(_select_sync, body)
+        return await asyncio.to_thread(guarded(_select_sync), body)
     except TimelineError as exc:
         raise timeline_error(exc) from exc
+    except UnsafeFile as exc:
+        raise ApiError(400, "bad_timeline", f"{exc.path}: {exc.problem}", exc.hint) from exc
 
 
 def _result_sync(batch: dict[str, Any], jobs: list[m.Job], fmt: str,
@@ -176,7 +180,12 @@ def _first_rate(jobs: list[m.Job]) -> Fraction:
     for job in jobs:
         clip = job.spec.get("clip") or job.spec.get("placement")
         if clip:
-            return Fraction(str(clip.get("timeline_rate", "24")))
+            try:
+                rate = Fraction(str(clip.get("timeline_rate", "24")))
+            except (ValueError, ZeroDivisionError):
+                continue  # a row stored before rates were checked at the door
+            if rate > 0:
+                return rate
     return Fraction(24)
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import stat
 import subprocess
+import tempfile
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +25,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..children import child
+from ..fileguard import kind_of, path_problem
 from .errors import (
     FfmpegFailed,
     MediaCorrupt,
@@ -193,6 +196,12 @@ def check_readable(path: str | Path) -> Path:
                               "check the drive is mounted and you have permission") from None
     if stat.S_ISDIR(st.st_mode):
         raise MediaUnreadable(p, "is a folder, not a media file", "choose the clip itself")
+    kind = kind_of(st.st_mode)
+    problem = path_problem(os.path.realpath(p))
+    if kind is not None or problem:
+        # A device streams for ever, a FIFO blocks ffprobe, /proc files claim 0 bytes.
+        raise MediaUnreadable(p, f"is {kind or 'a system file'}, not a media file",
+                              "choose the clip itself (a regular file)")
     if not os.access(p, os.R_OK):
         raise MediaUnreadable(p, "permission denied", "make the file readable for your user")
     if st.st_size == 0:
@@ -247,27 +256,32 @@ def _scan_packets(p: Path, stream_index: int) -> _PacketScan:
                 scan.deltas[d] += 1
         prev = pts
 
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    for raw in proc.stdout:
-        parts = raw.decode("ascii", "replace").strip().split(",")
-        if len(parts) < 3 or "D" in parts[2]:
-            continue
-        scan.count += 1
-        if parts[1].lstrip("-").isdigit():
-            scan.last_duration = int(parts[1])
-        if not parts[0].lstrip("-").isdigit():
-            continue
-        pts = int(parts[0])
-        scan.first_pts = pts if scan.first_pts is None else min(scan.first_pts, pts)
-        scan.last_pts = pts if scan.last_pts is None else max(scan.last_pts, pts)
-        heapq.heappush(heap, pts)
-        if len(heap) > _REORDER_DEPTH:
-            take(heapq.heappop(heap))
+    # stderr goes to a file, not a pipe: a damaged file can make ffprobe write more than a
+    # pipe holds, and a pipe nobody reads until the end would then block both sides.
+    with tempfile.TemporaryFile() as errors, child(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            parts = raw.decode("ascii", "replace").strip().split(",")
+            if len(parts) < 3 or "D" in parts[2]:
+                continue
+            scan.count += 1
+            if parts[1].lstrip("-").isdigit():
+                scan.last_duration = int(parts[1])
+            if not parts[0].lstrip("-").isdigit():
+                continue
+            pts = int(parts[0])
+            scan.first_pts = pts if scan.first_pts is None else min(scan.first_pts, pts)
+            scan.last_pts = pts if scan.last_pts is None else max(scan.last_pts, pts)
+            heapq.heappush(heap, pts)
+            if len(heap) > _REORDER_DEPTH:
+                take(heapq.heappop(heap))
+        proc.wait()
+        errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
+        err = errors.read().decode("utf-8", "replace")
     while heap:
         take(heapq.heappop(heap))
-    err = proc.stderr.read().decode("utf-8", "replace")
-    proc.wait()
     if proc.returncode != 0 or err.strip():
         scan.truncated_error = _reason(err.strip())
     return scan

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ..children import BACKGROUND_NICE, achild, child
 from .errors import FfmpegFailed, ToolMissing
 
 _STDERR_TAIL = 40  # lines kept for error messages
@@ -60,17 +61,19 @@ def run(args: Sequence[str], *, subject: str | Path | None = None, what: str = "
     outputs go to files.
     """
     try:
-        proc = subprocess.run(list(args), capture_output=True, check=False)
+        with child(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE) as proc:
+            stdout, stderr = proc.communicate()
     except FileNotFoundError as exc:  # the binary vanished between which() and exec
         raise ToolMissing(None, f"cannot start {args[0]}: {exc}") from exc
     if proc.returncode != 0:
-        detail = _tail(proc.stderr.decode("utf-8", "replace"))
+        detail = _tail(stderr.decode("utf-8", "replace"))
         raise FfmpegFailed(
             subject, f"{what} failed: {detail.splitlines()[-1] if detail else 'no message'}",
             "the file may be damaged or in a format ffmpeg cannot write; see the log",
             detail=detail,
         )
-    return proc.stdout.decode("utf-8", "replace")
+    return stdout.decode("utf-8", "replace")
 
 
 async def arun(
@@ -79,30 +82,22 @@ async def arun(
     """Async twin of :func:`run` for long jobs; output goes to files, stderr tail is kept.
 
     Cancelling the awaiting task kills ffmpeg, so a cancelled job leaves no process behind.
+    It runs at a lower priority (``BACKGROUND_NICE``): job work yields to the API and to
+    the editor's own application.
     """
+    tail: deque[str] = deque(maxlen=_STDERR_TAIL)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        async with achild(args, nice=BACKGROUND_NICE, stdin=asyncio.subprocess.DEVNULL,
+                          stdout=asyncio.subprocess.DEVNULL,
+                          stderr=asyncio.subprocess.PIPE) as proc:
+            assert proc.stderr is not None
+            async for raw in proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    tail.append(line)
+            code = await proc.wait()
     except FileNotFoundError as exc:
         raise ToolMissing(None, f"cannot start {args[0]}: {exc}") from exc
-    tail: deque[str] = deque(maxlen=_STDERR_TAIL)
-    assert proc.stderr is not None
-    try:
-        async for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                tail.append(line)
-        code = await proc.wait()
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        with contextlib.suppress(Exception):
-            await asyncio.shield(proc.wait())
-        raise
     if code != 0:
         detail = "\n".join(tail)
         raise FfmpegFailed(

@@ -218,8 +218,11 @@ class DraftProvider:
     def _write_json(self, path: Path, data: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, path)
+        finally:  # a full or read-only disk leaves no temp name behind
+            tmp.unlink(missing_ok=True)
 
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         try:

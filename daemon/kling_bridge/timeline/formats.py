@@ -26,6 +26,7 @@ from xml.etree.ElementTree import ParseError
 
 import opentimelineio as otio
 
+from kling_bridge.fileguard import read_capped
 from kling_bridge.timeline import quirks
 from kling_bridge.timeline.errors import ClipIssue, TimelineError
 from kling_bridge.timeline.paths import path_from_url, url_from_path
@@ -250,7 +251,7 @@ def read_timeline_text(
 
 
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
+    raw = read_capped(path)  # a regular file, never more than MAX_TIMELINE_BYTES
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding)

@@ -14,6 +14,7 @@ import base64
 import os
 from pathlib import Path
 
+from ...children import BACKGROUND_NICE, achild
 from ..base import ErrorKind, ProviderError
 
 
@@ -22,11 +23,9 @@ async def _ffmpeg(args: list[str], dest: Path) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
-    proc = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-y", "-v", "error", *args, str(tmp),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
+    async with achild(["ffmpeg", "-y", "-v", "error", *args, str(tmp)], nice=BACKGROUND_NICE,
+                      stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) as proc:
+        _, err = await proc.communicate()
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise ProviderError(

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ...children import achild, spawn_options
 from .headers import read_facts
 from .rules import MediaFacts
 
@@ -90,7 +91,8 @@ def probe(path: Path) -> MediaFacts:
 
 def ffprobe_facts(path: Path, size: int) -> MediaFacts:
     """Facts as ffprobe reports them (blocking, uncached): the authority headers defer to."""
-    proc = subprocess.run(_args(path), capture_output=True, text=True, check=False)
+    proc = subprocess.run(_args(path), capture_output=True, text=True, check=False,
+                          **spawn_options())
     if proc.returncode != 0:
         raise ProbeError(f"{path.name}: not readable media ({proc.stderr.strip()[:200]})")
     return facts_from_json(path, size, json.loads(proc.stdout or "{}"))
@@ -105,10 +107,9 @@ async def verify_video(path: Path) -> MediaFacts:
     size = path.stat().st_size
     facts = read_facts(path, size)
     if facts is None:
-        proc = await asyncio.create_subprocess_exec(
-            *_args(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        out, err = await proc.communicate()
+        async with achild(_args(path), stdout=asyncio.subprocess.PIPE,
+                          stderr=asyncio.subprocess.PIPE) as proc:
+            out, err = await proc.communicate()
         if proc.returncode != 0:
             raise ProbeError(f"{path.name}: not a readable video ({err.decode()[:200].strip()})")
         facts = facts_from_json(path, size, json.loads(out or b"{}"))
