@@ -122,30 +122,48 @@ class FakeProvider:
         return task_id
 
     def _create(self, request: TaskRequest, external_id: str) -> str:
-        with self._conn() as c:
-            c.execute("INSERT INTO attempts VALUES (?, ?)", (external_id, time.time()))
+        """One create as the service sees it: the attempt and the task it makes are written
+        in one transaction, as a real service commits a request it accepted whole -- a kill
+        of this process (which hosts the fake's "servers") can never leave a request that
+        arrived and half-created a task."""
+        refusal: ProviderError | None = None
         if self._take_fault("rate_limit"):
-            raise ProviderError(
+            refusal = ProviderError(
                 ErrorKind.RATE_LIMIT, "concurrency over the pack limit", code=1303, http_status=429
             )
-        if self._faults().get("quota"):
-            raise ProviderError(
+        elif self._faults().get("quota"):
+            refusal = ProviderError(
                 ErrorKind.QUOTA, "resource pack exhausted", code=1102, hint="buy credits"
             )
-        if "POLICY" in request.prompt:
-            raise ProviderError(ErrorKind.POLICY, "content safety: prompt refused", code=1301)
+        elif "POLICY" in request.prompt:
+            refusal = ProviderError(ErrorKind.POLICY, "content safety: prompt refused", code=1301)
         task_id = f"t-{external_id}"
+        duplicate = False
+        c = self._conn()  # autocommit connection: the transaction is spelled out
         try:
-            with self._conn() as c:
-                c.execute(
-                    "INSERT INTO tasks VALUES (?, ?, ?, ?, ?)",
-                    (task_id, external_id, time.time(), request.output_seconds, request.prompt),
-                )
-        except sqlite3.IntegrityError:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("INSERT INTO attempts VALUES (?, ?)", (external_id, time.time()))
+            if refusal is None:
+                try:
+                    c.execute(
+                        "INSERT INTO tasks VALUES (?, ?, ?, ?, ?)",
+                        (task_id, external_id, time.time(), request.output_seconds,
+                         request.prompt),
+                    )
+                except sqlite3.IntegrityError:  # the statement is undone, the attempt kept
+                    duplicate = True
+            c.execute("COMMIT")
+        finally:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            c.close()
+        if refusal is not None:
+            raise refusal
+        if duplicate:
             raise ProviderError(
                 ErrorKind.DUPLICATE, "external_task_id already used", code=1201, http_status=400,
                 maybe_created=True,
-            ) from None
+            )
         return task_id
 
     def _status(self, row: Sequence[Any]) -> TaskStatus:
