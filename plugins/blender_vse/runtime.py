@@ -40,6 +40,9 @@ class Runtime:
         self._thread = None
         self._stop = threading.Event()
         self._poll_now = threading.Event()
+        # One bound method for the timer: each ``self._tick`` is a new object, and
+        # bpy.app.timers knows a function by identity.
+        self.tick = self._tick
         atexit.register(self.stop)
 
     # ------------------------------------------------------------------ worker side
@@ -161,8 +164,8 @@ class Runtime:
         return None if self.idle() else TICK_SECONDS
 
     def ensure_timer(self):
-        if not bpy.app.timers.is_registered(self._tick):
-            bpy.app.timers.register(self._tick, first_interval=TICK_SECONDS, persistent=True)
+        if not bpy.app.timers.is_registered(self.tick):
+            bpy.app.timers.register(self.tick, first_interval=TICK_SECONDS, persistent=True)
 
     def _ensure_thread(self):
         if self._thread is None or not self._thread.is_alive():
@@ -174,8 +177,8 @@ class Runtime:
     def stop(self):
         """Unregister the timer and end the worker (unregister, and interpreter exit)."""
         try:
-            if bpy.app.timers.is_registered(self._tick):
-                bpy.app.timers.unregister(self._tick)
+            if bpy.app.timers.is_registered(self.tick):
+                bpy.app.timers.unregister(self.tick)
         except (AttributeError, ValueError):
             pass
         self._stop.set()
@@ -186,7 +189,7 @@ class Runtime:
             atexit.unregister(self.stop)
 
     def timer_registered(self):
-        return bpy.app.timers.is_registered(self._tick)
+        return bpy.app.timers.is_registered(self.tick)
 
     def thread_alive(self):
         return self._thread is not None and self._thread.is_alive()
