@@ -6,6 +6,7 @@ custom properties, and keeps the scene's job record. Version differences go thro
 """
 
 import contextlib
+import os
 import uuid
 from fractions import Fraction
 from typing import Any, Dict, List, Optional
@@ -62,7 +63,8 @@ def with_job(scene, job_id: str) -> List[Any]:
 
 
 def abspath(path: str, library=None) -> str:
-    return bpy.path.abspath(path, library=library) if path else ""
+    """Absolute and normalised: a saved .blend holds ``//../media/a.mov``-style paths."""
+    return os.path.normpath(bpy.path.abspath(path, library=library)) if path else ""
 
 
 def _retimed(strip) -> bool:

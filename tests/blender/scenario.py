@@ -71,9 +71,9 @@ def strip_facts(strip) -> dict[str, Any]:
     out = {"name": strip.name, "type": strip.type, "channel": strip.channel, "start": start,
            "length": length, "trim": trim, "mute": bool(strip.mute)}
     if strip.type == "MOVIE":
-        out["path"] = bpy.path.abspath(strip.filepath)
+        out["path"] = os.path.normpath(bpy.path.abspath(strip.filepath))
     if strip.type == "SOUND":
-        out["path"] = bpy.path.abspath(strip.sound.filepath)
+        out["path"] = os.path.normpath(bpy.path.abspath(strip.sound.filepath))
     out["props"] = {k: (v if isinstance(v, (str, int, float, bool)) else str(v))
                     for k, v in strip.items()}
     return out
@@ -319,7 +319,10 @@ def draw_all() -> None:
         drain_until(lambda: not any(v[0] == "pending"
                                     for v in sub("service").RUNTIME.estimates.values()), 30)
         drawn["lipsync"] = standin.draw(cls.draw, standin.Holder(standin.Layout(), cls))
-    presets = sub("service").RUNTIME.presets or []
+    service = sub("service")
+    service.fetch_presets()
+    drain_until(lambda: bool(service.RUNTIME.presets), 30)
+    presets = service.RUNTIME.presets or []
     facts["presets"] = [p["id"] for p in presets]
     facts["preset_search"] = [i[0] for i in ops.preset_search(None, bpy.context, "noir")]
     facts["drawn"] = drawn
