@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,14 +212,19 @@ def run_version(python: Path, version: str, shared: Path, daemon: Daemon, media:
     work.mkdir(exist_ok=True)
     env = dict(daemon.env, BLENDER_USER_RESOURCES=str(work / "blender-user"))
     common = ("--zip", str(zip_path), "--media", str(media), "--work", str(work))
-    facts: dict[str, Any] = {"main": run_blender(python, "main", work / "main.json", env,
-                                                 *common)}
-    pending = facts["main"].get("pending_batch")
-    if pending:
-        # Blender is closed; the job finishes in the daemon meanwhile.
-        facts["pending_final"] = daemon.client.wait_batch(pending, timeout=300,
-                                                          interval=0.2)["state"]
-        facts["reopen"] = run_blender(python, "reopen", work / "reopen.json", env, *common)
+    facts: dict[str, Any] = {}
+    try:
+        facts["main"] = run_blender(python, "main", work / "main.json", env, *common)
+        pending = facts["main"].get("pending_batch")
+        if pending:
+            # Blender is closed; the job finishes in the daemon meanwhile.
+            facts["pending_final"] = daemon.client.wait_batch(pending, timeout=300,
+                                                              interval=0.2)["state"]
+            facts["reopen"] = run_blender(python, "reopen", work / "reopen.json", env, *common)
+    except Exception:
+        # Kept like a result, so every test of this version fails at once with it instead
+        # of running Blender again.
+        facts["harness_error"] = traceback.format_exc()
     (work / "facts.json").write_text(json.dumps(facts))
     return facts
 
@@ -232,4 +238,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def blender(request: pytest.FixtureRequest, shared: Path) -> Iterator[dict[str, Any]]:
     version = request.param
     bpy_python(version)  # skip (or fail in CI) before running anything
-    yield run_versions(series(), shared)[version]
+    facts = run_versions(series(), shared)[version]
+    if "harness_error" in facts:
+        pytest.fail(f"Blender {version}: " + facts["harness_error"], pytrace=False)
+    yield facts

@@ -365,8 +365,13 @@ def unregister_all() -> None:
 @step("reopen")
 def reopen(work: Path) -> None:
     # A real Blender reads the user's preferences at start; the bpy module starts from the
-    # factory ones, so read them as Blender would: the extension comes back enabled.
-    bpy.ops.wm.read_userpref()
+    # factory ones, so read them as Blender would: the extension comes back enabled. (The
+    # 4.2 module crashes in read_userpref: there, enable what the saved preferences hold.)
+    if bpy.app.version >= (4, 5, 0):
+        bpy.ops.wm.read_userpref()
+    else:
+        bpy.context.preferences.system.use_online_access = True
+        bpy.ops.preferences.addon_enable(module=MODULE)
     facts["reopen_enabled"] = MODULE in bpy.context.preferences.addons
     facts["reopen_online"] = bool(bpy.app.online_access)
     bpy.ops.wm.open_mainfile(filepath=str(work / "edit.blend"))
