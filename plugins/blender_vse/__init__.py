@@ -31,8 +31,10 @@ def _on_load_post(*_args):
     from . import compat, host, service
     from .client import BridgeError
 
+    if not compat.online_access()[0]:
+        return  # nothing is polled without online access; the panel says how to allow it
     count = service.resume_all()
-    if not count or not bpy.app.background or not compat.online_access()[0]:
+    if not count or not bpy.app.background:
         return
     for scene in host.scenes_with_record():
         try:
@@ -67,7 +69,9 @@ def register():
     sys.modules.setdefault(ALIAS, api)
     _state["registered"] = True
     # A file already open when the extension is enabled may have jobs to pick up.
-    if bpy.data.filepath:
+    from . import compat
+
+    if bpy.data.filepath and compat.online_access()[0]:
         service.resume_all()
 
 

@@ -87,7 +87,7 @@ class Locked:
         self.path = path
 
     def __enter__(self) -> None:
-        self.fh = open(self.path, "w")  # noqa: SIM115 (held for the lock's life)
+        self.fh = open(self.path, "w")
         fcntl.flock(self.fh, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: Any) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standin  # noqa: E402
+import standin
 
 MODULE = "bl_ext.user_default.kling_bridge"
 facts: dict[str, Any] = {"errors": {}, "version": list(bpy.app.version),
@@ -331,6 +331,8 @@ def draw_all() -> None:
 @step("save_reload")
 def save_reload(work: Path) -> None:
     path = work / "edit.blend"
+    facts["saved"] = {name: scene_facts(bpy.data.scenes[name])
+                      for name in ("Edit 25", "Edit 2997")}
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     bpy.ops.wm.open_mainfile(filepath=str(path))
     facts["reloaded"] = {name: scene_facts(bpy.data.scenes[name])
@@ -342,7 +344,7 @@ def pending_job(work: Path) -> None:
     """One more generation, saved while it runs; then the 'user' quits."""
     api = sys.modules["kling_bridge_vse"]
     scene = bpy.data.scenes["Edit 25"]
-    prompt = "a paper boat in a gutter, Blender %s" % bpy.app.version_string  # not cached
+    prompt = f"a paper boat in a gutter, Blender {bpy.app.version_string}"  # not cached
     answer = api.generate(prompt, frame=500, scene=scene, duration=3,
                           resolution="720p", audio=False)
     facts["pending_batch"] = answer["batch_id"]

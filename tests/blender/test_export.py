@@ -23,8 +23,8 @@ from kling_bridge.timeline.selection import Criteria, select
 from .conftest import ALL_SERIES, ROOT, bpy_cache
 
 sys.path.insert(0, str(ROOT / "plugins"))
-from blender_vse import otio_export as ox  # noqa: E402
-from blender_vse import placement, records  # noqa: E402
+from blender_vse import otio_export as ox
+from blender_vse import placement, records
 
 NTSC = Fraction(30000, 1001)
 
@@ -67,7 +67,7 @@ def test_export_reads_in_otio_and_selects_like_the_daemon(tmp_path: Path) -> Non
     assert "sound strip" in reasons["voice"] and "retimed" in reasons["fast"]
     assert "25.000 fps" in reasons["pal"] and "29.97 fps" in reasons["pal"]
     timeline = otio.adapters.read_from_string(json.dumps(data), "otio_json")
-    assert [t.name for t in timeline.tracks] == ["Channel %d" % n for n in range(1, 5)]
+    assert [t.name for t in timeline.tracks] == [f"Channel {n}" for n in range(1, 5)]
     assert timeline.metadata["kling_bridge"]["rate"] == "30000/1001"
     selection = select(timeline, Criteria(marked=True))
     got = {ref.clip_id: (ref, source) for ref, source in selection.restyles}
