@@ -203,7 +203,36 @@ def run_versions(versions: tuple[str, ...], shared: Path) -> dict[str, dict[str,
                                            zip_path)
         finally:
             daemon.stop()
+        first = todo[0]
+        out[first]["autostart"] = run_autostart(pythons[first], shared / f"blender-{first}",
+                                                zip_path)
+        (shared / f"blender-{first}" / "facts.json").write_text(json.dumps(out[first]))
     return out
+
+
+def run_autostart(python: Path, work: Path, zip_path: Path) -> dict[str, Any]:
+    """No daemon runs (a fresh home): the extension starts `kling-bridge serve` itself."""
+    home = work / "autostart-home"
+    home.mkdir(exist_ok=True)
+    fake_home = work / "autostart-user-home"  # no ~/.local/bin/kling-bridge to find there
+    fake_home.mkdir(exist_ok=True)
+    env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PROVIDER="draft",
+               BLENDER_USER_RESOURCES=str(work / "autostart-user"), HOME=str(fake_home))
+    exe = str(Path(sys.executable).parent / "kling-bridge")
+    try:
+        facts = run_blender(python, "autostart", work / "autostart.json", env, "--zip",
+                            str(zip_path), "--exe", exe)
+    except Exception:
+        return {"harness_error": traceback.format_exc()}
+    finally:
+        discovery = home / "config" / "daemon.json"
+        if discovery.exists():  # the daemon the extension started (its pid, nothing broader)
+            try:
+                pid = json.loads(discovery.read_text())["pid"]
+                os.kill(pid, signal.SIGTERM)
+            except (ValueError, KeyError, ProcessLookupError):
+                pass
+    return facts
 
 
 def run_version(python: Path, version: str, shared: Path, daemon: Daemon, media: Path,

@@ -207,3 +207,17 @@ def test_job_finished_while_blender_was_closed_is_applied_on_load(blender: Facts
     record = next(b for b in reopen["reopen_jobs"]["batches"] if b["id"] == batch)
     assert record["state"] == "succeeded"
     assert [j["applied"] for j in record["jobs"].values()] == [[clip["name"]]]
+
+
+def test_the_daemon_is_started_when_none_runs(blender: Facts) -> None:
+    if "autostart" not in blender:
+        pytest.skip("checked on the first Blender version of the run only")
+    auto = blender["autostart"]
+    assert auto.get("errors") == {}, auto
+    assert auto["exit_code"] == 0, auto.get("log")
+    missing = auto["not_installed"]
+    assert missing["code"] == "not_installed"
+    assert "'kling-bridge' command was not found" in missing["text"]
+    assert "kling-bridge serve" in missing["text"] and "Preferences" in missing["text"]
+    assert auto["autostart_answer"] == {"draft": True, "dry_run": True}
+    assert len(auto["autostart_pids"]) == 1
