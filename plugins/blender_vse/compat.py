@@ -103,6 +103,13 @@ def place(strip, start):
         strip.frame_start = start
 
 
+def set_length(strip, frames):
+    """Show ``frames`` frames (moves the end handle; 5.1+ warns about the old name)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        strip.frame_final_duration = frames
+
+
 def new_movie(scene, name, path, channel, start):
     coll = strip_collection(editor_of(scene, create=True))
     return coll.new_movie(name=name, filepath=path, channel=channel, frame_start=start)

@@ -150,7 +150,7 @@ def add_sound(collection, name: str, path: str, channel: int, start: int):
 def trim_to(strip, frames: int) -> None:
     """Show ``frames`` frames of a new strip (its end handle), when the file has more."""
     if compat.timing(strip)[1] > frames:
-        strip.frame_final_duration = frames
+        compat.set_length(strip, frames)
 
 
 def copy_look(source, target) -> None:

@@ -47,11 +47,13 @@ class Runtime:
 
     # ------------------------------------------------------------------ worker side
 
-    def client(self, start=False):
-        """The daemon's client (worker thread, or scripts); starts the daemon when asked."""
+    def client(self, start=False, prefs=None):
+        """The daemon's client; starts the daemon when asked. ``prefs`` (path, auto_start)
+        are read on the main thread and handed over: the worker never touches bpy."""
         if self._client is not None:
             return self._client
-        prefs = self.settings()
+        if start and prefs is None:
+            prefs = self.settings()  # main thread: scripts calling directly
         if start:
             client = connection.connect_or_start(prefs.get("path", ""),
                                                  prefs.get("auto_start", True))
@@ -71,8 +73,8 @@ class Runtime:
             except queue.Empty:
                 item = None
             if item is not None:
-                work, on_done, start = item
-                self._do(work, on_done, start)
+                work, on_done, start, prefs = item
+                self._do(work, on_done, start, prefs=prefs)
             due = time.time() - last_poll >= POLL_SECONDS or self._poll_now.is_set()
             with self.lock:
                 watched = list(self.watched.items())
@@ -82,9 +84,9 @@ class Runtime:
                 for batch_id, callback in watched:
                     self._do(lambda c, b=batch_id: c.batch(b), callback, False, poll=True)
 
-    def _do(self, work, on_done, start, poll=False):
+    def _do(self, work, on_done, start, poll=False, prefs=None):
         try:
-            result = work(self.client(start=start))
+            result = work(self.client(start=start, prefs=prefs))
             error = None
             if self.status:
                 self.done.put((self._set_status, "", None))
@@ -115,7 +117,7 @@ class Runtime:
         with self.lock:
             self.busy += 1
         self._ensure_thread()
-        self.tasks.put((work, on_done, start))
+        self.tasks.put((work, on_done, start, self.settings() if start else None))
         self.ensure_timer()
 
     def watch(self, batch_id, callback):

@@ -101,7 +101,7 @@ def generate_request(scene, prompt="", frame=None, duration=5, aspect="", resolu
 def lipsync_request(scene, sound, face, resolution="1080p", dry_run=False) -> Dict[str, Any]:
     rate = host.scene_rate(scene)
     start, length, trim = compat.timing(sound)
-    offset = trim + int(getattr(sound, "animation_offset_start", 0) or 0)
+    offset = trim + compat.content(sound)[0]
     body = {"audio": host.abspath(compat.sound_path(sound)),
             "audio_start": round(float(offset / rate), 6),
             "audio_end": round(float((offset + length) / rate), 6),

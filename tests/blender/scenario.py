@@ -271,6 +271,33 @@ def swap() -> None:
     facts["select_result"] = [s.name for s in editor_strips(scene) if s.select]
 
 
+@step("timer_and_undo")
+def timer_and_undo() -> None:
+    """The timer's function (timers never fire here: call it as Blender would), and an undo
+    that took a job record away (the undo_post handler puts it back)."""
+    service = sub("service")
+    runtime = service.RUNTIME
+    got = []
+    gate = threading.Event()  # the request waits until the first tick saw it in flight
+    runtime.submit(lambda client: gate.wait(10) and client.health(),
+                   lambda result, error: got.append(result))
+    returns = [runtime.tick()]
+    gate.set()
+    deadline = time.time() + 30
+    while returns[-1] is not None and time.time() < deadline:
+        time.sleep(0.05)
+        returns.append(runtime.tick())
+    facts["tick"] = {"first": returns[0], "last": returns[-1], "health_ok": bool(
+        got and got[0] and got[0]["ok"])}
+    scene = bpy.data.scenes["Edit 25"]
+    before = sub("host").read_record(scene)
+    del scene["kling_bridge_jobs"]  # what an undo past the submit does to the scene
+    for handler in bpy.app.handlers.undo_post:
+        if handler.__module__.startswith(MODULE):
+            handler(scene)
+    facts["undo_restored"] = sub("host").read_record(scene) == before
+
+
 @step("draw")
 def draw_all() -> None:
     """Every panel, menu and dialog drawn (background mode: into the stand-in layout)."""
@@ -418,7 +445,7 @@ def main() -> None:
         if args.phase == "main":
             steps = [lambda: install(args.zip), reregister, offline,
                      lambda: scene_25(args.media), lambda: scene_2997(args.media), multishot,
-                     lambda: lipsync(args.media), wait_all, swap, draw_all,
+                     lambda: lipsync(args.media), wait_all, swap, timer_and_undo, draw_all,
                      lambda: save_reload(args.work), lambda: pending_job(args.work),
                      unregister_all]
             for run in steps[:int(os.environ.get("KB_SCENARIO_STEPS", len(steps)))]:

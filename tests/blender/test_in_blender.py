@@ -221,3 +221,9 @@ def test_the_daemon_is_started_when_none_runs(blender: Facts) -> None:
     assert "kling-bridge serve" in missing["text"] and "Preferences" in missing["text"]
     assert auto["autostart_answer"] == {"draft": True, "dry_run": True}
     assert len(auto["autostart_pids"]) == 1
+
+
+def test_the_timer_drains_then_stops_and_undo_keeps_jobs(blender: Facts) -> None:
+    main = blender["main"]
+    assert main["tick"] == {"first": 0.25, "last": None, "health_ok": True}
+    assert main["undo_restored"] is True
