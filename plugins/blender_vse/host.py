@@ -63,8 +63,12 @@ def with_job(scene, job_id: str) -> List[Any]:
 
 
 def abspath(path: str, library=None) -> str:
-    """Absolute and normalised: a saved .blend holds ``//../media/a.mov``-style paths."""
-    return os.path.normpath(bpy.path.abspath(path, library=library)) if path else ""
+    """Absolute and normalised: a saved .blend holds ``//../media/a.mov``-style paths (an
+    unsaved one cannot resolve them: those stay ``//...`` and the export says why)."""
+    if not path:
+        return ""
+    resolved = bpy.path.abspath(path, library=library)
+    return resolved if resolved.startswith("//") else os.path.normpath(resolved)
 
 
 def _retimed(strip) -> bool:
@@ -87,6 +91,7 @@ def strip_info(scene, strip) -> StripInfo:
     if kind == "MOVIE":
         hold_start, content, hold_end = compat.content(strip)
         info.path = abspath(strip.filepath)
+        info.missing = not info.path.startswith("//") and not os.path.isfile(info.path)
         info.source_start = hold_start + trim
         info.media_frames = hold_start + content + hold_end
         info.media_rate = float(strip.fps) if strip.fps else None

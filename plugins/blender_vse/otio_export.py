@@ -45,6 +45,7 @@ class StripInfo:
     reversed: bool = False
     retimed: bool = False
     muted: bool = False
+    missing: bool = False  # the media file is not where the strip says
     color_tag: str = ""
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -85,9 +86,12 @@ def skip_reason(strip: StripInfo, rate: Fraction) -> Optional[str]:
         return "%s strip: there is no footage to restyle" % kind.lower().replace("_", " ")
     if not strip.path:
         return "movie strip without a file: relink it"
-    if not os.path.isabs(strip.path):
+    if strip.path.startswith("//") or not os.path.isabs(strip.path):
         return "media path %r is relative and the .blend is not saved: save it or use an " \
                "absolute path" % strip.path
+    if strip.missing:
+        return "media not found at %s: relink it (Strip > Movie Strip > Relink) or put the " \
+               "file back" % strip.path
     if strip.reversed:
         return "plays reversed: turn off Reverse Frames (or render it) first"
     if strip.retimed:

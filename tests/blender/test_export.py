@@ -59,11 +59,14 @@ def test_export_reads_in_otio_and_selects_like_the_daemon(tmp_path: Path) -> Non
         movie("fast", 5, 0, 20, retimed=True),
         movie("pal", 6, 0, 20, media_rate=25.0),
         movie("held", 7, 0, 20, source_start=-3),
+        movie("unsaved", 8, 0, 20, path="//footage/a.mov"),
+        movie("moved", 9, 0, 20, missing=True),
     ]
     data, skipped, origin = ox.build_timeline(strips, NTSC, "Edit")
     assert origin == 0
     reasons = dict(skipped)
-    assert set(reasons) == {"voice", "card", "fast", "pal", "held"}
+    assert set(reasons) == {"voice", "card", "fast", "pal", "held", "unsaved", "moved"}
+    assert "not saved" in reasons["unsaved"] and "Relink" in reasons["moved"]
     assert "sound strip" in reasons["voice"] and "retimed" in reasons["fast"]
     assert "25.000 fps" in reasons["pal"] and "29.97 fps" in reasons["pal"]
     timeline = otio.adapters.read_from_string(json.dumps(data), "otio_json")
