@@ -53,7 +53,9 @@ case "$verb" in
       tools/bpy-venvs.sh $blender_versions
       export KLING_BRIDGE_BLENDER_VERSIONS="$blender_versions" KLING_BRIDGE_BPY_REQUIRED=1
     fi
-    exec .venv/bin/python -m pytest -q -n 2 "$@" ;;
+    # loadgroup: the Blender tests (one xdist group) share one worker while the other runs
+    # the rest, instead of both waiting on the Blender lock.
+    exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@" ;;
   *)
     echo "usage: ./setup.sh demo|test" >&2; exit 2 ;;
 esac

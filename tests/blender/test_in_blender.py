@@ -15,6 +15,9 @@ import pytest
 
 Facts = dict[str, Any]
 
+# One worker runs Blender (see conftest: one process per version); the other goes on.
+pytestmark = pytest.mark.xdist_group("blender")
+
 
 def by_name(strips: list[Facts], name: str) -> Facts:
     found = [s for s in strips if s["name"] == name]
