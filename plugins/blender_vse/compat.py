@@ -110,11 +110,6 @@ def set_length(strip, frames):
         strip.frame_final_duration = frames
 
 
-def new_movie(scene, name, path, channel, start):
-    coll = strip_collection(editor_of(scene, create=True))
-    return coll.new_movie(name=name, filepath=path, channel=channel, frame_start=start)
-
-
 def new_sound(scene, name, path, channel, start):
     """A sound strip, or None with the reason when this Blender has no audio (4.2's module)."""
     coll = strip_collection(editor_of(scene, create=True))
@@ -134,15 +129,6 @@ def new_color(scene, name, channel, start, length):
                            frame_end=start + length)
 
 
-def remove_strip(scene, strip):
-    editor = editor_of(scene)
-    for holder in [editor] + [s for s in all_strips(editor) if s.type == "META"]:
-        coll = strip_collection(holder)
-        if strip.name in coll:
-            coll.remove(strip)
-            return
-
-
 def sound_path(strip):
     sound = getattr(strip, "sound", None)
     return sound.filepath if sound is not None else ""
@@ -159,7 +145,3 @@ def online_access():
     """``bpy.app.online_access`` (4.2+), and whether the command line forced it."""
     return (bool(getattr(bpy.app, "online_access", True)),
             bool(getattr(bpy.app, "online_access_override", False)))
-
-
-def timers_registered(fn):
-    return bpy.app.timers.is_registered(fn)
