@@ -2,6 +2,7 @@
 # One script, two uses (see README):
 #   ./setup.sh demo   install everything (ffmpeg included) and run the offline demo
 #   ./setup.sh test   install everything plus the test tools, then run the test suite
+#                     (KLING_BRIDGE_BLENDER_VERSIONS=all: Blender 4.2, 4.5, 5.0 and 5.2; default 4.5 5.2)
 # Installs into ./.venv; needs Python >= 3.11. System packages come from apt (Debian/Ubuntu)
 # or Homebrew (macOS). Extra arguments after the verb go to the demo / to pytest.
 set -euo pipefail
@@ -45,7 +46,16 @@ case "$verb" in
     exec .venv/bin/kling-bridge demo "$@" ;;
   test)
     .venv/bin/python -m pip install -q -e '.[dev]' >/dev/null
-    exec .venv/bin/python -m pytest -q -n 2 "$@" ;;
+    # Real Blender for tests/blender: a cached `bpy` venv per series (~370 MB each, made
+    # once). KLING_BRIDGE_BLENDER_VERSIONS="all" tests 4.2 4.5 5.0 5.2; "none" skips them.
+    blender_versions="${KLING_BRIDGE_BLENDER_VERSIONS:-4.5 5.2}"
+    if [ "$blender_versions" != "none" ]; then
+      tools/bpy-venvs.sh $blender_versions
+      export KLING_BRIDGE_BLENDER_VERSIONS="$blender_versions" KLING_BRIDGE_BPY_REQUIRED=1
+    fi
+    # loadgroup: the Blender tests (one xdist group) share one worker while the other runs
+    # the rest, instead of both waiting on the Blender lock.
+    exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@" ;;
   *)
     echo "usage: ./setup.sh demo|test" >&2; exit 2 ;;
 esac

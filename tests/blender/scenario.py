@@ -1,0 +1,465 @@
+"""What an editor does with the extension, run inside one real Blender (a ``bpy`` wheel).
+
+    <bpy venv>/bin/python tests/blender/scenario.py PHASE --zip Z --media M --work W --out O
+
+The test process starts the daemon (draft provider) and runs this per Blender version:
+
+* ``main``: install the extension zip as Blender does, check register/unregister leave
+  nothing behind, restyle at 25 and 29.97 fps (through the operator and the scripting
+  API), generate, multi-shot from markers, lip-sync, swap, draw every panel/menu/dialog,
+  save and reload -- then send one more generation and save without waiting for it.
+* ``reopen``: a fresh Blender (the user closed it; the test waited for the job to finish in
+  the daemon meanwhile) opens the file: the result is applied on load.
+* ``autostart``: no daemon runs; the extension starts ``kling-bridge serve`` itself.
+
+Facts go to ``--out`` as JSON, with each step's error (traceback) instead of stopping, so
+the test reports every broken step; the assertions live in ``test_in_blender.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import standin
+
+MODULE = "bl_ext.user_default.kling_bridge"
+facts: dict[str, Any] = {"errors": {}, "version": list(bpy.app.version),
+                         "version_string": bpy.app.version_string}
+
+
+def step(name: str):
+    def wrap(fn):
+        def run(*args, **kwargs):
+            began = time.time()
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                facts["errors"][name] = traceback.format_exc()
+                return None
+            finally:
+                facts.setdefault("timing", {})[name] = round(time.time() - began, 2)
+        return run
+    return wrap
+
+
+def ext():
+    return sys.modules[MODULE]
+
+
+def sub(name: str):
+    return sys.modules[MODULE + "." + name]
+
+
+def editor_strips(scene):
+    return sub("compat").strip_collection(scene.sequence_editor)
+
+
+def strip_facts(strip) -> dict[str, Any]:
+    compat = sub("compat")
+    start, length, trim = compat.timing(strip)
+    out = {"name": strip.name, "type": strip.type, "channel": strip.channel, "start": start,
+           "length": length, "trim": trim, "mute": bool(strip.mute)}
+    if strip.type == "MOVIE":
+        out["path"] = os.path.normpath(bpy.path.abspath(strip.filepath))
+    if strip.type == "SOUND":
+        out["path"] = os.path.normpath(bpy.path.abspath(strip.sound.filepath))
+    out["props"] = {k: (v if isinstance(v, (str, int, float, bool)) else str(v))
+                    for k, v in strip.items()}
+    return out
+
+
+def scene_facts(scene) -> list[dict[str, Any]]:
+    return sorted((strip_facts(s) for s in editor_strips(scene)),
+                  key=lambda f: (f["channel"], f["start"]))
+
+
+def drain_until(predicate, timeout=60.0) -> bool:
+    api = sys.modules["kling_bridge_vse"]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        api.drain(wait=0.2)
+        if predicate():
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------- registration
+
+
+def snapshot() -> dict[str, Any]:
+    menus = {}
+    for menu in ("SEQUENCER_MT_strip", "SEQUENCER_MT_context_menu", "SEQUENCER_MT_add"):
+        funcs = getattr(bpy.types, menu)._dyn_ui_initialize()
+        menus[menu] = len(funcs)
+    handlers = {name: len(getattr(bpy.app.handlers, name))
+                for name in ("load_pre", "load_post", "undo_post", "redo_post")}
+    return {"types": sorted(n for n in dir(bpy.types) if "KLING" in n.upper()),
+            "ops": sorted(dir(bpy.ops.kling_bridge)), "menus": menus, "handlers": handlers,
+            "alias": "kling_bridge_vse" in sys.modules,
+            "threads": sorted(t.name for t in threading.enumerate()
+                              if t.name.startswith("kling"))}
+
+
+@step("install")
+def install(zip_path: str) -> None:
+    facts["before"] = snapshot()
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
+                                                      enable_on_install=True)
+    facts["install"] = sorted(result)
+    facts["registered"] = snapshot()
+    runtime = sub("service").RUNTIME
+    facts["registered"]["timer_before_work"] = runtime.timer_registered()
+
+
+@step("reregister")
+def reregister() -> None:
+    """Disable with work in flight (a watched batch, a worker, a timer), then enable."""
+    service = sub("service")
+    runtime = service.RUNTIME
+    runtime.watch("b000000000000000000000000", lambda *a: None)
+    runtime.submit(lambda c: None, lambda *a: None, start=False)
+    facts["busy_runtime"] = {"timer": runtime.timer_registered(),
+                             "thread": runtime.thread_alive()}
+    bpy.ops.preferences.addon_disable(module=MODULE)
+    facts["disabled"] = snapshot()
+    facts["disabled"]["old_timer"] = bpy.app.timers.is_registered(runtime.tick)
+    facts["disabled"]["old_thread"] = runtime.thread_alive()
+    bpy.ops.preferences.addon_enable(module=MODULE)
+    facts["reenabled"] = snapshot()
+
+
+@step("offline")
+def offline() -> None:
+    """Online access off (the bpy module's default): a clear refusal, nothing sent."""
+    facts["online_default"] = bool(bpy.app.online_access)
+    scene = bpy.context.scene
+    scene.sequence_editor_create()
+    try:
+        bpy.ops.kling_bridge.generate("EXEC_DEFAULT", prompt="x")
+        facts["offline_message"] = None
+    except RuntimeError as exc:
+        facts["offline_message"] = str(exc)
+    bpy.context.preferences.system.use_online_access = True
+    facts["online_after"] = bool(bpy.app.online_access)
+
+
+# ---------------------------------------------------------------------- the edit
+
+
+def new_scene(name: str, fps: int, base: float):
+    scene = bpy.data.scenes.new(name)
+    scene.render.fps, scene.render.fps_base = fps, base
+    scene.render.resolution_x, scene.render.resolution_y = 320, 180
+    scene.sequence_editor_create()
+    sub("compat").set_sequencer_scene(scene, bpy.context)
+    return scene
+
+
+@step("scene_25")
+def scene_25(media: Path) -> None:
+    """25 fps: a trimmed movie on channel 2 with its sound on channel 1, a colour strip in
+    the way on channel 3; restyled through the operator (worker thread + drain)."""
+    compat = sub("compat")
+    scene = new_scene("Edit 25", 25, 1.0)
+    strips = editor_strips(scene)
+    movie = strips.new_movie(name="shot 25", filepath=str(media / "shot 25.mov"), channel=2,
+                             frame_start=10)
+    movie.frame_offset_start = 5  # the editor trimmed 5 frames off the head
+    movie.frame_final_duration = 40
+    facts["source_25"] = strip_facts(movie)
+    sound, why = compat.new_sound(scene, "shot 25 sound", str(media / "shot 25.mov"), 1, 10)
+    facts["sound_25_added"] = sound is not None or why
+    blocker = compat.new_color(scene, "title card", 3, 30, 10)
+    facts["blocker"] = strip_facts(blocker)
+    for s in strips:
+        s.select = s == movie
+    assert compat.sequencer_scene(bpy.context) == scene
+    result = bpy.ops.kling_bridge.restyle("EXEC_DEFAULT", preset="film-noir", resolution="720p")
+    facts["restyle_op"] = sorted(result)
+    record = sub("host").read_record
+    facts["restyle_recorded"] = drain_until(lambda: bool(record(scene)["batches"]))
+
+
+@step("scene_2997")
+def scene_2997(media: Path) -> None:
+    """29.97 fps, through the scripting API: restyle, price, generate at frame 20."""
+    api = sys.modules["kling_bridge_vse"]
+    scene = new_scene("Edit 2997", 30, 1.001)
+    strips = editor_strips(scene)
+    movie = strips.new_movie(name="shot 2997", filepath=str(media / "shot 2997.mov"),
+                             channel=1, frame_start=1)
+    facts["source_2997"] = strip_facts(movie)
+    facts["price_2997"] = api.estimate("restyle", strips=[movie], scene=scene,
+                                       preset="watercolor", resolution="720p")
+    answer = api.restyle([movie], scene=scene, preset="watercolor", resolution="720p")
+    facts["restyle_2997_answer"] = {"batch_id": answer["batch_id"], "draft": answer["draft"],
+                                    "jobs": [j["spec"] for j in answer["jobs"]]}
+    gen = api.generate("rain on a tin roof, close up", frame=20, scene=scene, duration=3,
+                       resolution="720p", audio=True)
+    facts["generate_answer"] = {"batch_id": gen["batch_id"],
+                                "spec": gen["jobs"][0]["spec"]}
+
+
+@step("multishot")
+def multishot() -> None:
+    api = sys.modules["kling_bridge_vse"]
+    scene = bpy.data.scenes["Edit 25"]
+    for frame, name in ((200, "wide street at dusk"), (250, "her face, neon light"),
+                        (400, "not selected")):
+        marker = scene.timeline_markers.new(name, frame=frame)
+        marker.select = name != "not selected"
+    answer = api.multishot(scene=scene, last_seconds=2, resolution="720p", audio=False)
+    facts["multishot_spec"] = answer["jobs"][0]["spec"]
+
+
+@step("lipsync")
+def lipsync(media: Path) -> None:
+    api = sys.modules["kling_bridge_vse"]
+    compat = sub("compat")
+    scene = bpy.data.scenes["Edit 2997"]
+    sound, why = compat.new_sound(scene, "dialogue", str(media / "dialogue.wav"), 6, 300)
+    if sound is None:
+        facts["lipsync_skipped"] = why
+        return
+    face = editor_strips(scene).new_image(name="face", filepath=str(media / "face.png"),
+                                          channel=5, frame_start=300)
+    face.frame_final_duration = 90
+    answer = api.lipsync(sound, face, scene=scene, resolution="720p")
+    facts["lipsync_spec"] = answer["jobs"][0]["spec"]
+    facts["lipsync_sound"] = strip_facts(sound)
+
+
+@step("wait")
+def wait_all() -> None:
+    api = sys.modules["kling_bridge_vse"]
+    for name in ("Edit 25", "Edit 2997"):
+        facts["made_" + name] = api.wait(scene=bpy.data.scenes[name], timeout=240)
+        facts["jobs_" + name] = api.jobs(scene=bpy.data.scenes[name])
+        facts["strips_" + name] = scene_facts(bpy.data.scenes[name])
+    facts["applied_again"] = api.apply_finished(scene=bpy.data.scenes["Edit 25"])
+    client = sub("service").runtime().client()
+    facts["specs"] = {}
+    for name in ("Edit 25", "Edit 2997"):
+        for batch in api.jobs(scene=bpy.data.scenes[name])["batches"]:
+            for job in client.batch(batch["id"])["jobs"]:
+                facts["specs"][job["label"]] = job["spec"]
+
+
+@step("swap")
+def swap() -> None:
+    scene = bpy.data.scenes["Edit 25"]
+    sub("compat").set_sequencer_scene(scene, bpy.context)
+    result = next(s for s in editor_strips(scene) if s.get("kling_kind") == "restyle")
+    scene.sequence_editor.active_strip = result
+    bpy.ops.kling_bridge.swap()
+    source = sub("host").find_by_id(scene, result["kling_source"])
+    facts["swap_1"] = {"result_mute": result.mute, "source_mute": source.mute}
+    bpy.ops.kling_bridge.swap()
+    facts["swap_2"] = {"result_mute": result.mute, "source_mute": source.mute}
+    bpy.ops.kling_bridge.select_result(job_id=result["kling_job"])
+    facts["select_result"] = [s.name for s in editor_strips(scene) if s.select]
+
+
+@step("timer_and_undo")
+def timer_and_undo() -> None:
+    """The timer's function (timers never fire here: call it as Blender would), and an undo
+    that took a job record away (the undo_post handler puts it back)."""
+    service = sub("service")
+    runtime = service.RUNTIME
+    got = []
+    gate = threading.Event()  # the request waits until the first tick saw it in flight
+    runtime.submit(lambda client: gate.wait(10) and client.health(),
+                   lambda result, error: got.append(result))
+    returns = [runtime.tick()]
+    gate.set()
+    deadline = time.time() + 30
+    while returns[-1] is not None and time.time() < deadline:
+        time.sleep(0.05)
+        returns.append(runtime.tick())
+    facts["tick"] = {"first": returns[0], "last": returns[-1], "health_ok": bool(
+        got and got[0] and got[0]["ok"])}
+    scene = bpy.data.scenes["Edit 25"]
+    before = sub("host").read_record(scene)
+    del scene["kling_bridge_jobs"]  # what an undo past the submit does to the scene
+    for handler in bpy.app.handlers.undo_post:
+        if handler.__module__.startswith(MODULE):
+            handler(scene)
+    facts["undo_restored"] = sub("host").read_record(scene) == before
+
+
+@step("draw")
+def draw_all() -> None:
+    """Every panel, menu and dialog drawn (background mode: into the stand-in layout)."""
+    ui, ops = sub("ui"), sub("operators")
+    compat = sub("compat")
+    scene = bpy.data.scenes["Edit 25"]
+    compat.set_sequencer_scene(scene, bpy.context)
+    drawn: dict[str, list[str]] = {}
+    drawn["panel"] = standin.draw(ui.KLING_BRIDGE_PT_panel.draw, standin.Holder(standin.Layout()))
+    drawn["jobs"] = standin.draw(ui.KLING_BRIDGE_PT_jobs.draw, standin.Holder(standin.Layout()))
+    drawn["menu"] = standin.draw(ui.KLING_BRIDGE_MT_menu.draw, standin.Holder(standin.Layout()))
+    for _menu, fn in ui.MENUS:
+        drawn[fn.__name__] = standin.draw(fn, standin.Holder(standin.Layout()))
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    holder = standin.Holder(standin.Layout())
+    holder.daemon_path, holder.auto_start = prefs.daemon_path, prefs.auto_start
+    holder._rna_props = {p.identifier for p in prefs.bl_rna.properties}
+    drawn["preferences"] = standin.draw(type(prefs).draw, holder)
+    source = next(s for s in editor_strips(scene) if s.name == "shot 25")
+    for s in editor_strips(scene):
+        s.select = s == source
+    dialogs = {
+        "restyle": (ops.KLING_BRIDGE_OT_restyle, {"preset": "anime-cel", "resolution": "720p"}),
+        "generate": (ops.KLING_BRIDGE_OT_generate, {"prompt": "fog over a lake",
+                                                   "reference": "FRAME", "frame": 20}),
+        "multishot": (ops.KLING_BRIDGE_OT_multishot, {}),
+    }
+    scene.frame_current = 20
+    for name, (cls, values) in dialogs.items():
+        drawn[name + "_first"] = standin.draw(cls.draw, standin.Holder(standin.Layout(), cls,
+                                                                       **values))
+        drain_until(lambda: not any(v[0] == "pending"
+                                    for v in sub("service").RUNTIME.estimates.values()), 30)
+        drawn[name] = standin.draw(cls.draw, standin.Holder(standin.Layout(), cls, **values))
+    drawn["restyle_empty"] = standin.draw(
+        ops.KLING_BRIDGE_OT_restyle.draw,
+        standin.Holder(standin.Layout(), ops.KLING_BRIDGE_OT_restyle))
+    other = bpy.data.scenes["Edit 2997"]
+    compat.set_sequencer_scene(other, bpy.context)
+    pair = [s for s in editor_strips(other) if s.name in ("dialogue", "face")]
+    if len(pair) == 2:
+        for s in editor_strips(other):
+            s.select = s in pair
+        cls = ops.KLING_BRIDGE_OT_lipsync
+        standin.draw(cls.draw, standin.Holder(standin.Layout(), cls))
+        drain_until(lambda: not any(v[0] == "pending"
+                                    for v in sub("service").RUNTIME.estimates.values()), 30)
+        drawn["lipsync"] = standin.draw(cls.draw, standin.Holder(standin.Layout(), cls))
+    service = sub("service")
+    service.fetch_presets()
+    drain_until(lambda: bool(service.RUNTIME.presets), 30)
+    presets = service.RUNTIME.presets or []
+    facts["presets"] = [p["id"] for p in presets]
+    facts["preset_search"] = [i[0] for i in ops.preset_search(None, bpy.context, "noir")]
+    facts["drawn"] = drawn
+
+
+@step("save_reload")
+def save_reload(work: Path) -> None:
+    path = work / "edit.blend"
+    facts["saved"] = {name: scene_facts(bpy.data.scenes[name])
+                      for name in ("Edit 25", "Edit 2997")}
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    facts["reloaded"] = {name: scene_facts(bpy.data.scenes[name])
+                         for name in ("Edit 25", "Edit 2997")}
+
+
+@step("pending_job")
+def pending_job(work: Path) -> None:
+    """One more generation, saved while it runs; then the 'user' quits."""
+    api = sys.modules["kling_bridge_vse"]
+    scene = bpy.data.scenes["Edit 25"]
+    prompt = f"a paper boat in a gutter, Blender {bpy.app.version_string}"  # not cached
+    answer = api.generate(prompt, frame=500, scene=scene, duration=3,
+                          resolution="720p", audio=False)
+    facts["pending_batch"] = answer["batch_id"]
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.save_userpref()  # the extension stays enabled, online access on
+
+
+@step("unregister")
+def unregister_all() -> None:
+    runtime = sub("service").RUNTIME
+    bpy.ops.preferences.addon_disable(module=MODULE)
+    facts["final"] = snapshot()
+    facts["final"]["old_timer"] = bpy.app.timers.is_registered(runtime.tick)
+    facts["final"]["old_thread"] = runtime.thread_alive()
+
+
+# ---------------------------------------------------------------------- other phases
+
+
+@step("reopen")
+def reopen(work: Path) -> None:
+    # A real Blender reads the user's preferences at start; the bpy module starts from the
+    # factory ones, so read them as Blender would: the extension comes back enabled. (The
+    # 4.2 module crashes in read_userpref: there, enable what the saved preferences hold.)
+    if bpy.app.version >= (4, 5, 0):
+        bpy.ops.wm.read_userpref()
+    else:
+        bpy.context.preferences.system.use_online_access = True
+        bpy.ops.preferences.addon_enable(module=MODULE)
+    facts["reopen_enabled"] = MODULE in bpy.context.preferences.addons
+    facts["reopen_online"] = bool(bpy.app.online_access)
+    bpy.ops.wm.open_mainfile(filepath=str(work / "edit.blend"))
+    facts["reopened"] = scene_facts(bpy.data.scenes["Edit 25"])
+    facts["reopen_jobs"] = sys.modules["kling_bridge_vse"].jobs(scene=bpy.data.scenes["Edit 25"])
+    bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+@step("autostart")
+def autostart(exe: str) -> None:
+    bpy.context.preferences.system.use_online_access = True
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    prefs.daemon_path = "/nowhere/kling-bridge"
+    prefs.auto_start = True
+    api = sys.modules["kling_bridge_vse"]
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = "/usr/bin:/bin"
+    try:
+        api.generate("x", frame=1, dry_run=True)
+    except api.BridgeError as exc:
+        facts["not_installed"] = {"code": exc.code, "text": str(exc)}
+    finally:
+        os.environ["PATH"] = old_path
+    prefs.daemon_path = exe
+    answer = api.generate("a lighthouse at night", frame=1, dry_run=True)
+    facts["autostart_answer"] = {"draft": answer["draft"], "dry_run": answer["dry_run"]}
+    facts["autostart_pids"] = sub("connection").started_pids()
+    bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("phase", choices=["main", "reopen", "autostart"])
+    parser.add_argument("--zip", default="")
+    parser.add_argument("--media", type=Path)
+    parser.add_argument("--work", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--exe", default="")
+    args = parser.parse_args()
+    started = time.time()
+    try:
+        if args.phase == "main":
+            steps = [lambda: install(args.zip), reregister, offline,
+                     lambda: scene_25(args.media), lambda: scene_2997(args.media), multishot,
+                     lambda: lipsync(args.media), wait_all, swap, timer_and_undo, draw_all,
+                     lambda: save_reload(args.work), lambda: pending_job(args.work),
+                     unregister_all]
+            for run in steps[:int(os.environ.get("KB_SCENARIO_STEPS", len(steps)))]:
+                run()
+        elif args.phase == "reopen":
+            reopen(args.work)
+        else:
+            if MODULE not in bpy.context.preferences.addons:
+                install(args.zip)
+            autostart(args.exe)
+    finally:
+        facts["seconds"] = round(time.time() - started, 2)
+        args.out.write_text(json.dumps(facts, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
