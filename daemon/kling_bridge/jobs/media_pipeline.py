@@ -10,6 +10,7 @@ name and renamed. Media problems surface as :class:`PipelineError` with the file
 from __future__ import annotations
 
 import asyncio
+import glob
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ from .pipeline import JobContext, PipelineError
 
 PLAN_FILE = "plan.json"
 RESULT_FILE = "result.json"
+NAME_FILE = "name.json"
 
 
 def _pipeline_error(exc: MediaError) -> PipelineError:
@@ -68,6 +70,40 @@ def _safe_name(text: str, limit: int = 60) -> str:
     """A file-name-safe rendering of an editor's clip name (accents kept, slashes not)."""
     cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", text).strip(" ._")
     return cleaned[:limit] or "clip"
+
+
+_MEDIA_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts",
+                             ".m2ts", ".mpg", ".mpeg", ".r3d", ".braw", ".dnxhd", ".ts"})
+
+
+def _without_media_suffix(name: str) -> str:
+    """Premiere and Final Cut name clips after their files (``source.mp4``): drop that."""
+    path = Path(name)
+    return path.stem if path.suffix.lower() in _MEDIA_SUFFIXES and path.stem else name
+
+
+def _job_tag(job_id: str) -> str:
+    """The part of a job id that tells jobs apart: its random tail. (Its first characters
+    are a timestamp, the same for every job of a batch -- the cause of restyled clips
+    overwriting each other.)"""
+    return job_id[-8:]
+
+
+def output_base(ctx: JobContext, readable: str, draft: bool) -> str:
+    """The file name stem of a job's outputs: ``readable`` (source, look, variant, range),
+    the job's own tag, and ``draft`` for drafts. Chosen once and kept in the job's workdir,
+    so a finish run again after a crash writes the same files; a stem some other job's
+    files already use (an astronomically unlikely clash of tags) gets a number, so nothing
+    is ever written over."""
+    stored = _read_json(ctx.workdir / NAME_FILE)
+    if stored is not None and isinstance(stored.get("base"), str):
+        return str(stored["base"])
+    wanted = f"{readable}.{_job_tag(ctx.job_id)}" + (".draft" if draft else "")
+    base, n = wanted, 2
+    while any(ctx.outputs_dir.glob(f"{glob.escape(base)}.*")):
+        base, n = f"{wanted}-{n}", n + 1
+    _write_json(ctx.workdir / NAME_FILE, {"base": base})
+    return base
 
 
 def _output_file(path: Path, role: str, info: MediaInfo | None, draft: bool) -> OutputFile:
@@ -219,7 +255,11 @@ class MediaPipeline:
         draft = ctx.provider.capabilities.draft
         look = spec.look.label
         name = spec.clip.name if spec.clip and spec.clip.name else Path(spec.source.path).stem
-        base = f"{_safe_name(name)}.{_safe_name(look, 30)}.v{spec.variant + 1}.{ctx.job_id[:8]}"
+        first = spec.source.start_frame
+        last = first + spec.source.frame_count - 1
+        base = output_base(ctx, f"{_safe_name(_without_media_suffix(name))}."
+                                f"{_safe_name(look, 30)}.v{spec.variant + 1}.f{first}-{last}",
+                           draft)
         video = ctx.outputs_dir / f"{base}.mov"
         comment = (f"kling-bridge {'draft ' if draft else ''}restyle ({look}) of "
                    f"{Path(spec.source.path).name} frames {spec.source.start_frame}-"
@@ -319,9 +359,9 @@ class MediaPipeline:
         kind = ctx.kind
         if isinstance(spec, GenerateSpec):
             words = spec.prompt or (spec.shots[0].prompt if spec.shots else "image")
-            base = f"{kind}.{_safe_name(words, 40)}.v{spec.variant + 1}.{ctx.job_id[:8]}"
+            base = output_base(ctx, f"{kind}.{_safe_name(words, 40)}.v{spec.variant + 1}", draft)
         else:
-            base = f"{kind}.{_safe_name(Path(spec.audio).stem, 40)}.{ctx.job_id[:8]}"
+            base = output_base(ctx, f"{kind}.{_safe_name(Path(spec.audio).stem, 40)}", draft)
         target = spec.conform
         if target is not None:
             video = ctx.outputs_dir / f"{base}.mov"
