@@ -87,9 +87,8 @@ def _serve_command() -> list[str]:
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """``kling-bridge serve`` in a subprocess, its own KLING_BRIDGE_HOME, the draft provider."""
     home = tmp_path_factory.mktemp("daemon-home")
-    env = dict(os.environ, KLING_BRIDGE_HOME=str(home))
-    for key in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_BRIDGE_PROVIDER",
-                "KLING_BRIDGE_PORT"):
+    env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PORT="0")  # any free port
+    for key in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_BRIDGE_PROVIDER"):
         env.pop(key, None)
     log = (home / "serve.log").open("wb")
     proc = subprocess.Popen(_serve_command(), env=env, stdout=log, stderr=subprocess.STDOUT)

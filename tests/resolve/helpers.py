@@ -15,17 +15,23 @@ STUDIO = "DaVinci Resolve Studio"
 FREE = "DaVinci Resolve"
 
 
-def cut(clip: Path, rate: str, *, product: str = STUDIO,
-        version: tuple[int, ...] = (21, 0, 4, 0)) -> tuple[FakeResolveApp, Any, list[Any]]:
-    """A 320x180 timeline at ``rate`` starting 01:00:00:00 with two pieces of ``clip`` on V1
-    (source 4-27 at the start, source 10-39 right after), sound on A1."""
+def empty_timeline(rate: str, *, product: str = STUDIO, version: tuple[int, ...] = (21, 0, 4, 0)
+                   ) -> tuple[FakeResolveApp, Any]:
+    """A new project with one empty 320x180 timeline at ``rate`` (01:00:00:00)."""
     app = FakeResolveApp(product=product, version=version)
     project = app.resolve.GetProjectManager().GetCurrentProject()
     project.SetSetting("timelineFrameRate", rate)
     project.SetSetting("timelineResolutionWidth", "320")
     project.SetSetting("timelineResolutionHeight", "180")
-    pool = project.GetMediaPool()
-    timeline = pool.CreateEmptyTimeline("Cut")
+    return app, project.GetMediaPool().CreateEmptyTimeline("Cut")
+
+
+def cut(clip: Path, rate: str, *, product: str = STUDIO,
+        version: tuple[int, ...] = (21, 0, 4, 0)) -> tuple[FakeResolveApp, Any, list[Any]]:
+    """A 320x180 timeline at ``rate`` starting 01:00:00:00 with two pieces of ``clip`` on V1
+    (source 4-27 at the start, source 10-39 right after), sound on A1."""
+    app, timeline = empty_timeline(rate, product=product, version=version)
+    pool = app.resolve.GetProjectManager().GetCurrentProject().GetMediaPool()
     (media,) = pool.ImportMedia([str(clip)])
     start = timeline.GetStartFrame()
     first = pool.AppendToTimeline([{"mediaPoolItem": media, "startFrame": 4, "endFrame": 28,

@@ -15,7 +15,7 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fake_resolve import FakeResolveApp  # noqa: E402
+from fake_resolve import FakeResolveApp
 
 
 def main(argv):

@@ -75,15 +75,19 @@ def mark_range(facts):
 
 def under_playhead(facts, current_uid=None):
     # type: (TimelineFacts, Optional[str]) -> Optional[Item]
-    """Resolve's own answer (``GetCurrentVideoItem``) if given, else the topmost clip."""
-    if current_uid:
-        item = facts.find(current_uid)
-        if item is not None:
-            return item
+    """The topmost clip under the playhead that plays a media file -- a title or adjustment
+    clip laid over the shot is not what the editor means -- else the topmost item at all
+    (so the refusal can name it). Resolve's own answer (``GetCurrentVideoItem``) is taken
+    when it is such a clip."""
+    current = facts.find(current_uid) if current_uid else None
+    if current is not None and current.path:
+        return current
     if facts.playhead is None:
-        return None
-    covering = [i for i in facts.video_items() if i.start <= facts.playhead < i.end]
-    return max(covering, key=lambda i: i.track) if covering else None
+        return current
+    covering = sorted((i for i in facts.video_items() if i.start <= facts.playhead < i.end),
+                      key=lambda i: -i.track)
+    playable = [i for i in covering if i.path and i.enabled]
+    return (playable or covering or [current])[0]
 
 
 def choose(facts, colour="", selected=None, current_uid=None):

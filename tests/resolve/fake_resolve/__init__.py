@@ -46,7 +46,7 @@ class FakeResolveApp(object):
     def __init__(self, state=None, product=STUDIO, version=(19, 1, 3, 7)):
         # type: (Optional[Dict[str, Any]], str, Tuple[int, ...]) -> None
         self.state = state or {
-            "product": product, "version": list(version) + [""], "modal": None, "upsells": 0,
+            "product": product, "version": [*list(version), ""], "modal": None, "upsells": 0,
             "next_id": 1, "log": [], "rate_style": "rounded", "ui_events": [], "ui_shown": [],
             "project": None}
         self.resolve = Resolve(self)
@@ -113,7 +113,8 @@ class FakeResolveApp(object):
         # type: (str) -> str
         number = self.state["next_id"]
         self.state["next_id"] = number + 1
-        return "%s-%04x-%d" % (prefix, number * 7919 % 65521, number)
+        # unique across sessions, as Resolve's GUIDs are (tests share one daemon)
+        return "%s-%s-%d" % (prefix, uuid.uuid4().hex[:8], number)
 
     # ------------------------------------------------------------------ state helpers
 
@@ -163,7 +164,7 @@ class FakeResolveApp(object):
         # type: (Dict[str, Any]) -> str
         rate = Fraction(timeline["rate"])
         if self.state.get("rate_style") == "whole":
-            return str(int(round(rate)))
+            return str(round(rate))
         return media_facts.rounded_rate(rate) + (" DF" if timeline.get("drop") else "")
 
     def new_timeline(self, name):
@@ -220,8 +221,8 @@ class FakeResolveApp(object):
         timeline = self.timeline_of(item["id"])
         if media is None:
             return item["duration"]
-        return int(round(Fraction(item["duration"]) * Fraction(media["props"]["_rate"])
-                         / Fraction(timeline["rate"])))
+        return round(Fraction(item["duration"]) * Fraction(media["props"]["_rate"])
+                         / Fraction(timeline["rate"]))
 
     def to_timeline(self, frames, media_rate, timeline):
         # type: (int, Fraction, Dict[str, Any]) -> int

@@ -581,4 +581,4 @@ def _markers(owner):
 def floor_frames(frames, media_rate, timeline_rate):
     # type: (int, Fraction, Fraction) -> int
     """Source frames -> timeline frames, floored (Resolve loses a frame on mixed rates)."""
-    return int(math.floor(Fraction(frames) * timeline_rate / media_rate))
+    return math.floor(Fraction(frames) * timeline_rate / media_rate)

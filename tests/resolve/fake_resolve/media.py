@@ -31,14 +31,14 @@ def exact(text):
         if abs(value - base * 1000.0 / 1001.0) < 0.02:
             return Fraction(base * 1000, 1001)
     if abs(value - round(value)) < 0.02:
-        return Fraction(int(round(value)))
+        return Fraction(round(value))
     return Fraction(value).limit_denominator(1001)
 
 
 def timecode_frames(timecode, rate):
     # type: (str, Fraction) -> int
     parts = [int(p) for p in timecode.replace(";", ":").split(":")]
-    nominal = int(round(rate))
+    nominal = round(rate)
     total = ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * nominal + parts[3]
     if ";" in timecode and rate.denominator == 1001:
         minutes = parts[0] * 60 + parts[1]
@@ -48,7 +48,7 @@ def timecode_frames(timecode, rate):
 
 def frames_timecode(frames, rate, drop=False):
     # type: (int, Fraction, bool) -> str
-    nominal = int(round(rate))
+    nominal = round(rate)
     if drop and rate.denominator == 1001:
         per = 2 * nominal // 30
         ten = nominal * 600 - per * 9

@@ -100,7 +100,7 @@ def timeline_document(app, timeline):
                          for t in timeline[kind] for i in t["items"]])
     tracks = []
     for kind in ("video", "audio"):
-        for number, track in enumerate(timeline[kind], 1):
+        for _number, track in enumerate(timeline[kind], 1):
             children = []
             position = start
             for item in sorted(track["items"], key=lambda i: i["start"]):

@@ -3,10 +3,12 @@
 Free Resolve 19.1+ answers ``fu.UIManager`` with None *and* raises an upsell modal that
 breaks every later call; Studio (and free up to 19.0) hands out the toolkit. A window here
 runs the events the test queued in ``state["ui_events"]`` -- ``["set", id, attr, value]``,
-``["click", id]``, ``["tick"]``, ``["close"]`` -- and records every text it showed in
+``["click", id]``, ``["tick"]``, ``["until", id, words, seconds]`` (ticks until the widget
+shows the words), ``["close"]`` -- and records every text it showed in
 ``state["ui_shown"]`` so a test can read what the editor saw.
 """
 
+import time
 from typing import Any, Callable, Dict, List, Optional  # noqa: F401
 
 
@@ -122,6 +124,14 @@ class Dispatcher(object):
             elif kind == "tick":
                 handler = self.On.table.get(("Tick", "Timeout"))
                 if handler is not None:
+                    handler({"who": "Tick"})
+            elif kind == "until":  # the timer firing until the editor sees the words
+                widget, words, seconds = event[1], event[2], float(event[3])
+                handler = self.On.table.get(("Tick", "Timeout"))
+                deadline = time.time() + seconds
+                while handler is not None and time.time() < deadline \
+                        and words not in str(window.Find(widget).Text):
+                    time.sleep(1.0)
                     handler({"who": "Tick"})
             elif kind == "close":
                 handler = window.On.table.get((window.props.get("ID"), "Close"))

@@ -17,6 +17,12 @@ for _lib in (os.environ.get("KLING_BRIDGE_RESOLVE_LIB", ""), os.path.join(_here,
         sys.path.insert(0, os.path.abspath(_lib))
         break
 
-import kling_bridge_resolve  # noqa: E402
+try:
+    import kling_bridge_resolve
+except ImportError:
+    print("Kling Bridge: the plugin library is missing. Copy the folder kling_bridge_resolve to "
+          "the kling-bridge data folder's 'resolve' folder (README: DaVinci Resolve) or set "
+          "KLING_BRIDGE_RESOLVE_LIB to the folder that holds it.")
+    raise SystemExit(1) from None
 
 kling_bridge_resolve.run("restyle", globals())
