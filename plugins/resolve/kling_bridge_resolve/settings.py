@@ -17,7 +17,7 @@ from .model import CLIP_COLOURS, clip_colour_name
 FILE_NAME = "resolve.json"
 
 DEFAULTS = {
-    "preset": "film-noir",       # a look id (kling-bridge presets lists them)
+    "preset": "film-noir",       # a look id (GET /v1/presets lists them)
     "prompt": "",                # free words added to the look (or instead of a preset)
     "variants": 1,               # versions per clip, 1-8 (each one is a take)
     "resolution": "1080p",       # 720p | 1080p | 4k (what Kling renders at)
