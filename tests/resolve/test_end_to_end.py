@@ -61,8 +61,9 @@ def test_24fps_selection_api_restyles_into_takes_under_python36(editor, media) -
     assert app.state["upsells"] == 0
 
 
-def test_25fps_free_19_clip_colour_onto_a_track_above(editor, media) -> None:
-    app, _timeline, items = cut(media["25"], "25", product=FREE, version=(19, 1, 3, 7))
+def test_25fps_free_18_1_clip_colour_onto_a_track_above(editor, media) -> None:
+    """Before 18.5 Resolve cannot export OTIO: the plugin writes the timeline itself."""
+    app, _timeline, items = cut(media["25"], "25", product=FREE, version=(18, 1, 4, 0))
     items[1].SetClipColor("Teal")
     editor.save(app)
     editor.settings(clip_colour="Teal", **WAIT)
@@ -71,6 +72,7 @@ def test_25fps_free_19_clip_colour_onto_a_track_above(editor, media) -> None:
 
     assert run.code == 0, run.console
     assert "Selection rule: clip colour Teal -- 1 clip" in run.console
+    assert "cannot export OTIO: sending the clips as read from the timeline" in run.console
     app = editor.load()
     assert [(i["start"], i["duration"]) for i in app.items("video", 1)] == [(90000, 24),
                                                                              (90024, 30)]

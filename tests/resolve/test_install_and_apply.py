@@ -143,3 +143,20 @@ def test_a_dropped_append_is_caught_by_reading_the_track_back(media, tmp_path, r
     assert problem is not None and "track 1 is taken there by" in problem
     again = host.import_media(str(result_clip), "Kling Bridge")  # Resolve answers [] now
     assert again == media_item
+
+
+def test_a_paid_run_over_the_limit_is_refused_before_anything_is_sent(media, tmp_path):
+    from kling_bridge_resolve.client import BridgeError
+
+    app, _timeline, _items = cut(media["24"], "24")
+    session, console = session_for(app, tmp_path, max_units=10)
+    priced = {"provider": "kling", "paid": True, "draft": False,
+              "estimate": {"units": 14.0, "usd": 1.96}}
+    with pytest.raises(BridgeError, match=r"about 14\.0 units, over your limit of 10") as caught:
+        session.check_price(priced)
+    assert "max_units" in caught.value.hint
+    assert console == ["Price: about 14.0 units (US$1.96) on kling"]
+    session.check_price(dict(priced, estimate={"units": 9.0, "usd": 1.26}))
+    session.check_price({"provider": "draft", "paid": False, "draft": True,
+                         "estimate": {"units": 0, "usd": 0}})
+    assert "free -- the draft provider renders local drafts" in console[-1]
