@@ -163,7 +163,7 @@ def test_built_timeline_selects_like_the_export(media: dict[str, Path]) -> None:
     app, timeline, handles = cut(media["24"], "24")
     host = Host.from_namespace(app.namespace())
     read = host.facts(timeline)
-    chosen = [i for i in read.video_items() if i.uid == handles[1].GetUniqueId()]
+    chosen = host.complete([i for i in read.video_items() if i.uid == handles[1].GetUniqueId()])
     built = marking.build(read, chosen)
     exported, _ = marking.mark(host.export_otio(timeline), chosen, read.rate)
     results = []

@@ -58,13 +58,16 @@ class Session(object):
         doc = None
         if exported is not None:
             facts.rate = refine_rate(facts.rate, marking.timeline_rate(exported))
-            doc, missing = marking.mark(exported, items, facts.rate)
+            doc, missing = marking.mark(exported, items, facts.rate, in_place=True)
             for item, why in missing:
                 self.say("  ! %s: %s" % (item.describe(), why))
             if len(missing) == len(items):
                 self.say("  Resolve's export did not hold the chosen clips; sending the "
                          "clips as read from the timeline instead")
                 doc = None
+            elif missing:
+                self.say("  (%d of %d chosen clips go; the others are left out)"
+                         % (len(items) - len(missing), len(items)))
         else:
             self.say("  %s cannot export OTIO: sending the clips as read from the timeline"
                      % self.host.describe())
@@ -91,7 +94,8 @@ class Session(object):
         timeline = self.host.timeline()
         facts = self.host.facts(timeline)
         choice = choose(facts, self.settings["clip_colour"], self.host.selected_ids(timeline),
-                        self.host.current_id(timeline))
+                        self.host.current_id(timeline), self.host.colour_of,
+                        self.host.complete)
         for line in choice.tried:
             self.say("  (%s)" % line)
         self.say(choice.summary())
@@ -320,8 +324,11 @@ class Session(object):
         target = entry["targets"].get(clip.get("clip_id"))
         if target is None:
             return "the daemon answered for a clip this batch did not send"
-        facts = self.host.facts(timeline)
-        item = facts.find(clip["clip_id"])
+        facts = self.host.facts(timeline, read_items=False)
+        item = None
+        for found in self.host.track_items(timeline, target["track"]):
+            if found.uid == clip["clip_id"]:
+                item = self.host.complete([found])[0]
         if item is None or (item.start, item.end, item.track) != (
                 target["start"], target["end"], target["track"]):
             return ("%r was moved, trimmed or deleted since it was sent; the result no "
@@ -344,7 +351,7 @@ class Session(object):
         after = None
         for fresh in self.host.track_items(timeline, item.track):
             if fresh.uid == item.uid:
-                after = fresh
+                after = self.host.complete([fresh])[0]
         problem = placement.check_take(item, after, path, takes_before)
         if problem:
             return problem
@@ -359,7 +366,7 @@ class Session(object):
         spot = entry["spots"].get(job["id"])
         if spot is None:
             return "the daemon answered for a B-roll this batch did not ask for"
-        facts = self.host.facts(timeline)
+        facts = self.host.facts(timeline, read_items=False)
         frames = int(video.get("frames") or 0)  # conformed to the timeline's rate
         if frames <= 0:
             return "the B-roll file has no frames"
@@ -375,18 +382,23 @@ class Session(object):
         # type: (Any, TimelineFacts, Any, str, int, int, int, int, str, str, str, str) -> Optional[str]
         """Append ``frames`` of the media (``length`` timeline frames) at ``record`` on the
         first free track >= ``lowest`` (a new one if none), then verify by reading it back."""
-        for number in range(1, (facts.video_tracks if kind == "video"
-                                else facts.audio_tracks) + 1):
-            for item in facts.track_items(number, kind):
-                if item.start == record and placement.same_file(item.path, path) \
-                        and self.host.has_marker(item.handle, custom):
-                    return None  # already there from an earlier run
-        track = placement.free_track(facts, record, record + length, lowest, kind)
+        track = None
+        for number in range(max(1, lowest), self.host.track_count(timeline, kind) + 1):
+            items = self.host.track_items(timeline, number, kind)
+            here = self.host.complete([i for i in items if i.start == record])
+            if any(placement.same_file(i.path, path)
+                   and (kind == "audio" or self.host.has_marker(i.handle, custom))
+                   for i in here):
+                return None  # already there from an earlier run
+            if not any(i.overlaps(record, record + length) for i in items):
+                track = number  # the first free track: an earlier run's clip is below it
+                break
         if track is None:
             track = self.host.add_track(timeline, kind, track_name if kind == "video" else "")
         info = placement.clip_info(0, frames, track, record, 1 if kind == "video" else 2)
         self.host.append(media, info)
         fresh = self.host.track_items(timeline, track, kind)
+        self.host.complete([i for i in fresh if i.start == record])
         problem = placement.check_clip(fresh, record, length, path, track, what)
         if problem:
             return problem

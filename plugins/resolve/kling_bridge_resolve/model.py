@@ -29,7 +29,7 @@ class Item(object):
     def __init__(self, uid, name, track, start, end, left_offset=0, path="", media_rate=None,
                  media_frames=None, media_start=0, colour="", enabled=True, kind="video",
                  takes=0, handle=None):
-        # type: (str, str, int, int, int, int, str, Optional[Fraction], Optional[int], int, str, bool, str, int, Any) -> None
+        # type: (str, str, int, int, int, int, str, Any, Optional[int], int, Optional[str], bool, str, int, Any) -> None
         self.uid = uid
         self.name = name
         self.track = track  # 1-based, as Resolve counts
@@ -45,6 +45,7 @@ class Item(object):
         self.kind = kind
         self.takes = takes
         self.handle = handle
+        self.complete = True  # host reads media facts only when asked (False until then)
 
     @property
     def duration(self):

@@ -14,7 +14,7 @@ A rule that exists but finds nothing falls through to the next, and the message 
 who expected their colour to be used learns why it was not.
 """
 
-from typing import List, Optional, Sequence, Tuple  # noqa: F401 (type comments)
+from typing import Callable, List, Optional, Sequence, Tuple  # noqa: F401 (type comments)
 
 from .frames import frames_to_timecode
 from .model import CLIP_COLOURS, Item, TimelineFacts, clip_colour_name  # noqa: F401
@@ -73,28 +73,42 @@ def mark_range(facts):
     return (start, end) if end > start else None
 
 
-def under_playhead(facts, current_uid=None):
-    # type: (TimelineFacts, Optional[str]) -> Optional[Item]
+def _plain_colour(item):
+    # type: (Item) -> str
+    return item.colour or ""
+
+
+def _as_is(items):
+    # type: (List[Item]) -> List[Item]
+    return items
+
+
+def under_playhead(facts, current_uid=None, complete=_as_is):
+    # type: (TimelineFacts, Optional[str], Callable[[List[Item]], List[Item]]) -> Optional[Item]
     """The topmost clip under the playhead that plays a media file -- a title or adjustment
     clip laid over the shot is not what the editor means -- else the topmost item at all
     (so the refusal can name it). Resolve's own answer (``GetCurrentVideoItem``) is taken
     when it is such a clip."""
     current = facts.find(current_uid) if current_uid else None
-    if current is not None and current.path:
+    if current is not None and complete([current])[0].path:
         return current
     if facts.playhead is None:
         return current
-    covering = sorted((i for i in facts.video_items() if i.start <= facts.playhead < i.end),
-                      key=lambda i: -i.track)
+    covering = complete(sorted((i for i in facts.video_items()
+                                if i.start <= facts.playhead < i.end), key=lambda i: -i.track))
     playable = [i for i in covering if i.path and i.enabled]
     return (playable or covering or [current])[0]
 
 
-def choose(facts, colour="", selected=None, current_uid=None):
-    # type: (TimelineFacts, str, Optional[Sequence[str]], Optional[str]) -> Choice
+def choose(facts, colour="", selected=None, current_uid=None, colour_of=_plain_colour,
+           complete=_as_is):
+    # type: (TimelineFacts, str, Optional[Sequence[str]], Optional[str], Callable[[Item], str], Callable[[List[Item]], List[Item]]) -> Choice
     """The first rule (see the module doc) that finds clips; SelectionError if none does.
 
     ``selected`` is what ``GetSelectedClips`` returned (None where Resolve lacks it).
+    ``colour_of`` and ``complete`` read what an item's place does not say (its clip colour;
+    its media file, in-point and state) only for the items a rule looks at -- each is a
+    round trip to Resolve.
     """
     tried = []  # type: List[str]
     video = facts.video_items()
@@ -102,7 +116,7 @@ def choose(facts, colour="", selected=None, current_uid=None):
         wanted = set(selected)
         picked = [i for i in video if i.uid in wanted]
         if picked:
-            return _finish("selection", picked, "selected in the timeline", tried)
+            return _finish("selection", complete(picked), "selected in the timeline", tried)
         tried.append("nothing selected in the timeline")
     if colour:
         name = clip_colour_name(colour)
@@ -110,9 +124,9 @@ def choose(facts, colour="", selected=None, current_uid=None):
             raise SelectionError(
                 "the clip colour %r in your settings is not one Resolve has" % colour,
                 "use one of: " + ", ".join(CLIP_COLOURS))
-        picked = [i for i in video if (i.colour or "").lower() == name.lower()]
+        picked = [i for i in video if colour_of(i).lower() == name.lower()]
         if picked:
-            return _finish("colour", picked, "clip colour %s" % name, tried)
+            return _finish("colour", complete(picked), "clip colour %s" % name, tried)
         tried.append("no clip has the clip colour %s" % name)
     span = mark_range(facts)
     if span is not None:
@@ -120,9 +134,9 @@ def choose(facts, colour="", selected=None, current_uid=None):
         where = "In/Out %s-%s" % (frames_to_timecode(span[0], facts.rate, facts.drop),
                                   frames_to_timecode(span[1] - 1, facts.rate, facts.drop))
         if picked:
-            return _finish("in/out", picked, where, tried)
+            return _finish("in/out", complete(picked), where, tried)
         tried.append("no clip between the %s marks" % where)
-    item = under_playhead(facts, current_uid)
+    item = under_playhead(facts, current_uid, complete)
     if item is not None:
         where = frames_to_timecode(facts.playhead, facts.rate, facts.drop) \
             if facts.playhead is not None else "the playhead"

@@ -196,10 +196,11 @@ class FakeResolveApp(object):
 
     def find_item(self, item_id):
         # type: (str) -> Optional[Dict[str, Any]]
-        for _t, _k, _n, item in self._all_items():
-            if item["id"] == item_id:
-                return item
-        return None
+        index = getattr(self, "_index", None)
+        if index is None or item_id not in index:  # new items since: index again
+            index = self._index = dict((i["id"], i) for _t, _k, _n, i in self._all_items())
+        item = index.get(item_id)
+        return item if item is not None and item["id"] == item_id else None
 
     def item_place(self, item_id):
         # type: (str) -> Optional[Tuple[str, int]]
