@@ -255,3 +255,35 @@ def test_ledger_remembers_per_project_and_keeps_an_unreadable_file(tmp_path: Pat
     fresh = Ledger(str(path))
     assert fresh.open_batches("p2") == []
     assert list(tmp_path.glob("resolve-batches.json.unreadable-*"))  # kept for a human
+
+
+# ------------------------------------------------------------------ the window's logic
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.settings = validate({})
+        self.said: list[str] = []
+        self.say = self.said.append
+
+
+def test_window_form_and_its_values_as_settings() -> None:
+    from kling_bridge_resolve.dialog import Controller
+
+    saved: list[dict[str, object]] = []
+    presets = [{"id": "film-noir", "name": "Film noir", "category": "style"},
+               {"id": "watercolor", "name": "Watercolor", "category": "style"}]
+    window = Controller(_Session(), presets, saved.append, info="Resolve Studio 20.2")
+    form = window.form()
+    assert form["presets"] == ["Film noir (style)", "Watercolor (style)", "(prompt only)"]
+    assert (form["preset_index"], form["placement_index"], form["variants"]) == (0, 0, 1)
+    new = window.settings_from({"preset_index": 2, "prompt": " pencil sketch ", "variants": 3,
+                                "placement_index": 1})
+    assert (new["preset"], new["prompt"], new["variants"], new["placement"]) == (
+        "", "pencil sketch", 3, "track")
+    with pytest.raises(SettingsError, match="needs a preset or a prompt"):
+        window.settings_from({"preset_index": 2, "prompt": "", "variants": 1,
+                              "placement_index": 0})
+    shown = window._run({"preset_index": 1, "prompt": "", "variants": 9, "placement_index": 0},
+                        lambda: "never")
+    assert "variants is 9" in shown["Progress"] and saved == []  # refused, nothing saved

@@ -88,16 +88,17 @@ def test_library_found_without_file_through_the_environment(editor, media) -> No
 
 
 def test_studio_window_prices_restyles_and_brings_the_take_in(editor, media) -> None:
-    """The Utility script's window (fu.UIManager): pick a look, Price, Restyle, then the
-    window's timer collects the result while the editor keeps working."""
+    """The Utility script's window (fu.UIManager): choose where results go, Price, Restyle,
+    then the window's timer collects the result while the editor keeps working. (The same
+    clip and look as the 24 fps end-to-end test: the daemon may answer from its cache.)"""
     app, timeline, _items = cut(media["24"], "24", product=STUDIO, version=(20, 2, 0, 0))
     timeline.SetCurrentTimecode("01:00:01:10")  # over the second clip
     app.state["ui_events"] = [
-        ["set", "Prompt", "Text", "a rainy night"],
+        ["set", "Placement", "CurrentIndex", 1],  # "Clips on a track above"
         ["set", "Variants", "Value", 1],
         ["click", "PriceButton"],
         ["click", "Restyle"],
-        ["until", "Progress", "take 2", 180],
+        ["until", "Progress", "video track 2", 180],
         ["close"],
     ]
     editor.save(app)
@@ -112,7 +113,7 @@ def test_studio_window_prices_restyles_and_brings_the_take_in(editor, media) -> 
     assert any("Price: free" in t for t in shown["Price"]), shown
     assert any("Selection rule: topmost clip under the playhead (01:00:01:10) -- 1 clip" in t
                for t in shown["Progress"])
-    restyled = app.items("video", 1)[1]
-    assert restyled["take"] == 2, run.console
-    assert json.loads(editor.settings_file.read_text())["prompt"] == "a rainy night"
+    (restyled,) = app.items("video", 2)
+    assert (restyled["start"], restyled["duration"]) == (86424, 30), run.console
+    assert json.loads(editor.settings_file.read_text())["placement"] == "track"
     assert app.state["upsells"] == 0
