@@ -102,3 +102,20 @@ def test_entry_scripts_are_a_few_lines_that_hand_over_to_the_library() -> None:
         body = code[code.index('"""', 1) + 1:] if code[0].startswith('"""') else code
         assert len(body) <= 24, f"{path.name}: keep the in-host shim short"
         assert body[-1].startswith("kling_bridge_resolve.run(")
+
+
+def test_resolve_is_called_from_host_py_only() -> None:
+    """Resolve's API names are CamelCase calls (``GetStart()``); outside host.py only the
+    plugin's own classes may look like that (``placement.Prompt(...)``)."""
+    for path in sorted((PLUGIN / "kling_bridge_resolve").glob("*.py")):
+        if path.name in ("host.py", "client.py"):
+            continue
+        tree = ast.parse(path.read_text())
+        own_modules = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                       and n.level for a in n.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr[:1].isupper():
+                receiver = node.func.value
+                assert isinstance(receiver, ast.Name) and receiver.id in own_modules, \
+                    f"{path.name}:{node.lineno} calls {node.func.attr}(): put it in host.py"

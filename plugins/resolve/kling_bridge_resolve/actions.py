@@ -276,8 +276,9 @@ class Session(object):
 
     def _timeline_for(self, entry, needs_current):
         # type: (Dict[str, Any], bool) -> Any
-        current = self.host.timeline()
-        if self.host.timeline_uid(current) == entry["timeline"]:
+        """The batch's timeline; None to wait when placing needs it open and it is not."""
+        current = self.host.current_timeline()
+        if current and self.host.timeline_uid(current) == entry["timeline"]:
             return current
         other = self.host.find_timeline(entry["timeline"])
         if other is None:

@@ -153,9 +153,14 @@ class Host(object):
         uid = str(project.GetUniqueId() or "") if has(project, "GetUniqueId") else ""
         return (uid or "name:" + name), name
 
+    def current_timeline(self):
+        # type: () -> Any
+        """The open timeline, or None."""
+        return self.project().GetCurrentTimeline() or None
+
     def timeline(self):
         # type: () -> Any
-        timeline = self.project().GetCurrentTimeline()
+        timeline = self.current_timeline()
         if not timeline:
             raise HostError("no timeline is open", "open the timeline in the Edit page first")
         return timeline
@@ -392,7 +397,7 @@ class Host(object):
         found = self._find_in(target, path) or self._find_in(pool.GetRootFolder(), path)
         if not found:
             raise HostError("Resolve would not import %s" % path,
-                            "check the file plays, then run Kling Bridge - Collect again")
+                            "check that the file plays; import it by hand if it does")
         return found
 
     # ------------------------------------------------------------------ edits
@@ -464,6 +469,9 @@ class Host(object):
         if not self.dialogs:
             raise HostError("this Resolve offers scripts no dialogs (free edition 19.1+)",
                             "use the Edit scripts: they run with the settings file")
+        if self.bmd is None or not has(self.bmd, "UIDispatcher"):
+            raise HostError("the window needs Resolve's own script globals",
+                            "open it from Workspace > Scripts > Utility > Kling Bridge")
         ui = self.fusion.UIManager
         dispatcher = self.bmd.UIDispatcher(ui)
         form = controller.form()
