@@ -117,3 +117,11 @@ def test_studio_window_prices_restyles_and_brings_the_take_in(editor, media) -> 
     assert (restyled["start"], restyled["duration"]) == (86424, 30), run.console
     assert json.loads(editor.settings_file.read_text())["placement"] == "track"
     assert app.state["upsells"] == 0
+
+
+def test_broll_with_no_marker_and_no_prompt_says_how_to_ask(editor, media) -> None:
+    app, _timeline, _items = cut(media["24"], "24")
+    editor.save(app)
+    run = editor.run("generate")
+    assert "no B-roll prompt found" in run.console
+    assert "'kling:'" in run.console and "broll_prompt" in run.console

@@ -124,7 +124,7 @@ class Session(object):
             self.say("  note: %s" % note)
         targets = dict((i.uid, {"name": i.name, "track": i.track, "start": i.start,
                                 "end": i.end}) for i in choice.items)
-        batch_id = answer["batch_id"]
+        batch_id = str(answer["batch_id"])
         self.ledger.add(self.key, self.project_name, {
             "batch_id": batch_id, "kind": "restyle", "mode": mode, "timeline": facts.uid,
             "timeline_name": facts.name, "targets": targets,
@@ -269,7 +269,8 @@ class Session(object):
 
     def _video(self, job):
         # type: (Dict[str, Any]) -> Optional[Dict[str, Any]]
-        for output in (job.get("result") or {}).get("outputs", []):
+        outputs = (job.get("result") or {}).get("outputs", [])  # type: List[Dict[str, Any]]
+        for output in outputs:
             if output.get("role") == "video":
                 return output
         return None
@@ -354,7 +355,7 @@ class Session(object):
             if fresh.uid == item.uid:
                 after = self.host.complete([fresh])[0]
         problem = placement.check_take(item, after, path, takes_before)
-        if problem:
+        if problem or after is None:
             return problem
         self.host.add_marker(after.handle, placement.MARKER_COLOUR,
                              "Kling: %s" % entry.get("look"),

@@ -71,16 +71,16 @@ def _list(value):
 def connect(namespace):
     # type: (Dict[str, Any]) -> Any
     """The ``resolve`` object: injected inside Resolve, else through DaVinciResolveScript."""
-    resolve = namespace.get("resolve")
-    app = namespace.get("app")
+    resolve = namespace.get("resolve")  # type: Any
+    app = namespace.get("app")  # type: Any
     if resolve is None and has(app, "GetResolve"):
         resolve = app.GetResolve()
-    bmd = namespace.get("bmd")
+    bmd = namespace.get("bmd")  # type: Any
     if resolve is None and has(bmd, "scriptapp"):
         resolve = bmd.scriptapp("Resolve")
     if resolve is None:
         try:
-            import DaVinciResolveScript  # type: ignore  # Resolve's own module (Studio)
+            import DaVinciResolveScript  # Resolve's own module (Studio)
         except ImportError:
             DaVinciResolveScript = None
         if DaVinciResolveScript is not None:
@@ -250,8 +250,9 @@ class Host(object):
             props = dict((k, media.GetClipProperty(k)) for k in
                          ("File Path", "FPS", "Frames", "Start TC"))
         rate = None
+        fps = props.get("FPS")
         try:
-            rate = exact_rate(props.get("FPS")) if props.get("FPS") else None
+            rate = exact_rate(fps) if fps else None
         except ValueError:
             rate = None
         start = 0
@@ -347,7 +348,8 @@ class Host(object):
             if not ok or not os.path.isfile(path) or os.path.getsize(path) == 0:
                 return None
             with open(path, encoding="utf-8") as fh:
-                return json.load(fh)
+                document = json.load(fh)  # type: Dict[str, Any]
+            return document
         except ValueError:
             return None
         finally:

@@ -62,7 +62,7 @@ class Ledger(object):
     def _project(self, key, name=""):
         # type: (str, str) -> Dict[str, Any]
         projects = self.data["projects"]
-        entry = projects.get(key)
+        entry = projects.get(key)  # type: Dict[str, Any]
         if entry is None:
             entry = projects[key] = {"name": name, "batches": []}
         elif name:

@@ -6,6 +6,7 @@ the item it came from). Frames are Resolve's: absolute timeline frames (01:00:00
 fps is 86400), ``end`` exclusive, source frames counted from the media file's first frame.
 """
 
+from fractions import Fraction  # noqa: F401 (type comments)
 from typing import Any, Dict, List, Optional  # noqa: F401 (type comments)
 
 # The clip colours Resolve accepts (SetClipColor refuses any other name with a bare False).

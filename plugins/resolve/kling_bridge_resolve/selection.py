@@ -97,7 +97,7 @@ def under_playhead(facts, current_uid=None, complete=_as_is):
     covering = complete(sorted((i for i in facts.video_items()
                                 if i.start <= facts.playhead < i.end), key=lambda i: -i.track))
     playable = [i for i in covering if i.path and i.enabled]
-    return (playable or covering or [current])[0]
+    return (playable or covering)[0] if covering else current
 
 
 def choose(facts, colour="", selected=None, current_uid=None, colour_of=_plain_colour,
