@@ -11,8 +11,41 @@ from typing import Any, Callable, Dict, List, Optional  # noqa: F401 (type comme
 from .settings import SettingsError, validate
 
 PLACEMENTS = (("take", "Takes on the clips"), ("track", "Clips on a track above"))
+WINDOW = {"ID": "KlingBridge", "WindowTitle": "Kling Bridge", "Geometry": [200, 200, 520, 360]}
+BUTTONS = (("PriceButton", "on_price"), ("Restyle", "on_restyle"), ("Generate", "on_generate"),
+           ("Collect", "on_collect"))
 PROMPT_ONLY = ("", "(prompt only)")
 MAX_LINES = 6
+
+
+def layout(form):
+    # type: (Dict[str, Any]) -> Any
+    """The window as data, ``(kind, props, children)``: host.py makes the UIManager widgets."""
+    def widget(kind, **props):
+        # type: (str, Any) -> Any
+        return (kind, props, [])
+
+    def row(*children):
+        # type: (Any) -> Any
+        return ("HGroup", {}, list(children))
+
+    return ("VGroup", {}, [
+        widget("Label", ID="Info", Text=form["info"], WordWrap=True),
+        row(widget("Label", Text="Look"), widget("ComboBox", ID="Preset")),
+        widget("LineEdit", ID="Prompt", Text=form["prompt"],
+               PlaceholderText="extra words for the look (optional)"),
+        row(widget("Label", Text="Variants"),
+            widget("SpinBox", ID="Variants", Minimum=1, Maximum=8, Value=form["variants"]),
+            widget("Label", Text="Results as"), widget("ComboBox", ID="Placement")),
+        widget("Label", ID="Price", Text=form["price"], WordWrap=True),
+        widget("Label", ID="Progress", Text=form["progress"], WordWrap=True),
+        row(*([widget("Button", ID=button, Text=TITLES[button]) for button, _ in BUTTONS]
+              + [widget("Button", ID="Close", Text="Close")])),
+    ])
+
+
+TITLES = {"PriceButton": "Price", "Restyle": "Restyle", "Generate": "B-roll",
+          "Collect": "Collect"}
 
 
 class Controller(object):

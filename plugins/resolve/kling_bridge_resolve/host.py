@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
 
+from .dialog import BUTTONS, WINDOW, layout
 from .frames import exact_rate, is_drop_frame, timecode_to_frames
 from .model import Item, Marker, TimelineFacts
 from .placement import same_file
@@ -477,25 +478,17 @@ class Host(object):
         ui = self.fusion.UIManager
         dispatcher = self.bmd.UIDispatcher(ui)
         form = controller.form()
-        window = dispatcher.AddWindow(
-            {"ID": "KlingBridge", "WindowTitle": "Kling Bridge", "Geometry": [200, 200, 520, 360]},
-            ui.VGroup([
-                ui.Label({"ID": "Info", "Text": form["info"], "WordWrap": True}),
-                ui.HGroup([ui.Label({"Text": "Look"}), ui.ComboBox({"ID": "Preset"})]),
-                ui.LineEdit({"ID": "Prompt", "Text": form["prompt"],
-                             "PlaceholderText": "extra words for the look (optional)"}),
-                ui.HGroup([ui.Label({"Text": "Variants"}),
-                           ui.SpinBox({"ID": "Variants", "Minimum": 1, "Maximum": 8,
-                                       "Value": form["variants"]}),
-                           ui.Label({"Text": "Results as"}), ui.ComboBox({"ID": "Placement"})]),
-                ui.Label({"ID": "Price", "Text": form["price"], "WordWrap": True}),
-                ui.Label({"ID": "Progress", "Text": form["progress"], "WordWrap": True}),
-                ui.HGroup([ui.Button({"ID": "PriceButton", "Text": "Price"}),
-                           ui.Button({"ID": "Restyle", "Text": "Restyle"}),
-                           ui.Button({"ID": "Generate", "Text": "B-roll"}),
-                           ui.Button({"ID": "Collect", "Text": "Collect"}),
-                           ui.Button({"ID": "Close", "Text": "Close"})]),
-            ]))
+
+        def build(spec):
+            # type: (Any) -> Any
+            kind, props, children = spec
+            make = getattr(ui, kind)
+            if kind.endswith("Group"):
+                built = [build(child) for child in children]
+                return make(props, built) if props else make(built)
+            return make(props)
+
+        window = dispatcher.AddWindow(dict(WINDOW), build(layout(form)))
         items = window.GetItems()
         items["Preset"].AddItems(form["presets"])
         items["Preset"].CurrentIndex = form["preset_index"]
@@ -525,12 +518,10 @@ class Host(object):
             # type: (Any) -> None
             dispatcher.ExitLoop()
 
-        window.On.PriceButton.Clicked = handler("on_price")
-        window.On.Restyle.Clicked = handler("on_restyle")
-        window.On.Generate.Clicked = handler("on_generate")
-        window.On.Collect.Clicked = handler("on_collect")
+        for button, name in BUTTONS:
+            getattr(window.On, button).Clicked = handler(name)
         window.On.Close.Clicked = close
-        window.On.KlingBridge.Close = close
+        getattr(window.On, WINDOW["ID"]).Close = close
         try:  # a repeating timer keeps the progress line alive while jobs run
             timer = ui.Timer({"ID": "Tick", "Interval": 2000})
             dispatcher.On.Tick.Timeout = handler("on_tick")
