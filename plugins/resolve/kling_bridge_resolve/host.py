@@ -521,7 +521,7 @@ class Host(object):
         for button, name in BUTTONS:
             getattr(window.On, button).Clicked = handler(name)
         window.On.Close.Clicked = close
-        getattr(window.On, WINDOW["ID"]).Close = close
+        getattr(window.On, str(WINDOW["ID"])).Close = close
         try:  # a repeating timer keeps the progress line alive while jobs run
             timer = ui.Timer({"ID": "Tick", "Interval": 2000})
             dispatcher.On.Tick.Timeout = handler("on_tick")
