@@ -1,0 +1,414 @@
+"""What each Kling Bridge script does, start to finish: the one code path Resolve runs.
+
+Every action first brings in what earlier runs left waiting (``collect``), then does its own
+work: read the timeline, choose clips, export and mark, price, submit, remember the batch,
+wait briefly while printing progress to the Console, and put each finished result back --
+a take on its clip, or a clip on a track above, or B-roll on the first free track -- checked
+by reading the track again. The daemon does the heavy work; a script that stops waiting
+loses nothing, because the next run of any script collects.
+"""
+
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
+
+from . import marking, placement
+from .client import BridgeClient, BridgeError  # noqa: F401
+from .frames import convert, frames_to_timecode, rate_text, refine_rate
+from .host import Host, HostError  # noqa: F401
+from .ledger import Ledger
+from .model import Item, TimelineFacts  # noqa: F401
+from .selection import Choice, choose  # noqa: F401
+
+POLL_SECONDS = 1.0
+ENDED = ("succeeded", "failed", "cancelled", "needs_attention")
+
+
+def money_text(answer):
+    # type: (Dict[str, Any]) -> str
+    """The price line: free drafts say so; paid work shows units and dollars."""
+    estimate = answer.get("estimate") or {}
+    provider = answer.get("provider", "?")
+    if answer.get("draft"):
+        return "Price: free -- the %s provider renders local drafts, labelled DRAFT" % provider
+    if not answer.get("paid"):
+        return "Price: free (%s)" % provider
+    return "Price: about %.1f units (US$%.2f) on %s" % (
+        float(estimate.get("units", 0)), float(estimate.get("usd", 0)), provider)
+
+
+class Session(object):
+    """One script run: a Resolve host, the daemon's client, the settings and the ledger."""
+
+    def __init__(self, host, client, settings, say=print, ledger=None):
+        # type: (Host, BridgeClient, Dict[str, Any], Callable[[str], None], Optional[Ledger]) -> None
+        self.host = host
+        self.client = client
+        self.settings = settings
+        self.say = say
+        self.ledger = ledger or Ledger()
+        self.key, self.project_name = host.project_key()
+        self._progress = {}  # type: Dict[str, str]
+
+    # ------------------------------------------------------------------ restyle
+
+    def restyle_body(self, facts, timeline, items):
+        # type: (TimelineFacts, Any, List[Item]) -> Dict[str, Any]
+        """The request: Resolve's export with ``items`` marked (or a built timeline)."""
+        exported = self.host.export_otio(timeline)
+        doc = None
+        if exported is not None:
+            facts.rate = refine_rate(facts.rate, marking.timeline_rate(exported))
+            doc, missing = marking.mark(exported, items, facts.rate, in_place=True)
+            for item, why in missing:
+                self.say("  ! %s: %s" % (item.describe(), why))
+            if len(missing) == len(items):
+                self.say("  Resolve's export did not hold the chosen clips; sending the "
+                         "clips as read from the timeline instead")
+                doc = None
+            elif missing:
+                self.say("  (%d of %d chosen clips go; the others are left out)"
+                         % (len(items) - len(missing), len(items)))
+        else:
+            self.say("  %s cannot export OTIO: sending the clips as read from the timeline"
+                     % self.host.describe())
+        if doc is None:
+            doc = marking.build(facts, items)
+        look = {"preset": self.settings["preset"] or None,
+                "prompt": self.settings["prompt"].strip() or None}
+        return {"timeline": doc, "look": look, "variants": self.settings["variants"],
+                "resolution": self.settings["resolution"],
+                "select": {"mode": "marked", "handles": self.settings["handles"]}}
+
+    def check_price(self, answer):
+        # type: (Dict[str, Any]) -> None
+        self.say(money_text(answer))
+        units = float((answer.get("estimate") or {}).get("units", 0))
+        if answer.get("paid") and units > self.settings["max_units"]:
+            raise BridgeError("over_limit", "this run would cost about %.1f units, over your "
+                              "limit of %d" % (units, self.settings["max_units"]),
+                              'raise "max_units" in the settings file, or choose fewer clips')
+
+    def prepare(self):
+        # type: () -> Tuple[TimelineFacts, Choice, Dict[str, Any]]
+        """Choose the clips (saying which rule found them) and build the request."""
+        timeline = self.host.timeline()
+        facts = self.host.facts(timeline)
+        choice = choose(facts, self.settings["clip_colour"], self.host.selected_ids(timeline),
+                        self.host.current_id(timeline), self.host.colour_of,
+                        self.host.complete)
+        for line in choice.tried:
+            self.say("  (%s)" % line)
+        self.say(choice.summary())
+        for item, why in choice.skipped:
+            self.say("  - left out %s: %s" % (item.describe(), why))
+        return facts, choice, self.restyle_body(facts, timeline, choice.items)
+
+    def price(self):
+        # type: () -> str
+        """What restyling the current choice would cost (creates nothing)."""
+        _facts, _choice, body = self.prepare()
+        return money_text(self.client.restyle(dict(body, dry_run=True)))
+
+    def restyle(self, mode=None, wait=None):
+        # type: (Optional[str], Optional[float]) -> Optional[str]
+        """Restyle the chosen clips; results as takes (or ``mode="track"``: a track above)."""
+        mode = mode or self.settings["placement"]
+        facts, choice, body = self.prepare()
+        priced = self.client.restyle(dict(body, dry_run=True))
+        self.check_price(priced)
+        answer = self.client.restyle(body)
+        for skipped in answer.get("skipped", []):
+            self.say("  - the daemon left out %r: %s"
+                     % (skipped.get("name"), skipped.get("reason")))
+        for note in answer.get("notes", []):
+            self.say("  note: %s" % note)
+        targets = dict((i.uid, {"name": i.name, "track": i.track, "start": i.start,
+                                "end": i.end}) for i in choice.items)
+        batch_id = str(answer["batch_id"])
+        self.ledger.add(self.key, self.project_name, {
+            "batch_id": batch_id, "kind": "restyle", "mode": mode, "timeline": facts.uid,
+            "timeline_name": facts.name, "targets": targets,
+            "look": self.settings["preset"] or "custom"})
+        self.say("Sent %d job%s (batch %s); results come back as %s."
+                 % (len(answer["jobs"]), "" if len(answer["jobs"]) == 1 else "s", batch_id,
+                    "takes on their clips" if mode == "take" else "clips on a track above"))
+        self.collect(self.settings["wait_seconds"] if wait is None else wait)
+        return batch_id
+
+    # ------------------------------------------------------------------ B-roll
+
+    def generate(self, wait=None):
+        # type: (Optional[float]) -> List[str]
+        """B-roll at every ``kling:`` marker, or at the playhead with the settings' prompt."""
+        timeline = self.host.timeline()
+        facts = self.host.facts(timeline)
+        wanted = placement.prompts(facts, self.settings["broll_seconds"])
+        if wanted:
+            self.say("B-roll: %d kling: marker%s" % (len(wanted), "" if len(wanted) == 1 else "s"))
+        elif self.settings["broll_prompt"].strip():
+            if facts.playhead is None:
+                raise HostError("cannot read the playhead", "park it where the B-roll goes")
+            wanted = [placement.Prompt(self.settings["broll_prompt"].strip(), facts.playhead,
+                                       self.settings["broll_seconds"], "B-roll")]
+            self.say("B-roll: at the playhead (%s)"
+                     % frames_to_timecode(facts.playhead, facts.rate, facts.drop))
+        else:
+            raise HostError("no B-roll prompt found",
+                            "add a marker whose note starts with 'kling:' (e.g. 'kling: rain on "
+                            'a tin roof\'), or set "broll_prompt" in the settings file')
+        bodies = []
+        for prompt in wanted:
+            bodies.append((prompt, {
+                "prompt": prompt.text, "duration": prompt.seconds,
+                "resolution": self.settings["resolution"],
+                "aspect_ratio": placement.aspect_ratio(facts.width, facts.height),
+                "audio": self.settings["broll_audio"],
+                "conform": {"rate": rate_text(facts.rate), "width": facts.width,
+                            "height": facts.height},
+                "placement": {"record_start": max(0, prompt.frame - facts.start),
+                              "track_index": 0, "timeline_rate": rate_text(facts.rate),
+                              "name": prompt.name}}))
+        total = {"units": 0.0, "usd": 0.0}
+        priced = {}  # type: Dict[str, Any]
+        for _prompt, body in bodies:
+            priced = self.client.generate(dict(body, dry_run=True))
+            for key in total:
+                total[key] += float((priced.get("estimate") or {}).get(key, 0))
+        self.check_price(dict(priced, estimate=total))
+        batch_ids = []
+        for prompt, body in bodies:
+            answer = self.client.generate(body)
+            spots = dict((job["id"], {"frame": prompt.frame, "name": prompt.name,
+                                      "prompt": prompt.text}) for job in answer["jobs"])
+            self.ledger.add(self.key, self.project_name, {
+                "batch_id": answer["batch_id"], "kind": "generate", "mode": "broll",
+                "timeline": facts.uid, "timeline_name": facts.name, "spots": spots})
+            batch_ids.append(answer["batch_id"])
+            self.say("  %s at %s: %d s (batch %s)" % (
+                prompt.name, frames_to_timecode(prompt.frame, facts.rate, facts.drop),
+                prompt.seconds, answer["batch_id"]))
+        self.collect(self.settings["wait_seconds"] if wait is None else wait)
+        return batch_ids
+
+    # ------------------------------------------------------------------ collecting
+
+    def collect(self, wait=0.0):
+        # type: (float) -> int
+        """Put back every finished result this project waits for; wait up to ``wait`` s.
+
+        Returns how many jobs are still running in the daemon.
+        """
+        deadline = time.time() + max(0.0, wait)
+        running = 0
+        while True:
+            running = 0
+            for entry in self.ledger.open_batches(self.key):
+                running += self._collect_batch(entry)
+            if running == 0 or time.time() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+        if running:
+            self.say("%d job%s still running in the daemon: run any Kling Bridge script "
+                     "later (e.g. Kling Bridge - Collect) to bring %s in"
+                     % (running, "" if running == 1 else "s", "it" if running == 1 else "them"))
+        return running
+
+    def _collect_batch(self, entry):
+        # type: (Dict[str, Any]) -> int
+        batch_id = entry["batch_id"]
+        try:
+            batch = self.client.batch(batch_id)
+        except BridgeError as exc:
+            if exc.status == 404:
+                self.say("! batch %s is unknown to the daemon (was its data folder reset?); "
+                         "forgetting it" % batch_id)
+                self.ledger.close(self.key, batch_id, "unknown to the daemon")
+                return 0
+            raise
+        running = 0
+        for job in batch.get("jobs", []):
+            job_id = job["id"]
+            if job_id in entry["outcomes"]:
+                continue
+            state = job.get("state")
+            if state == "succeeded":
+                outcome = self._apply(entry, job)
+                if outcome is None:
+                    continue  # left for a later run (e.g. its timeline is not the open one)
+            elif state == "failed":
+                error = job.get("error") or {}
+                outcome = "failed: %s" % error.get("message", "no reason given")
+                self.say("! %s failed: %s%s" % (job.get("label"), error.get("message", ""),
+                                                " (" + error["hint"] + ")"
+                                                if error.get("hint") else ""))
+            elif state == "cancelled":
+                outcome = "cancelled"
+                self.say("- %s was cancelled" % job.get("label"))
+            elif state == "needs_attention":
+                if self._progress.get(job_id) != state:
+                    self.say("! %s needs a person: %s (see 'kling-bridge jobs')"
+                             % (job.get("label"), job.get("note") or "paid, not resolved"))
+                    self._progress[job_id] = state
+                continue
+            else:
+                running += 1
+                line = "%s: %s %d%%" % (job.get("label"), state,
+                                         int(100 * float(job.get("progress") or 0)))
+                if self._progress.get(job_id) != line:
+                    self.say("  ... " + line)
+                    self._progress[job_id] = line
+                continue
+            self.ledger.record(self.key, batch_id, job_id, outcome)
+            entry["outcomes"][job_id] = outcome
+        jobs = batch.get("jobs", [])
+        if batch.get("state") != "running" and all(j["id"] in entry["outcomes"] for j in jobs):
+            self.ledger.close(self.key, batch_id)
+        return running
+
+    # ------------------------------------------------------------------ applying
+
+    def _video(self, job):
+        # type: (Dict[str, Any]) -> Optional[Dict[str, Any]]
+        outputs = (job.get("result") or {}).get("outputs", [])  # type: List[Dict[str, Any]]
+        for output in outputs:
+            if output.get("role") == "video":
+                return output
+        return None
+
+    def _timeline_for(self, entry, needs_current):
+        # type: (Dict[str, Any], bool) -> Any
+        """The batch's timeline; None to wait when placing needs it open and it is not."""
+        current = self.host.current_timeline()
+        if current and self.host.timeline_uid(current) == entry["timeline"]:
+            return current
+        other = self.host.find_timeline(entry["timeline"])
+        if other is None:
+            raise HostError("the timeline %r is gone" % entry.get("timeline_name"))
+        if needs_current:
+            return None
+        return other
+
+    def _apply(self, entry, job):
+        # type: (Dict[str, Any], Dict[str, Any]) -> Optional[str]
+        """Put one finished job's video on the timeline; the outcome word, or None to wait."""
+        video = self._video(job)
+        label = job.get("label", job["id"])
+        if video is None:
+            self.say("! %s finished without a video" % label)
+            return "failed: no video"
+        path, frames = video["path"], int(video.get("frames") or 0)
+        mode = entry.get("mode", "take")
+        try:
+            timeline = self._timeline_for(entry, needs_current=mode != "take")
+            if timeline is None:
+                if self._progress.get(job["id"]) != "other":
+                    self.say("  %s is ready for timeline %r: open it and run Kling Bridge - "
+                             "Collect" % (label, entry.get("timeline_name")))
+                    self._progress[job["id"]] = "other"
+                return None
+            media = self.host.import_media(path, self.settings["bin"])
+            custom = placement.marker_custom(job["id"], entry["batch_id"])
+            if entry["kind"] == "restyle":
+                problem = self._apply_restyle(entry, job, timeline, media, path, frames, custom)
+            else:
+                problem = self._apply_broll(entry, job, timeline, media, video, custom)
+        except HostError as exc:
+            problem = str(exc)
+        if problem:
+            self.say("! %s: %s (the result is in the %r bin: %s)"
+                     % (label, problem, self.settings["bin"], path))
+            return "failed: " + problem
+        return "applied"
+
+    def _apply_restyle(self, entry, job, timeline, media, path, frames, custom):
+        # type: (Dict[str, Any], Dict[str, Any], Any, Any, str, int, str) -> Optional[str]
+        clip = (job.get("spec") or {}).get("clip") or {}
+        target = entry["targets"].get(clip.get("clip_id"))
+        if target is None:
+            return "the daemon answered for a clip this batch did not send"
+        facts = self.host.facts(timeline, read_items=False)
+        item = None
+        for found in self.host.track_items(timeline, target["track"]):
+            if found.uid == clip["clip_id"]:
+                item = self.host.complete([found])[0]
+        if item is None or (item.start, item.end, item.track) != (
+                target["start"], target["end"], target["track"]):
+            return ("%r was moved, trimmed or deleted since it was sent; the result no "
+                    "longer fits it" % target["name"])
+        expected = item.duration
+        if item.media_rate and item.media_rate != facts.rate:
+            expected = convert(item.duration, facts.rate, item.media_rate)
+        if frames and abs(frames - expected) > 1:
+            return "the result has %d frames but %r needs %d" % (frames, item.name, expected)
+        frames = frames or expected
+        if entry.get("mode") == "track":
+            return self._place(timeline, facts, media, path, frames, item.duration, item.start,
+                               item.track + 1, "%s (%s)" % (item.name, entry.get("look")),
+                               custom, track_name="Kling %s" % entry.get("look"))
+        if any(placement.same_file(p, path) for p in self.host.take_paths(item.handle)):
+            return None  # applied by an earlier run that stopped before recording it
+        takes_before = item.takes
+        if not self.host.add_take(item.handle, media, frames):
+            return "Resolve would not add the take to %s" % item.describe()
+        after = None
+        for fresh in self.host.track_items(timeline, item.track):
+            if fresh.uid == item.uid:
+                after = self.host.complete([fresh])[0]
+        problem = placement.check_take(item, after, path, takes_before)
+        if problem or after is None:
+            return problem
+        self.host.add_marker(after.handle, placement.MARKER_COLOUR,
+                             "Kling: %s" % entry.get("look"),
+                             "take %d: %s" % (after.takes, job.get("label", "")), custom)
+        self.say("  + %s: take %d on %s" % (job.get("label"), after.takes, item.describe()))
+        return None
+
+    def _apply_broll(self, entry, job, timeline, media, video, custom):
+        # type: (Dict[str, Any], Dict[str, Any], Any, Any, Dict[str, Any], str) -> Optional[str]
+        spot = entry["spots"].get(job["id"])
+        if spot is None:
+            return "the daemon answered for a B-roll this batch did not ask for"
+        facts = self.host.facts(timeline, read_items=False)
+        frames = int(video.get("frames") or 0)  # conformed to the timeline's rate
+        if frames <= 0:
+            return "the B-roll file has no frames"
+        problem = self._place(timeline, facts, media, video["path"], frames, frames,
+                              spot["frame"], 1, "B-roll %r" % spot["name"], custom)
+        if problem or not video.get("has_audio"):
+            return problem
+        return self._place(timeline, facts, media, video["path"], frames, frames, spot["frame"],
+                           1, "B-roll %r sound" % spot["name"], custom, kind="audio")
+
+    def _place(self, timeline, facts, media, path, frames, length, record, lowest, what,
+               custom, kind="video", track_name=""):
+        # type: (Any, TimelineFacts, Any, str, int, int, int, int, str, str, str, str) -> Optional[str]
+        """Append ``frames`` of the media (``length`` timeline frames) at ``record`` on the
+        first free track >= ``lowest`` (a new one if none), then verify by reading it back."""
+        track = None
+        for number in range(max(1, lowest), self.host.track_count(timeline, kind) + 1):
+            items = self.host.track_items(timeline, number, kind)
+            here = self.host.complete([i for i in items if i.start == record])
+            if any(placement.same_file(i.path, path)
+                   and (kind == "audio" or self.host.has_marker(i.handle, custom))
+                   for i in here):
+                return None  # already there from an earlier run
+            if not any(i.overlaps(record, record + length) for i in items):
+                track = number  # the first free track: an earlier run's clip is below it
+                break
+        if track is None:
+            track = self.host.add_track(timeline, kind, track_name if kind == "video" else "")
+        info = placement.clip_info(0, frames, track, record, 1 if kind == "video" else 2)
+        self.host.append(media, info)
+        fresh = self.host.track_items(timeline, track, kind)
+        self.host.complete([i for i in fresh if i.start == record])
+        problem = placement.check_clip(fresh, record, length, path, track, what)
+        if problem:
+            return problem
+        if kind == "video":
+            for item in fresh:
+                if item.start == record and placement.same_file(item.path, path):
+                    self.host.add_marker(item.handle, placement.MARKER_COLOUR, "Kling: " + what,
+                                         "made by Kling Bridge", custom)
+        self.say("  + %s: %s track %d at %s" % (what, kind, track,
+                                               frames_to_timecode(record, facts.rate, facts.drop)))
+        return None

@@ -1,0 +1,131 @@
+"""Where results go on the timeline, and whether they got there (pure).
+
+Resolve's placement calls cannot be trusted on their word: ``AppendToTimeline`` silently
+drops a clip that would overlap another on its track (and may still hand back an item with
+no id), and ``endFrame`` is exclusive. So each placement is planned here from what the
+plugin read, carried out by ``host``, and then checked here against a fresh read of the
+track: right track, right first frame, right length, right file. Anything else is reported.
+
+B-roll prompts are markers whose note (or name) starts with ``kling:``; a marker's length
+asks for that many seconds (rounded up, 3 to 15), a point marker for the default.
+"""
+
+import math
+from typing import Any, Dict, List, Optional, Sequence  # noqa: F401 (type comments)
+
+from .model import Item, Marker, TimelineFacts  # noqa: F401
+
+PROMPT_PREFIX = "kling:"
+MIN_SECONDS, MAX_SECONDS = 3, 15
+MARKER_COLOUR = "Purple"
+
+
+def same_file(a, b):
+    # type: (str, str) -> bool
+    """Paths as Resolve and the daemon spell them (slashes, case on Windows) compared."""
+    def norm(p):
+        # type: (str) -> str
+        p = str(p or "").replace("\\", "/")
+        return p.lower() if len(p) > 1 and p[1] == ":" else p
+    return bool(a) and norm(a) == norm(b)
+
+
+def free_track(facts, start, end, lowest=1, kind="video"):
+    # type: (TimelineFacts, int, int, int, str) -> Optional[int]
+    """The lowest track number >= ``lowest`` with nothing on [start, end); None if none."""
+    count = facts.video_tracks if kind == "video" else facts.audio_tracks
+    for number in range(max(1, lowest), count + 1):
+        if not any(i.overlaps(start, end) for i in facts.track_items(number, kind)):
+            return number
+    return None
+
+
+def clip_info(start_frame, end_frame, track, record, media_type=1):
+    # type: (int, int, int, int, int) -> Dict[str, Any]
+    """``AppendToTimeline``'s clipInfo (``mediaPoolItem`` is added by host); end exclusive."""
+    return {"startFrame": int(start_frame), "endFrame": int(end_frame),
+            "mediaType": int(media_type), "trackIndex": int(track), "recordFrame": int(record)}
+
+
+def check_clip(items, record, length, path, track, what):
+    # type: (Sequence[Item], int, int, str, int, str) -> Optional[str]
+    """None when ``items`` (a fresh read of the track) hold ``path`` at exactly
+    [record, record + length); else what went wrong, in words an editor can act on."""
+    for item in items:
+        if item.start == record and same_file(item.path, path):
+            if item.duration != length:
+                return ("%s landed on track %d at frame %d but is %d frames long, not %d"
+                        % (what, track, record, item.duration, length))
+            return None
+    blocking = [i for i in items if i.overlaps(record, record + length)]
+    if blocking:
+        return ("%s was not placed: track %d is taken there by %s (Resolve drops overlapping "
+                "clips without a word)" % (what, track, ", ".join(i.describe() for i in blocking)))
+    return "%s was not placed on track %d at frame %d (Resolve refused it)" % (what, track, record)
+
+
+def check_take(before, after, path, takes_before):
+    # type: (Item, Optional[Item], str, int) -> Optional[str]
+    """None when the re-read item is where it was, with one more take, showing ``path``."""
+    if after is None:
+        return "%s is gone from the timeline" % before.describe()
+    if (after.start, after.end, after.track) != (before.start, before.end, before.track):
+        return ("%s moved or changed length while the take was added (now %d-%d)"
+                % (before.describe(), after.start, after.end))
+    if after.takes < max(2, takes_before + 1):
+        return "Resolve did not add the take to %s" % before.describe()
+    if not same_file(after.path, path):
+        return "the new take of %s is not the one showing" % before.describe()
+    return None
+
+
+def marker_custom(job_id, batch_id):
+    # type: (str, str) -> str
+    """The marker ``customData`` that ties a new item to its job (found again by Collect)."""
+    return "kling-bridge job=%s batch=%s" % (job_id, batch_id)
+
+
+class Prompt(object):
+    """A B-roll to make: text, absolute frame, seconds, and the marker it came from."""
+
+    def __init__(self, text, frame, seconds, name=""):
+        # type: (str, int, int, str) -> None
+        self.text = text
+        self.frame = frame
+        self.seconds = seconds
+        self.name = name
+
+
+def prompt_text(marker, prefix=PROMPT_PREFIX):
+    # type: (Marker, str) -> Optional[str]
+    for text in (marker.note, marker.name):
+        stripped = str(text or "").strip()
+        if stripped.lower().startswith(prefix):
+            return stripped[len(prefix):].strip() or None
+    return None
+
+
+def prompts(facts, default_seconds, prefix=PROMPT_PREFIX):
+    # type: (TimelineFacts, int, str) -> List[Prompt]
+    """One B-roll per ``kling:`` marker, in timeline order."""
+    out = []
+    nominal = max(1, round(float(facts.rate)))
+    for marker in sorted(facts.markers, key=lambda m: m.frame):
+        text = prompt_text(marker, prefix)
+        if not text:
+            continue
+        if marker.duration > 1:
+            seconds = math.ceil(marker.duration / float(nominal))
+        else:
+            seconds = default_seconds
+        seconds = max(MIN_SECONDS, min(MAX_SECONDS, seconds))
+        out.append(Prompt(text, marker.frame, seconds, marker.name or text[:40]))
+    return out
+
+
+def aspect_ratio(width, height):
+    # type: (int, int) -> str
+    """The generation aspect (Kling offers 16:9, 9:16 and 1:1) nearest the timeline's."""
+    ratio = float(width) / float(height or 1)
+    options = (("16:9", 16.0 / 9.0), ("9:16", 9.0 / 16.0), ("1:1", 1.0))
+    return min(options, key=lambda o: abs(math.log(ratio / o[1])))[0]
