@@ -28,6 +28,7 @@ from .cli_output import Progress, emit, export_to, final_text, plan_text
 from .client import BridgeClient, BridgeError
 from .config import ConfigError, Paths, Settings, load_settings
 from .credentials import CredentialError, load_credential
+from .fileguard import UnsafeFile, regular_file
 
 EXIT_OK, EXIT_FAILED = 0, 1
 TIMELINE_SUFFIXES = {".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".fcpxmld", ".edl",
@@ -171,11 +172,18 @@ def generate_body(args: argparse.Namespace, paths: Paths) -> dict[str, Any]:
 
 
 def _existing(path: Path | None, flag: str) -> str | None:
+    """The absolute path of an input file, refused in the flag's words when it is missing or
+    is not a regular file (a FIFO, a device, a folder: never opened here)."""
     if path is None:
         return None
     full = path.expanduser().resolve()
-    if not full.is_file():
-        raise CliError(f"{flag} {path}: no such file", "check the path", reason="no_input")
+    try:
+        regular_file(full, what=flag.lstrip("-") + " file")
+    except UnsafeFile as exc:
+        if exc.code == "missing":
+            raise CliError(f"{flag} {path}: no such file", "check the path",
+                           reason="no_input") from None
+        raise CliError(f"{flag} {path}: {exc.problem}", exc.hint, reason="bad_input") from None
     return str(full)
 
 

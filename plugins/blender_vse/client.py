@@ -187,6 +187,16 @@ class BridgeClient:
         payload = self._request("GET", path, raw=True)  # type: bytes
         return payload
 
+    def export_batch(self, batch_id, folder, fmt=None):
+        # type: (str, str, Optional[str]) -> Dict[str, Any]
+        """Copy the batch's outputs into ``folder`` (never overwriting) and write the result
+        timeline there, linking to the copies; answers what was written (ExportOut)."""
+        body = {"folder": folder}  # type: Dict[str, Any]
+        if fmt:
+            body["format"] = fmt
+        answer = self.post("/batches/%s/export" % batch_id, body)  # type: Dict[str, Any]
+        return answer
+
     def events(self, batch=None, timeout=60.0):
         # type: (Optional[str], float) -> Iterator[Tuple[str, Any]]
         """Yield (event, data) from the server-sent event stream until it closes."""

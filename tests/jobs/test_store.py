@@ -113,3 +113,21 @@ os.kill(os.getpid(), signal.SIGKILL)
         assert saved.tasks[0].external_id == m.external_id(job_id, 0, 1)
     finally:
         store.close()
+
+
+def test_a_batchs_jobs_come_back_in_the_order_they_were_asked_for(tmp_path: Path) -> None:
+    """Ids made in one moment still sort in order (the editor's order of clips and looks)."""
+    now = 1_700_000_000.0
+    ids = m.new_ids("j", 300, now)
+    assert all(m.valid_id(i) for i in ids) and len(set(ids)) == 300
+    assert sorted(ids) == ids
+    assert len({i[-8:] for i in ids}) == 300  # the random tag output names use
+    batch = m.new_id("b", now)
+    jobs = [m.Job(id=i, batch_id=batch, kind=m.JobKind.GENERATE, provider="draft", spec={},
+                  created_at=now, updated_at=now, label=f"n{n}") for n, i in enumerate(ids)]
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    try:
+        store.create_batch(batch, "generate", {}, list(reversed(jobs)))
+        assert [j.label for j in store.batch_jobs(batch)] == [f"n{n}" for n in range(300)]
+    finally:
+        store.close()

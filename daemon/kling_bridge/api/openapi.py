@@ -82,7 +82,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         query=(("format", "the timeline format (default otio)",
                 {"type": "string", "enum": list(get_args(s.TimelineFormat))}),
                ("track", "EDLs: which new track's EDL (default: the first)",
-                {"type": "string", "maxLength": 200})),
+                {"type": "string", "minLength": 1, "maxLength": 200})),
         content_types=TIMELINE_MEDIA_TYPES, id_schema=BATCH_ID),
     ("POST", "export_batch"): Operation(
         "Copy the batch's outputs into a folder the editor keeps (never overwriting: "

@@ -159,6 +159,7 @@ async def get_batch(request: web.Request) -> web.Response:
     )
 
 
+MAX_TRACK_NAME = 200  # as the OpenAPI document says
 TIMELINE_FORMATS = ("otio", "otio_json", "fcp_xml", "fcpx_xml", "cmx_3600", "otioz", "AAF")
 
 
@@ -170,8 +171,12 @@ async def batch_timeline(request: web.Request) -> web.Response:
     if fmt not in TIMELINE_FORMATS:
         raise ApiError(400, "bad_format", f"unknown timeline format {fmt!r}",
                        f"use one of {', '.join(TIMELINE_FORMATS)}")
+    track = request.query.get("track")
+    if track is not None and not 0 < len(track) <= MAX_TRACK_NAME:
+        raise ApiError(400, "bad_request", f"track must be a new track's name, 1-{MAX_TRACK_NAME}"
+                       " characters", "the batch's timeline answer names its new tracks")
     batch, jobs = batch_or_404(request)
-    body, media_type = await result_timeline(batch, jobs, fmt, request.query.get("track"))
+    body, media_type = await result_timeline(batch, jobs, fmt, track)
     content_type, _, charset = media_type.partition("; charset=")
     return web.Response(body=body, content_type=content_type, charset=charset or None)
 

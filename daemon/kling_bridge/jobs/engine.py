@@ -761,9 +761,10 @@ _INLINE_BUILD = 64
 
 def _new_jobs(items: Sequence[tuple[m.JobKind, NewJob]], prov: Provider, batch_id: str,
               now: float) -> list[m.Job]:
+    ids = m.new_ids("j", len(items), now)
     return [
         m.Job(
-            id=m.new_id("j", now),
+            id=job_id,
             batch_id=batch_id,
             kind=kind,
             provider=prov.name,
@@ -773,7 +774,7 @@ def _new_jobs(items: Sequence[tuple[m.JobKind, NewJob]], prov: Provider, batch_i
             updated_at=now,
             label=item.label,
         )
-        for kind, item in items
+        for job_id, (kind, item) in zip(ids, items, strict=True)
     ]
 
 

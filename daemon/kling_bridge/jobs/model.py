@@ -101,6 +101,18 @@ def new_id(prefix: str, now: float | None = None) -> str:
     return f"{prefix}{ms:011x}{secrets.token_hex(6)}"
 
 
+def new_ids(prefix: str, count: int, now: float | None = None) -> list[str]:
+    """``count`` ids made at one moment that still sort in the order asked for (a batch's
+    jobs are read back by id, and the editor's order of clips and looks is theirs): the
+    first 4 of the 12 random digits count up, the last 8 stay random -- the job's own tag
+    in its output names."""
+    if count > 0x8000:
+        raise ValueError(f"{count} ids at once: at most 32768")
+    ms = int((time.time() if now is None else now) * 1000)
+    start = secrets.randbelow(0x8000)  # room to count up to 32768 jobs without wrapping
+    return [f"{prefix}{ms:011x}{start + n:04x}{secrets.token_hex(4)}" for n in range(count)]
+
+
 def valid_id(value: str) -> bool:
     return bool(_ID_RE.match(value))
 
