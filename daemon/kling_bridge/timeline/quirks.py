@@ -41,7 +41,7 @@ from kling_bridge.timeline.rates import (
     rational,
     snap_rate,
 )
-from kling_bridge.timeline.walk import gc_paused, listed, meta_value
+from kling_bridge.timeline.walk import metadata_get
 
 KEY = "kling_bridge"  # metadata namespace and provenance marker name
 EDL_COMMENT = "KLING_BRIDGE "  # before 0.2: a JSON record (still read)
@@ -158,7 +158,7 @@ def relative_media_from(timeline: otio.schema.Timeline, folder: str) -> int:
     Returns how many references changed."""
     base = folder.replace("\\", "/")
     changed = 0
-    for clip, _track in _clips_with_tracks(timeline.tracks, ""):
+    for clip in timeline.find_clips():
         url = getattr(clip.media_reference, "target_url", "")
         local = path_from_url(url) if url else None
         if not local or _absolute(local):
@@ -183,29 +183,20 @@ def _absolute(path: str) -> bool:
 def media_issues(
     timeline: otio.schema.Timeline, exists: Callable[[str], bool]
 ) -> list[ClipIssue]:
-    """Clips whose media cannot be found on this machine (reported, never fatal)."""
-    with gc_paused():
-        return _media_issues(timeline, exists)
-
-
-def _media_issues(
-    timeline: otio.schema.Timeline, exists: Callable[[str], bool]
-) -> list[ClipIssue]:
+    """Clips whose media cannot be found on this machine (reported, never fatal), each
+    with the name of the track it is on."""
     issues: list[ClipIssue] = []
     seen: dict[str, tuple[str | None, bool]] = {}  # url -> (path, exists): media repeats
-    external = otio.schema.ExternalReference
-    for clip, track in _clips_with_tracks(timeline.tracks, ""):
+    for clip in timeline.find_clips():
         ref = clip.media_reference
-        if type(ref) is external:  # the usual case, answered by one comparison
-            url = ref.target_url
-        elif isinstance(ref, otio.schema.GeneratorReference):
+        if isinstance(ref, otio.schema.GeneratorReference):
             continue
-        elif isinstance(ref, otio.schema.MissingReference) or ref is None:
+        track = _track_name(clip)
+        if isinstance(ref, otio.schema.MissingReference) or ref is None:
             issues.append(ClipIssue(clip.name or "<unnamed>", "offline: the editor exported no "
                                     "media path for it; relink it before exporting", track))
             continue
-        else:
-            url = getattr(ref, "target_url", "")
+        url = getattr(ref, "target_url", "")
         if not url:
             continue
         if url not in seen:
@@ -221,24 +212,12 @@ def _media_issues(
     return issues
 
 
-def _clips_with_tracks(composition: Any, track: str) -> Iterator[tuple[Any, str]]:
-    """Every clip as ``find_clips`` orders them (depth first), with the name of the track
-    holding it (the nearest one, for clips nested in a compound) -- one walk instead of a
-    climb up the parents for each clip."""
-    if isinstance(composition, otio.schema.Track):
-        track = composition.name
-    clip_type = otio.schema.Clip
-    for child in listed(composition):
-        kind = type(child)
-        if kind is clip_type:  # most children: no isinstance walk up the class tree
-            yield child, track
-            continue
-        if kind is otio.schema.Gap:
-            continue
-        if isinstance(child, clip_type):
-            yield child, track
-        if isinstance(child, otio.core.Composition):
-            yield from _clips_with_tracks(child, track)
+def _track_name(item: Any) -> str:
+    """The name of the track holding ``item`` (the nearest, for a clip in a compound)."""
+    parent = item.parent()
+    while parent is not None and not isinstance(parent, otio.schema.Track):
+        parent = parent.parent()
+    return str(parent.name) if parent is not None else ""
 
 
 def _walk(root: Any) -> Iterator[Any]:
@@ -285,7 +264,7 @@ def _snap_rates(timeline: otio.schema.Timeline) -> bool:
         rng = _snap_range(item.source_range)
         if rng is not None:
             item.source_range, changed = rng, True
-        for marker in listed(item.markers):
+        for marker in item.markers[:]:
             mrng = _snap_range(marker.marked_range)
             if mrng is not None:
                 marker.marked_range, changed = mrng, True
@@ -320,7 +299,7 @@ def _edl_offsets_to_start(timeline: otio.schema.Timeline) -> bool:
 def _fcp_switched_off(timeline: otio.schema.Timeline) -> bool:
     """``<enabled>FALSE</enabled>`` on FCP 7 clip items and tracks -> ``enabled = False``."""
     found = False
-    for track in listed(timeline.tracks):
+    for track in timeline.tracks:
         if _fcp_false(track):
             track.enabled = False
             found = True
@@ -336,15 +315,17 @@ def _fcp_marker_comments(timeline: otio.schema.Timeline) -> None:
     """A marker's ``<comment>`` (where Premiere keeps its note, and an editor writes
     ``kling: ...``) is only metadata to the adapter: it becomes the marker's comment."""
     for holder in [timeline.tracks, *timeline.tracks.find_children()]:
-        for marker in listed(getattr(holder, "markers", [])):
-            fcp = meta_value(marker.metadata, "fcp_xml")
+        if not isinstance(holder, otio.core.Item):
+            continue  # a transition has no markers
+        for marker in holder.markers[:]:
+            fcp = metadata_get(marker.metadata, "fcp_xml")
             comment = fcp.get("comment") if isinstance(fcp, Mapping) else None
             if isinstance(comment, str) and comment and not marker.comment:
                 marker.comment = comment
 
 
 def _fcp_false(item: Any) -> bool:
-    fcp = meta_value(getattr(item, "metadata", None), "fcp_xml")
+    fcp = metadata_get(getattr(item, "metadata", None), "fcp_xml")
     value = fcp.get("enabled") if isinstance(fcp, Mapping) else None
     return isinstance(value, str) and value.strip().upper() == "FALSE"
 
@@ -352,7 +333,7 @@ def _fcp_false(item: Any) -> bool:
 def _lift_log_notes(timeline: otio.schema.Timeline) -> None:
     """The record the FCP 7 splice writes in a new clip item's ``<logginginfo><lognote>``."""
     for clip in timeline.find_clips():
-        fcp = meta_value(clip.metadata, "fcp_xml")
+        fcp = metadata_get(clip.metadata, "fcp_xml")
         logging = fcp.get("logginginfo") if isinstance(fcp, Mapping) else None
         if not isinstance(logging, Mapping):
             continue
@@ -363,7 +344,7 @@ def _lift_log_notes(timeline: otio.schema.Timeline) -> None:
 
 def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
-        cmx = meta_value(clip.metadata, "cmx_3600")
+        cmx = metadata_get(clip.metadata, "cmx_3600")
         if not cmx or not cmx.get("comments"):
             continue
         kept = []
@@ -382,7 +363,7 @@ def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
 
 def _lift_aaf_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
-        aaf = meta_value(clip.metadata, "AAF")
+        aaf = metadata_get(clip.metadata, "AAF")
         comments = aaf.get("UserComments") if isinstance(aaf, Mapping) else None
         if not isinstance(comments, Mapping):
             continue

@@ -41,7 +41,7 @@ from kling_bridge.timeline.fcpxml import read_fcpxml, splice_fcpxml
 from kling_bridge.timeline.rates import rate_text
 from kling_bridge.timeline.results import ResultClip, new_clips
 from kling_bridge.timeline.selection import Criteria, Selection, select
-from kling_bridge.timeline.walk import items
+from kling_bridge.timeline.walk import placed_items as items
 from tests.timeline.conftest import GOLDEN, SAMPLES
 from tests.timeline.fcpxml.cuts import Cut, all_cuts, cut_id
 from tests.timeline.fcpxml.xmltext import El, align, record, seconds, time_of, tree
