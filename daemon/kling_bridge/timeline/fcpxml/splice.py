@@ -188,8 +188,8 @@ class _Splice:
         fmt = (source_format if out_rate == media_rate and source_format
                else self._format(out_rate, self.doc.resource(source_format)))
         asset_id = self._asset(result, new_start, length, fmt)
-        attrs = [("ref", asset_id), ("lane", str(lane)),
-                 ("offset", format_time(item.anchor_offset(item.start))),
+        offset = item.anchor_offset(item.start)
+        attrs = [("ref", asset_id), ("lane", str(lane)), ("offset", format_time(offset)),
                  ("name", _clip_name(result)), ("start", format_time(shown)),
                  ("duration", format_time(item.duration))]
         if fmt != self.layout.sequence.get("format"):
@@ -200,8 +200,7 @@ class _Splice:
             attrs.append(("srcEnable", "video"))  # the source below keeps its own sound
         timing = [_copy(self.doc, c) for c in _conforms(item)]
         clip = element("asset-clip", attrs, [_note(result), *timing, _metadata(result)])
-        return _Placed(item.anchor, lane, item.anchor_offset(item.start), clip, item.start,
-                       item.start + item.duration)
+        return _Placed(item.anchor, lane, offset, clip, item.start, item.start + item.duration)
 
     # ------------------------------------------------------------------ B-roll
 
