@@ -26,7 +26,7 @@ from xml.etree.ElementTree import ParseError
 
 import opentimelineio as otio
 
-from kling_bridge.fileguard import read_capped
+from kling_bridge.fileguard import UnsafeFile, read_capped
 from kling_bridge.timeline import quirks
 from kling_bridge.timeline.errors import ClipIssue, TimelineError
 from kling_bridge.timeline.paths import path_from_url, url_from_path
@@ -468,6 +468,8 @@ def _adapter_errors(where: str, fmt: str) -> Iterator[None]:
         if exc.path is None:
             raise TimelineError(exc.problem, path=where, item=exc.item, hint=exc.hint) from exc
         raise
+    except UnsafeFile as exc:  # the file itself (a relative path, a FIFO, too large)
+        raise TimelineError(exc.problem, path=exc.path, hint=exc.hint or None) from exc
     except ParseError as exc:
         line, column = getattr(exc, "position", (0, 0))
         raise TimelineError(

@@ -298,7 +298,7 @@ def _cannot_restyle(item: Any, meta: dict[str, Any]) -> tuple[str | None, Any]:
         return "nested/compound clip: open it and select the clips inside, or flatten it", None
     if not isinstance(item, otio.schema.Clip):
         return f"{item.schema_name()} is not a clip", None
-    retimed = _time_effect_reason(item.effects)
+    retimed = _time_effect_reason(item.effects, bool(meta.get("frame_for_frame")))
     if retimed:
         return retimed, None
     ref = item.media_reference
@@ -313,13 +313,17 @@ def _cannot_restyle(item: Any, meta: dict[str, Any]) -> tuple[str | None, Any]:
     return None, ref
 
 
-def _time_effect_reason(effects: Any) -> str | None:
-    """Why a clip's time effects stop a frame-for-frame restyle (None when it plays its
-    media at normal speed): the result would have to be retimed the same way, and the
-    bridge does not guess how the editor's application interpolates."""
+def _time_effect_reason(effects: Any, frame_for_frame: bool = False) -> str | None:
+    """Why a clip's time effects stop a frame-exact restyle (None when it plays its media at
+    normal speed): the result would have to be retimed the same way, and the bridge does
+    not guess how the editor's application interpolates. A constant speed the reader knows
+    the editor plays frame for frame (``frame_for_frame``: Final Cut's Automatic Speed
+    between 29.97 and 30 fps...) is no obstacle: each record frame is a media frame."""
     if not effects:  # most clips (read by index below: see :mod:`.walk`)
         return None
     for effect in effects[:]:
+        if isinstance(effect, otio.schema.LinearTimeWarp) and frame_for_frame:
+            continue
         if isinstance(effect, otio.schema.LinearTimeWarp):
             scalar = effect.time_scalar
             if scalar == 0:
@@ -386,7 +390,10 @@ def _source_range(
         else:
             origin = at_media_rate(first)
     start = at_media_rate(trimmed.start_time) - origin
-    count = at_media_rate(trimmed.duration)
+    if meta.get("frame_for_frame"):  # one media frame per record frame (see the reader)
+        count = frame_counter(trimmed.duration.rate)(trimmed.duration)
+    else:
+        count = at_media_rate(trimmed.duration)
     if count <= 0:
         return "zero length"
     if start < 0:

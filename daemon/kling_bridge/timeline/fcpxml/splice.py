@@ -177,9 +177,12 @@ class _Splice:
         shown = media.time
         new_start = asset_start + Fraction(first) / media_rate - Fraction(
             result.handle_before) / out_rate
+        # what the source shows of its media: its duration, or as many media frames as it
+        # lasts record frames when Final Cut plays it frame for frame (see .layout)
+        span = item.duration * item.retime if item.conformed and item.retime else item.duration
         length = (Fraction(result.frames) / out_rate if result.frames
-                  else shown - new_start + item.duration)
-        if shown + item.duration > new_start + length + 1 / out_rate:
+                  else shown - new_start + span)
+        if shown + span > new_start + length + 1 / out_rate:
             raise TimelineError(
                 f"the rendered file ({result.frames} frames) is shorter than its source",
                 path=self.name, item=result.clip.name or result.job_id,
@@ -335,10 +338,11 @@ def _pack(spans: list[tuple[Fraction, Fraction]]) -> list[int]:
 
 
 def _conforms(item: Item) -> list[Node]:
-    """A frame-sampling ``conform-rate`` of the source (media at another rate, played at
-    normal speed) applies to the restyle too."""
+    """The source's ``conform-rate`` applies to the restyle too: frame sampling (media at
+    another rate played at normal speed), or Automatic Speed frame for frame (29.97 media
+    in a 30p project: the restyle's media frames then play over the source's one to one)."""
     found = item.node.first("conform-rate")
-    if found is not None and found.get("scaleEnabled") == "0":
+    if found is not None and (found.get("scaleEnabled") == "0" or item.conformed):
         return [found]
     return []
 
