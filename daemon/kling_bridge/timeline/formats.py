@@ -431,7 +431,9 @@ def _finish(
 ) -> ReadResult:
     timeline = _as_timeline(loaded, where, notes)
     notes.extend(quirks.normalise(timeline, fmt, drop_frame=drop[0] if drop else None,
-                                  snap=not rates_exact))
+                                  snap=not rates_exact,
+                                  carriers=text is None or (  # OTIO JSON keeps metadata
+                                      fmt != "otio_json" and quirks.may_carry_provenance(text))))
     if folder is not None and fmt not in ("otiod", "otioz") and _may_be_relative(text, fmt):
         moved = quirks.relative_media_from(timeline, str(folder))
         if moved:

@@ -118,12 +118,15 @@ def normalise(
     *,
     drop_frame: bool | None = None,
     snap: bool = True,
+    carriers: bool = True,
 ) -> list[str]:
     """Normalise a freshly read timeline in place; returns notes on what was assumed.
 
     ``drop_frame`` is what the source file said about its timecode (EDL ``FCM`` line, FCP
     XML ``displayformat``); it is kept in ``metadata["kling_bridge"]`` for the writers.
-    ``snap=False`` skips the rate walk when the reader already knows every rate is exact.
+    ``snap=False`` skips the rate walk when the reader already knows every rate is exact;
+    ``carriers=False`` skips looking for provenance in markers and comments when the
+    document's text shows it holds none (:func:`may_carry_provenance`).
     """
     notes: list[str] = []
     if drop_frame is not None:
@@ -138,7 +141,15 @@ def normalise(
         notes.append("frame rates snapped to exact SMPTE rates")
     if _edl_offsets_to_start(timeline):
         notes.append("record start moved from the EDL's track offset to the timeline start")
-    # carriers: looked for in every format when the hook cannot say which one it read
+    if carriers:  # looked for in every format when the hook cannot say which one it read
+        _lift_carriers(timeline, fmt)
+    if "Resolve_OTIO" in timeline.metadata:
+        notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
+    return notes
+
+
+def _lift_carriers(timeline: otio.schema.Timeline, fmt: str | None) -> None:
+    """Provenance kept in what a format keeps (see :mod:`.provenance`) back to metadata."""
     if fmt in (None, "cmx_3600"):
         _lift_edl_comments(timeline)
     if fmt in (None, "AAF"):
@@ -147,9 +158,14 @@ def normalise(
         _lift_log_notes(timeline)
     if fmt not in ("otio_json", "otioz", "otiod"):  # OTIO's own formats keep metadata
         _lift_provenance_markers(timeline)
-    if "Resolve_OTIO" in timeline.metadata:
-        notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
-    return notes
+
+
+def may_carry_provenance(text: str) -> bool:
+    """Whether a document's text can hold a record the bridge wrote: every record names its
+    job (``job_id: ...`` in a marker or comment, ``"job_id"`` in an older JSON record,
+    ``kling_bridge.job_id`` in FCPXML metadata), so one look at the text answers for
+    thousands of markers."""
+    return "job_id" in text
 
 
 def relative_media_from(timeline: otio.schema.Timeline, folder: str) -> int:

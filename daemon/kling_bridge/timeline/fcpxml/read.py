@@ -137,7 +137,7 @@ class _Builder:
             "tracks": {"OTIO_SCHEMA": "Stack.1", "name": "tracks", "metadata": {},
                        "children": self.tracks(layout)}}
         loaded: otio.schema.Timeline = otio.adapters.otio_json.read_from_string(
-            json.dumps(document))
+            json.dumps(document, check_circular=False))  # plain data: no cycles to look for
         return loaded
 
     # ------------------------------------------------------------------ tracks
