@@ -33,7 +33,10 @@ def snap_rate(rate: float) -> float:
     return rate
 
 
-@lru_cache(maxsize=256)
+# Rates come as floats (OTIO), Fractions and text: ``typed`` keeps 25.0 and Fraction(25)
+# apart in the caches. Equal, they would share an entry, but every look-up of one would
+# compare it with the other through Fraction's own ``==`` (about 10 us).
+@lru_cache(maxsize=256, typed=True)
 def exact_rate(rate: float | Fraction | str) -> Fraction:
     """``23.976`` -> ``Fraction(24000, 1001)``; ``25.0`` -> ``Fraction(25)``."""
     if isinstance(rate, str):
@@ -93,7 +96,7 @@ class FrameCounter:
         return frames(time, self.rate)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=64, typed=True)
 def frame_counter(rate: float | Fraction | str) -> FrameCounter:
     """The :class:`FrameCounter` of ``rate`` (any spelling; snapped to the exact rate)."""
     return FrameCounter(exact_rate(rate))

@@ -236,10 +236,13 @@ def frame_rate(format_node: Node | None) -> Fraction | None:
     if format_node is None:
         return None
     value = format_node.attrs.get("frameDuration")
-    if not value:
-        return None
+    return _rate_of(value) if value else None
+
+
+@lru_cache(maxsize=256)  # asked for every clip; a project has a handful of formats
+def _rate_of(frame_duration: str) -> Fraction | None:
     try:
-        duration = parse_time(value)
+        duration = parse_time(frame_duration)
     except ValueError:
         return None
     return 1 / duration if duration > 0 else None
