@@ -175,6 +175,56 @@ def test_built_timeline_selects_like_the_export(media: dict[str, Path]) -> None:
                                          10, 30)]
 
 
+@pytest.mark.parametrize(("clip_rate", "timeline_rate"), [("25", "24"), ("29.97", "23.976")])
+def test_other_rate_media_is_sent_as_its_exact_frames_and_later_clips_keep_their_place(
+        media: dict[str, Path], clip_rate: str, timeline_rate: str) -> None:
+    """Resolve's export puts a 25 fps clip's source on the 24 fps grid (an in-point can be a
+    frame off, the length a frame short); the plugin rewrites the chosen clips' source in
+    the media's own frames, from the export or built, and the daemon then reads those exact
+    frames -- while a clip after them on the track keeps its record frame."""
+    from helpers import cut
+    from kling_bridge_resolve.host import Host
+
+    app, timeline, handles = cut(media[clip_rate], timeline_rate)
+    third = app.find_item(handles[1].GetUniqueId())
+    third_start = third["start"] + third["duration"] + 7
+    pool = app.resolve.GetProjectManager().GetCurrentProject().GetMediaPool()
+    (mpi,) = [c for c in pool.GetRootFolder().GetClipList()]
+    (late,) = pool.AppendToTimeline([{"mediaPoolItem": mpi, "startFrame": 13, "endFrame": 38,
+                                      "mediaType": 1, "trackIndex": 1,
+                                      "recordFrame": third_start}])
+    host = Host.from_namespace(app.namespace())
+    read = host.facts(timeline)
+    chosen = host.complete(sorted(read.video_items(), key=lambda i: i.start))
+    lengths = [i.duration for i in chosen]
+    exported, missing = marking.mark(host.export_otio(timeline), chosen, read.rate)
+    assert missing == []
+    for doc in (exported, marking.build(read, chosen)):
+        picked = select(read_timeline_text(json.dumps(doc), "otio_json").timeline, Criteria())
+        got = [(s.start_frame, s.frame_count, r.record_start) for r, s in picked.restyles]
+        media_rate = frames.exact_rate(clip_rate)
+        assert got[0][:2] == (4, frames.media_count(lengths[0], read.rate, media_rate))
+        assert got[1][:2] == (10, frames.media_count(lengths[1], read.rate, media_rate))
+        assert got[2][:2] == (13, frames.media_count(lengths[2], read.rate, media_rate))
+        assert got[2][2] == late.GetStart() - read.start  # the gap took up the difference
+        for (_first, count, _r), length in zip(got, lengths, strict=True):
+            assert frames.on_timeline(count, read.rate, media_rate) == length  # covers it
+
+
+def test_a_track_placement_no_whole_media_frames_can_fill_is_refused() -> None:
+    pal_on_24 = Item("a", "a", 1, 100, 123, path="/a.mov", media_rate=Fraction(25))
+    film_on_25 = Item("b", "b", 1, 100, 124, path="/b.mov", media_rate=Fraction(24))
+    assert placement.cannot_place_on_track(pal_on_24, Fraction(24)) is None
+    why = placement.cannot_place_on_track(film_on_25, Fraction(25))
+    assert why is not None and "24 fps on this 25 fps timeline" in why
+    assert "exactly 24 timeline frames" in why
+    assert 'as a take (placement "take")' in why  # a take keeps the item's length
+    film_on_25.end = 123  # 23 frames of 24 fps media fill 23 frames at 25
+    assert placement.cannot_place_on_track(film_on_25, Fraction(25)) is None
+    same = Item("c", "c", 1, 100, 124, path="/c.mov", media_rate=Fraction(25))
+    assert placement.cannot_place_on_track(same, Fraction(25)) is None
+
+
 # ------------------------------------------------------------------ placement
 
 

@@ -13,11 +13,11 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple  # noqa: F401
 
 from . import marking, placement
 from .client import BridgeClient, BridgeError  # noqa: F401
-from .frames import convert, frames_to_timecode, rate_text, refine_rate
+from .frames import frames_to_timecode, media_count, rate_text, refine_rate
 from .host import Host, HostError  # noqa: F401
 from .ledger import Ledger
 from .model import Item, TimelineFacts  # noqa: F401
-from .selection import Choice, choose  # noqa: F401
+from .selection import Choice, SelectionError, choose  # noqa: F401
 
 POLL_SECONDS = 1.0
 ENDED = ("succeeded", "failed", "cancelled", "needs_attention")
@@ -89,14 +89,24 @@ class Session(object):
                               "limit of %d" % (units, self.settings["max_units"]),
                               'raise "max_units" in the settings file, or choose fewer clips')
 
-    def prepare(self):
-        # type: () -> Tuple[TimelineFacts, Choice, Dict[str, Any]]
-        """Choose the clips (saying which rule found them) and build the request."""
+    def prepare(self, mode=None):
+        # type: (Optional[str]) -> Tuple[TimelineFacts, Choice, Dict[str, Any]]
+        """Choose the clips (saying which rule found them) and build the request; clips
+        whose result could not land frame for frame where ``mode`` puts it are left out."""
         timeline = self.host.timeline()
         facts = self.host.facts(timeline)
         choice = choose(facts, self.settings["clip_colour"], self.host.selected_ids(timeline),
                         self.host.current_id(timeline), self.host.colour_of,
                         self.host.complete)
+        if (mode or self.settings["placement"]) == "track":
+            for item in list(choice.items):
+                why = placement.cannot_place_on_track(item, facts.rate)
+                if why:
+                    choice.items.remove(item)
+                    choice.skipped.append((item, why))
+            if not choice.items:
+                raise SelectionError("none of the chosen clips can be restyled onto a track "
+                                     "frame for frame: %s" % choice.skipped[0][1])
         for line in choice.tried:
             self.say("  (%s)" % line)
         self.say(choice.summary())
@@ -114,7 +124,7 @@ class Session(object):
         # type: (Optional[str], Optional[float]) -> Optional[str]
         """Restyle the chosen clips; results as takes (or ``mode="track"``: a track above)."""
         mode = mode or self.settings["placement"]
-        facts, choice, body = self.prepare()
+        facts, choice, body = self.prepare(mode)
         priced = self.client.restyle(dict(body, dry_run=True))
         self.check_price(priced)
         targets = dict((i.uid, {"name": i.name, "track": i.track, "start": i.start,
@@ -415,9 +425,9 @@ class Session(object):
                 target["start"], target["end"], target["track"]):
             return ("%r was moved, trimmed or deleted since it was sent; the result no "
                     "longer fits it" % target["name"])
-        expected = item.duration
-        if item.media_rate and item.media_rate != facts.rate:
-            expected = convert(item.duration, facts.rate, item.media_rate)
+        expected = item.duration  # media frames that cover the item, at the media's rate
+        if item.media_rate:
+            expected = media_count(item.duration, facts.rate, item.media_rate)
         if frames and abs(frames - expected) > 1:
             return "the result has %d frames but %r needs %d" % (frames, item.name, expected)
         frames = frames or expected

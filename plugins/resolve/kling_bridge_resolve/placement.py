@@ -21,6 +21,7 @@ import re
 from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: F401 (type comments)
 
+from .frames import exact_rate, media_count, on_timeline
 from .model import Item, Marker, TimelineFacts  # noqa: F401
 
 PROMPT_PREFIX = "kling:"
@@ -85,6 +86,32 @@ def check_take(before, after, path, takes_before):
     if not same_file(after.path, path):
         return "the new take of %s is not the one showing" % before.describe()
     return None
+
+
+def cannot_place_on_track(item, rate):
+    # type: (Item, Fraction) -> Optional[str]
+    """Why a restyle of ``item`` could not sit on a track above it frame for frame, or None.
+
+    Its media at another rate is laid down in whole media frames rounded down onto the
+    timeline's grid; some lengths no whole number of media frames makes (23 frames of 24 fps
+    media fill 23 frames of a 25 fps timeline, 24 fill 25: none fills 24). A take has no
+    such limit (the item keeps its length), so the editor is told to use takes.
+    """
+    if not item.media_rate or exact_rate(item.media_rate) == rate:
+        return None
+    media_rate = exact_rate(item.media_rate)
+    if on_timeline(media_count(item.duration, rate, media_rate), rate, media_rate) == \
+            item.duration:
+        return None
+    return ("its media runs at %s fps on this %s fps timeline, and no whole number of its "
+            "frames fills exactly %d timeline frames on a track (Resolve rounds them onto "
+            "the timeline's frames): restyle it as a take (placement \"take\"), or trim it "
+            "by a frame" % (_fps(media_rate), _fps(rate), item.duration))
+
+
+def _fps(rate):
+    # type: (Fraction) -> str
+    return ("%.3f" % float(rate)).rstrip("0").rstrip(".")
 
 
 def marker_custom(job_id, batch_id):
