@@ -27,10 +27,11 @@ from urllib.parse import urljoin
 import aiohttp
 
 from ...atomic import atomic_output
+from ...media.errors import MediaError
+from ...media.facts import verify_video
 from ..base import ErrorKind, ProviderError
 from .auth import Auth
 from .errors import connection_error, from_answer, not_connected, scrub
-from .probe import ProbeError, verify_video
 
 log = logging.getLogger("kling_bridge.providers.kling")
 
@@ -209,10 +210,10 @@ class KlingClient:
                     await asyncio.sleep(self._resume_backoff * 2 ** (failures - 1))
             try:
                 await verify_video(tmp)
-            except ProbeError as exc:
+            except MediaError as exc:
                 raise ProviderError(
                     ErrorKind.SERVER,
-                    f"The downloaded Kling result is not a playable video ({exc})",
+                    f"The downloaded Kling result is not a playable video ({exc.problem})",
                     hint="it is fetched again on the next attempt",
                 ) from None
         return dest
