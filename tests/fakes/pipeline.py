@@ -40,7 +40,7 @@ class PassthroughPipeline:
                                           rate=rate))
         meta: dict[str, object] = {"segments": len(fetched)}
         if isinstance(ctx.spec, RestyleSpec):
-            meta["prompt"] = ctx.spec.look.prompt or ctx.spec.look.label
+            meta["look_words"] = ctx.spec.look.prompt or ctx.spec.look.label
         return JobResult(outputs=tuple(outputs), metadata=meta)
 
 

@@ -128,19 +128,21 @@ def bind(link: Link, parent: m.Job) -> JobSpec:
         raise BindError(f"link {link.index + 1} generates nothing")
     words = template.prompt
     if parent.kind is m.JobKind.RESTYLE:
-        look = str(result.metadata.get("prompt") or "").strip()
+        # the look in words for new footage (not the edit's "Restyle @video_1 as...")
+        look = str(result.metadata.get("look_words") or result.metadata.get("look") or "")
         words = ". ".join(w.strip().rstrip(".") for w in (look, words) if w.strip())
     placement, conform = template.placement, template.conform
     ref = _parent_ref(parent, int(video.frames), str(video.rate))
     if placement is None and ref is not None:
         # B-roll right after the clip it follows, on the B-roll track, at the timeline's
         # rate and the clip's picture size, exactly as long as asked.
-        placement = ClipRef(clip_id=f"after:{ref.clip_id}", name=f"{ref.name} · {link.label}",
-                            track_index=-1, record_start=ref.record_start + ref.record_duration,
-                            timeline_rate=ref.timeline_rate)
+        frames = round(template.duration * parse_rate(ref.timeline_rate))
         if conform is None:
-            frames = round(template.duration * parse_rate(ref.timeline_rate))
             conform = ConformTarget(ref.timeline_rate, 0, 0, frames=frames)
+        placement = ClipRef(clip_id=f"after:{ref.clip_id}", name=link.label, track_index=-1,
+                            record_start=ref.record_start + ref.record_duration,
+                            record_duration=conform.frames or frames,
+                            timeline_rate=ref.timeline_rate)
     if link.feed == "frame":
         return replace(template, prompt=words, style_image=video.path, placement=placement,
                        conform=conform)

@@ -27,7 +27,7 @@ from ..media.conform import ConformOptions, GeneratedTarget, aconform, aconform_
 from ..media.errors import MediaError, RangeOutsideMedia
 from ..media.extract import adetect_scene_cuts, aextract
 from ..media.fit import FitPlan, plan_fit, scene_windows
-from ..media.presets import PresetLibrary, kling_prompt, load_presets
+from ..media.presets import PresetLibrary, kling_prompt, load_presets, look_words
 from ..media.probe import MediaInfo, probe, require_motion_video
 from ..media.run import link_or_copy
 from ..providers.base import AudioMode, Operation, Resolution, TaskRequest
@@ -204,6 +204,14 @@ class MediaPipeline:
                                 code="bad_request")
         return kling_prompt(preset, spec.look.prompt), preset.id if preset else None
 
+    def _look_words(self, spec: RestyleSpec) -> str:
+        """The look in words for new footage in it (a chain's B-roll follows them)."""
+        try:
+            preset = self._library().get(spec.look.preset) if spec.look.preset else None
+        except MediaError:
+            preset = None
+        return look_words(preset, spec.look.prompt) or spec.look.label
+
     def _prompt_for_record(self, spec: RestyleSpec) -> str:
         """The prompt as sent -- or the editor's words if the preset vanished since."""
         try:
@@ -284,6 +292,7 @@ class MediaPipeline:
         meta: dict[str, Any] = {
             "draft": draft, "provider": ctx.provider.name, "kind": "restyle", "look": look,
             "preset": spec.look.preset, "prompt": self._prompt_for_record(spec),
+            "look_words": self._look_words(spec),
             "variant": spec.variant,
             "source": spec.source.path, "start_frame": spec.source.start_frame,
             "frame_count": spec.source.frame_count, "rate": spec.source.rate,

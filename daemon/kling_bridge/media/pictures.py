@@ -227,7 +227,8 @@ class CompareColumn:
 
 def header_layout(tile_width: int) -> tuple[int, int, int]:
     """``(font size, line height, header height)`` of a comparison column's header."""
-    size = max(11, tile_width // 18)
+    # a job id line ("job " + 24 characters) fits the column
+    size = max(9, min(tile_width // 18, int(tile_width / (0.6 * 30))))
     line = size + size // 2
     return size, line, code_cell(tile_width)[1] + 3 * line + 2 * _MARGIN
 
