@@ -207,6 +207,12 @@ async def test_five_looks_compared_then_one_applied_to_the_rest(
     assert job["spec"]["resolution"] == "720p"  # the compared look's settings
     assert job["spec"]["source"]["path"] == str(editors_clips[1])
     assert rest["skipped"][0]["name"] == "A001"
+    # "to all": the compared clip too -- served from the result cache, nothing sent again
+    unified = await post(draft_api, "/v1/restyle", {
+        "clips": [{"path": str(c), "frame_count": 75} for c in editors_clips],
+        "apply_look": {"job_id": picked, "to": "all"}})
+    final = await wait_batch(draft_api, unified["batch_id"])
+    assert [[t["cached"] for t in j["tasks"]] for j in final["jobs"]] == [[True], [False]]
 
 
 async def test_a_character_stays_in_the_picture(draft_api: Api, tmp_path: Path) -> None:

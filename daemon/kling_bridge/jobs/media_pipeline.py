@@ -420,7 +420,10 @@ class MediaPipeline:
         kind = ctx.kind
         if isinstance(spec, GenerateSpec):
             words = spec.prompt or (spec.shots[0].prompt if spec.shots else "image")
-            base = output_base(ctx, f"{kind}.{_safe_name(words, 40)}.v{spec.variant + 1}", draft)
+            what = kind
+            if spec.feature_video or spec.style_image:
+                what = "next-shot" if spec.feature_mode == "next_shot" else "more-like-this"
+            base = output_base(ctx, f"{what}.{_safe_name(words, 40)}.v{spec.variant + 1}", draft)
         else:
             base = output_base(ctx, f"{kind}.{_safe_name(Path(spec.audio).stem, 40)}", draft)
         target = spec.conform
