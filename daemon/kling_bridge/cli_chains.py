@@ -194,13 +194,13 @@ def resolve_apply_look(client: BridgeClient, args: argparse.Namespace) -> dict[s
 
 def compare_pictures(client: BridgeClient, batch_id: str, out: Path | None) -> list[str]:
     """The batch's comparison picture(s); copied into ``out`` when given. Paths written."""
-    from .cli_output import atomic_copy
+    from .export import place_copy
 
     answer = client.compare(batch_id)
     written = []
     for picture in answer["pictures"]:
         path = Path(picture["path"])
-        written.append(str(atomic_copy(path, out) if out is not None else path))
+        written.append(str(place_copy(path, out) if out is not None else path))
     return written
 
 
