@@ -145,3 +145,27 @@ def test_unknown_source_clip_still_placed() -> None:
         job_id="j1", kind="restyle", path="/o.mov", clip=ref, look="anime")])
     anime = next(t for t in output.tracks if t.name == "anime")
     assert record_range(anime[1], Fraction(24)) == (5, 10)
+
+
+@pytest.mark.parametrize("label", ["29.97DF", "23.976"])
+def test_apply_results_leaves_its_input_alone(label: str) -> None:
+    """The editor's timeline object is never changed -- not its tracks, their parent, its
+    metadata -- whatever is added (restyles, variants, B-roll with sound); the output shares
+    no object with it, so changing the output cannot change the input either."""
+    built = build(label)
+    timeline = built.timeline
+    selection = select(timeline, Criteria(all_clips=True, handles=6))
+    results = (results_for(selection, handle_before=True)
+               + results_for(selection, variant=1))
+    assert selection.generations  # B-roll is among what is added
+    before = otio.adapters.otio_json.write_to_string(timeline)
+    tracks = list(timeline.tracks)
+    output = apply_results(timeline, results)
+    assert otio.adapters.otio_json.write_to_string(timeline) == before
+    assert list(timeline.tracks) == tracks and len(timeline.tracks) == len(tracks)
+    assert all(track.parent() is timeline.tracks for track in tracks)
+    assert len(output.tracks) > len(tracks)
+    output.tracks[0][0].name = "changed in the output"
+    output.metadata["changed"] = True
+    del output.tracks[0][:]
+    assert otio.adapters.otio_json.write_to_string(timeline) == before

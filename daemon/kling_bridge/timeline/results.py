@@ -12,10 +12,16 @@ out two ways:
 
 Why dictionaries and not OTIO objects: building thousands of clips one Python binding call
 at a time costs more than OpenTimelineIO's own read of the whole timeline, while
-``json.dumps`` of the same data is one C call. A test
-(``test_otio_splice.py::test_new_tracks_are_what_otio_writes_for_the_same_objects``)
-compares what is built here with what OTIO serializes for the same objects, so a schema
-version change in OpenTimelineIO fails a test instead of writing stale JSON.
+``json.dumps`` of the same data is one C call. Measured on ``bench/timeline.py``'s 5,000
+restyled clips: the new tracks built with OTIO's constructors (as
+``tests/timeline/reference.py`` does) and serialized by OTIO take about 600 ms of CPU, these
+dictionaries and ``json.dumps`` about 110 ms -- the plain way alone would take longer than
+the whole bridge path now does. Two tests pin the shape:
+``test_otio_splice.py::test_new_tracks_are_what_otio_writes_for_the_same_objects`` compares
+what is built here with what OTIO serializes for the same objects, and
+``test_fast_paths.py::test_json_schema_versions_are_otios_own`` checks :data:`SCHEMAS`
+against the versions the installed OpenTimelineIO writes, so a schema version change fails
+a test instead of writing stale JSON.
 
 Every new clip carries ``metadata["kling_bridge"]``: the full record (job id, provider,
 model, prompt/preset, task id, cost, draft flag, source clip id) and a ``note`` a person
