@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from kling_bridge.timeline import paths, quirks, results, selection, walk
 from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.fcpxml import read as fcpxml_read
+from kling_bridge.timeline.fcpxml import text as fcpxml_text
 from kling_bridge.timeline.formats import read_timeline, read_timeline_text
 from kling_bridge.timeline.rates import exact_rate, timeline_rate
 from kling_bridge.timeline.results import apply_results
@@ -156,6 +157,13 @@ def test_quote_path_is_urllib_quote(path: str) -> None:
 def test_unquote_path_is_urllib_unquote(text: str) -> None:
     assert paths.unquote_path(text) == unquote(text, encoding="utf-8",
                                                errors="surrogateescape")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["name", "src"]),
+                          st.text(alphabet=st.sampled_from(list('ab &<>"\n\r\t·é')),
+                                  max_size=6)), max_size=6))
+def test_escape_values_is_escape_of_each(pairs: list[tuple[str, str]]) -> None:
+    assert fcpxml_text.escape_values(pairs) == [(k, fcpxml_text.escape(v)) for k, v in pairs]
 
 
 KEYS = st.sampled_from(["kling_bridge", "fcp_xml", "Resolve_OTIO", "", "k", "é"])

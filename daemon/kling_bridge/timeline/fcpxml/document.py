@@ -230,6 +230,12 @@ def format_time(seconds: Fraction) -> str:
     return f"{seconds.numerator}/{seconds.denominator}s"
 
 
+def seconds(frames: int, rate: Fraction) -> Fraction:
+    """``frames`` at ``rate`` as seconds, exactly: one Fraction made, where ``Fraction(frames)
+    / rate`` makes three (the splice asks this several times for each of thousands of clips)."""
+    return Fraction(frames * rate.denominator, rate.numerator)
+
+
 def frame_rate(format_node: Node | None) -> Fraction | None:
     """A ``<format>``'s exact frame rate from its ``frameDuration`` (``1001/24000s`` ->
     24000/1001, ``100/3000s`` -> 30); None when it has none (stills, audio)."""

@@ -47,11 +47,12 @@ from kling_bridge.timeline.fcpxml.document import (
     format_time,
     no_gc,
     parse,
+    seconds,
     time_attr,
 )
 from kling_bridge.timeline.fcpxml.layout import Item, Layout, lay_out, project_sequences
 from kling_bridge.timeline.fcpxml.read import MD_PREFIX, element_index
-from kling_bridge.timeline.fcpxml.text import Edits, Style, element, escape
+from kling_bridge.timeline.fcpxml.text import Edits, Style, element, escape, escape_values
 from kling_bridge.timeline.paths import url_from_path
 from kling_bridge.timeline.rates import exact_rate
 from kling_bridge.timeline.results import ResultClip
@@ -160,8 +161,8 @@ class _Splice:
                 hint="write results into the document the batch was made from")
         return item
 
-    def _frames(self, seconds: Fraction) -> int:
-        return round(seconds * self.rate)
+    def _frames(self, time: Fraction) -> int:
+        return round(time * self.rate)
 
     def _restyle(self, item: Item, result: ResultClip, lane: int) -> _Placed:
         media = item.media
@@ -173,16 +174,16 @@ class _Splice:
         # the rendered file's frame 0 is the source's first frame (as selection counted it)
         # minus the handle: the new asset's clock then reads like the source media's, and
         # the new clip shows from the source's own start, sub-frame phase and all
-        first = round((media.time - asset_start) * media_rate)
         shown = media.time
-        new_start = asset_start + Fraction(first) / media_rate - Fraction(
-            result.handle_before) / out_rate
+        first = round((shown - asset_start) * media_rate)
+        new_start = (asset_start + seconds(first, media_rate)
+                     - seconds(result.handle_before, out_rate))
         # what the source shows of its media: its duration, or as many media frames as it
         # lasts record frames when Final Cut plays it frame for frame (see .layout)
         span = item.duration * item.retime if item.conformed and item.retime else item.duration
-        length = (Fraction(result.frames) / out_rate if result.frames
+        length = (seconds(result.frames, out_rate) if result.frames
                   else shown - new_start + span)
-        if shown + span > new_start + length + 1 / out_rate:
+        if shown + span > new_start + length + seconds(1, out_rate):
             raise TimelineError(
                 f"the rendered file ({result.frames} frames) is shorter than its source",
                 path=self.name, item=result.clip.name or result.job_id,
@@ -383,11 +384,7 @@ def _short(text: str, size: int) -> str:
 def _metadata(result: ResultClip) -> list[str]:
     """The full record, one ``md`` per field (FCP keeps clip metadata; no JSON blobs)."""
     record = {**result.provenance(), "path": result.path}
-    lines = ["<metadata>"]
-    for key, value in record.items():
-        if value is None:
-            continue
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        lines.append(f'\t<md key="{MD_PREFIX}{key}" value="{escape(text)}"/>')
-    lines.append("</metadata>")
-    return lines
+    fields = [(key, ("true" if value else "false") if isinstance(value, bool) else str(value))
+              for key, value in record.items() if value is not None]
+    return ["<metadata>", *[f'\t<md key="{MD_PREFIX}{key}" value="{text}"/>'
+                            for key, text in escape_values(fields)], "</metadata>"]

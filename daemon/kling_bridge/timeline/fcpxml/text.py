@@ -47,10 +47,19 @@ def escape(value: str) -> str:
     return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
 
 
+def escape_values(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(name, value) pairs with each value escaped, after one look at them all: the times,
+    ids and names of a new element almost never need it (a look each cost more than
+    writing the element)."""
+    if _SPECIAL.search("".join([value for _name, value in pairs])):
+        return [(name, escape(value)) for name, value in pairs]
+    return pairs
+
+
 def element(tag: str, attrs: list[tuple[str, str]], children: list[Any]) -> list[str]:
     """An element as lines, children one tab deeper (:class:`_Style` writes the tabs the
     document's way)."""
-    head = f"<{tag}" + "".join([f' {k}="{escape(v)}"' for k, v in attrs])
+    head = f"<{tag}" + "".join([f' {k}="{v}"' for k, v in escape_values(attrs)])
     if not children:
         return [head + "/>"]
     lines = [head + ">"]
