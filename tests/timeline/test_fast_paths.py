@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.fcpxml import read as fcpxml_read
 from kling_bridge.timeline.fcpxml import text as fcpxml_text
 from kling_bridge.timeline.formats import read_timeline, read_timeline_text
+from kling_bridge.timeline.gc_pause import no_gc
 from kling_bridge.timeline.rates import exact_rate, timeline_rate
 from kling_bridge.timeline.results import apply_results
 from kling_bridge.timeline.selection import Criteria, Selection, select
@@ -164,6 +166,23 @@ def test_unquote_path_is_urllib_unquote(text: str) -> None:
                                   max_size=6)), max_size=6))
 def test_escape_values_is_escape_of_each(pairs: list[tuple[str, str]]) -> None:
     assert fcpxml_text.escape_values(pairs) == [(k, fcpxml_text.escape(v)) for k, v in pairs]
+
+
+def test_no_gc_pauses_the_collector_and_restores_it() -> None:
+    assert gc.isenabled()
+    with no_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), no_gc():
+        raise ValueError("inside")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with no_gc():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
 
 
 KEYS = st.sampled_from(["kling_bridge", "fcp_xml", "Resolve_OTIO", "", "k", "é"])

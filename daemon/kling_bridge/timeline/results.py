@@ -39,6 +39,7 @@ from typing import Any
 
 import opentimelineio as otio
 
+from kling_bridge.timeline.gc_pause import no_gc
 from kling_bridge.timeline.paths import is_bare_path, url_from_path
 from kling_bridge.timeline.placement import (
     BROLL_TRACK,
@@ -90,7 +91,8 @@ def track_documents(results: Iterable[ResultClip], style: str = "file:") -> list
     ``style`` is a media URL of the editor's timeline: result paths are written bare where
     the editor wrote bare paths (Resolve), as percent-encoded ``file:`` URLs otherwise.
     """
-    return [_track(planned, style) for planned in plan_tracks(results)]
+    with no_gc():  # ~20 dictionaries a clip, all kept until written (see .gc_pause)
+        return [_track(planned, style) for planned in plan_tracks(results)]
 
 
 def url_style(timeline: otio.schema.Timeline) -> str:

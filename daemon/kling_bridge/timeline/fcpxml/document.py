@@ -13,8 +13,6 @@ Resolve's ``86400/24s``); they stay :class:`~fractions.Fraction` from parse to s
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import re
 import weakref
 import xml.parsers.expat
@@ -175,20 +173,6 @@ def parse(text: str | bytes, *, name: str | None = None) -> Document:
         raise TimelineError(f"not an FCPXML document (its root element is <{root.tag}>)",
                             path=name, hint="export XML from Final Cut Pro or DaVinci Resolve")
     return Document(data, root, nodes)
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Building a large document's tree and timeline allocates hundreds of thousands of
-    small objects that all live on: the cyclic collector would rescan them again and again
-    (half the read time of a 5,000-clip project) and finds nothing to free."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # --------------------------------------------------------------------------- time

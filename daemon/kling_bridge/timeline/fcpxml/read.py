@@ -41,8 +41,9 @@ from typing import Any
 import opentimelineio as otio
 
 from kling_bridge.timeline.errors import TimelineError
-from kling_bridge.timeline.fcpxml.document import Document, Node, no_gc, parse, time_attr
+from kling_bridge.timeline.fcpxml.document import Document, Node, parse, time_attr
 from kling_bridge.timeline.fcpxml.layout import MARKERS, Item, Layout, lay_out, project_sequences
+from kling_bridge.timeline.gc_pause import no_gc
 
 KEY = "kling_bridge"
 MD_PREFIX = "kling_bridge."

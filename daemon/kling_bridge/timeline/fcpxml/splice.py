@@ -45,7 +45,6 @@ from kling_bridge.timeline.fcpxml.document import (
     Document,
     Node,
     format_time,
-    no_gc,
     parse,
     seconds,
     time_attr,
@@ -53,6 +52,7 @@ from kling_bridge.timeline.fcpxml.document import (
 from kling_bridge.timeline.fcpxml.layout import Item, Layout, lay_out, project_sequences
 from kling_bridge.timeline.fcpxml.read import MD_PREFIX, element_index
 from kling_bridge.timeline.fcpxml.text import Edits, Style, element, escape, escape_values
+from kling_bridge.timeline.gc_pause import no_gc
 from kling_bridge.timeline.paths import url_from_path
 from kling_bridge.timeline.rates import exact_rate
 from kling_bridge.timeline.results import ResultClip
