@@ -276,11 +276,11 @@ def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where:
             raise TimelineError(f"not a readable OpenTimelineIO document: {exc}", path=where,
                                 hint="export the timeline again") from exc
     if fmt == "fcpx_xml":
-        from kling_bridge.timeline.fcpxml import read_fcpxml
+        from kling_bridge.timeline.fcpxml import read_fcpxml_timeline
 
-        read = read_fcpxml(text, base=base, name=where)
-        notes.extend(read.notes)
-        return read.timeline
+        timeline, found = read_fcpxml_timeline(text, base=base, name=where)
+        notes.extend(found)
+        return timeline
     if fmt == "fcp_xml":
         return _adapter("fcp_xml").read_from_string(text)
     if fmt == "cmx_3600":

@@ -2,7 +2,8 @@
 and written by the bridge itself.
 
 - :func:`read_fcpxml` -- the editor's document as the OTIO timeline the selection logic
-  reads (:mod:`.read`, built on :mod:`.layout` and :mod:`.document`);
+  reads (:mod:`.read`, built on :mod:`.layout` and :mod:`.document`), with the parsed
+  document and layout; :func:`read_fcpxml_timeline` the timeline and notes alone;
 - :func:`splice_fcpxml` -- results put back into the editor's own document, every original
   byte kept (:mod:`.splice`, writing through :mod:`.text`).
 
@@ -12,7 +13,7 @@ as clips, turns 30p into 29.97 and 23.976 into 25, restyles retimed clips at 1x,
 writer drops what it does not model (transitions, retimes, drop-frame, roles, the library).
 """
 
-from kling_bridge.timeline.fcpxml.read import FcpxmlRead, read_fcpxml
+from kling_bridge.timeline.fcpxml.read import FcpxmlRead, read_fcpxml, read_fcpxml_timeline
 from kling_bridge.timeline.fcpxml.splice import splice_fcpxml
 
-__all__ = ["FcpxmlRead", "read_fcpxml", "splice_fcpxml"]
+__all__ = ["FcpxmlRead", "read_fcpxml", "read_fcpxml_timeline", "splice_fcpxml"]

@@ -168,6 +168,9 @@ def parse(text: str | bytes, *, name: str | None = None) -> Document:
             f"{xml.parsers.expat.ErrorString(exc.code)})",
             path=name, hint="export the project again; the file may be truncated or hand-edited",
         ) from exc
+    finally:  # the handlers hold the parser and every node: a cycle, left to the collector
+        parser.StartElementHandler = parser.EndElementHandler = None
+        parser.CharacterDataHandler = None
     root = nodes[0]
     if root.tag != "fcpxml":
         raise TimelineError(f"not an FCPXML document (its root element is <{root.tag}>)",

@@ -70,6 +70,22 @@ def read_fcpxml(text: str | bytes, *, base: str | None = None,
         return _read(text, base, name)
 
 
+def read_fcpxml_timeline(text: str | bytes, *, base: str | None = None,
+                         name: str | None = None) -> tuple[otio.schema.Timeline, list[str]]:
+    """The timeline and notes of :func:`read_fcpxml` alone. The document's tree and layout
+    are freed before the garbage collector runs again: kept alive past :func:`no_gc`, the
+    first collection after it would scan every one of their objects (~18 ms on 5,000
+    clips) only to find them in use."""
+    with no_gc():
+        return _timeline_only(text, base, name)
+
+
+def _timeline_only(text: str | bytes, base: str | None,
+                   name: str | None) -> tuple[otio.schema.Timeline, list[str]]:
+    read = _read(text, base, name)
+    return read.timeline, read.notes
+
+
 def _read(text: str | bytes, base: str | None, name: str | None) -> FcpxmlRead:
     doc = parse(text, name=name)
     projects = project_sequences(doc)

@@ -69,14 +69,18 @@ _MODELS = {"kling-3.0-omni": "Kling O3", "kling-3.0": "Kling 3.0"}
 def splice_fcpxml(text: str, results: Sequence[ResultClip], *, name: str | None = None) -> str:
     """``text`` with ``results`` added as connected clips and resources (see module doc);
     ``name`` names the document in errors."""
-    with no_gc():
-        doc = parse(text, name=name)
-        projects = project_sequences(doc)
-        if not projects:
-            raise TimelineError("the file holds no project (timeline) to put results in",
-                                path=name, hint="write results into the project's own file")
-        layout = lay_out(doc, projects[0][1])  # the project the reader read
-        return _Splice(doc, layout, name).run(list(results))
+    with no_gc():  # the tree is freed when _splice returns, before the collector runs again
+        return _splice(text, results, name)
+
+
+def _splice(text: str, results: Sequence[ResultClip], name: str | None) -> str:
+    doc = parse(text, name=name)
+    projects = project_sequences(doc)
+    if not projects:
+        raise TimelineError("the file holds no project (timeline) to put results in",
+                            path=name, hint="write results into the project's own file")
+    layout = lay_out(doc, projects[0][1])  # the project the reader read
+    return _Splice(doc, layout, name).run(list(results))
 
 
 @dataclass
