@@ -11,10 +11,11 @@ from aiohttp import web
 
 from ..jobs import model as m
 from ..jobs.engine import EngineError
-from ..providers.base import USD_PER_UNIT
+from ..providers.base import Cost
 from . import schemas as s
 from .security import ApiError
 from .state import services
+from .summary import job_summary
 
 ID = m.ID_PATTERN
 SSE_HEARTBEAT_SECONDS = 15.0
@@ -31,11 +32,11 @@ def engine_error(exc: EngineError) -> ApiError:
 
 
 def money(units: float) -> s.Money:
-    return s.Money(units=round(units, 6), usd=round(units * USD_PER_UNIT, 4))
+    return s.Money(units=round(units, 6), usd=Cost(units).usd)
 
 
 def job_out(job: m.Job) -> s.JobOut:
-    return s.JobOut.model_validate(m.job_summary(job))
+    return s.JobOut.model_validate(job_summary(job))
 
 
 async def health(request: web.Request) -> web.Response:
@@ -212,7 +213,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one ``job`` event per change, with the whole job summary.
 
     ``?batch=`` narrows the stream to one batch; a comment line every 15 s keeps proxies
-    and idle clients from closing the stream.
+    and idle clients from closing the stream. A cancellation (the server shutting down)
+    propagates: swallowing it would make the handler look finished to whoever cancelled it.
     """
     sv = services(request)
     batch = request.query.get("batch")
@@ -234,12 +236,12 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             except StopAsyncIteration:
                 break
-            if batch is not None and event.data.get("batch_id") != batch:
+            if batch is not None and event.job.batch_id != batch:
                 continue
-            payload = json.dumps(event.data, separators=(",", ":"))
+            payload = json.dumps(job_summary(event.job), separators=(",", ":"))
             await resp.write(f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the client went away: the stream simply ends
     finally:
         with contextlib.suppress(Exception):
             await stream.aclose()  # type: ignore[attr-defined]

@@ -318,6 +318,9 @@ class DraftProvider:
                         removed += 1
         return removed
 
+    async def forget(self, external_id: str) -> None:
+        """Nothing to release: draft inputs never leave this machine."""
+
     async def check(self) -> Reachability:
         try:
             ffmpeg_bin()
