@@ -104,22 +104,24 @@ async def get_job(request: web.Request) -> web.Response:
     return json_response(job_out(_job_or_404(request)))
 
 
-async def cancel_job(request: web.Request) -> web.Response:
+async def _act(request: web.Request, action: str) -> web.Response:
+    """``POST /v1/jobs/{id}/cancel`` or ``/retry``: the engine's verb of that name."""
     _job_or_404(request)
+    engine = services(request).engine
+    verb = engine.cancel if action == "cancel" else engine.retry
     try:
-        job = await services(request).engine.cancel(request.match_info["id"])
+        job = await verb(request.match_info["id"])
     except EngineError as exc:
         raise engine_error(exc) from exc
     return json_response(job_out(job))
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    return await _act(request, "cancel")
 
 
 async def retry_job(request: web.Request) -> web.Response:
-    _job_or_404(request)
-    try:
-        job = await services(request).engine.retry(request.match_info["id"])
-    except EngineError as exc:
-        raise engine_error(exc) from exc
-    return json_response(job_out(job))
+    return await _act(request, "retry")
 
 
 def batch_state(jobs: list[m.Job]) -> str:
