@@ -30,6 +30,7 @@ from .client import BridgeError
 __all__ = [
     "BridgeError",
     "apply_finished",
+    "cancel",
     "drain",
     "estimate",
     "generate",
@@ -126,6 +127,13 @@ def wait(scene=None, timeout=None, interval=0.5) -> List[str]:
     """Block until every job of the scene has ended, applying results as they come."""
     service.require_online()
     return service.poll_now(_scene(scene), wait=True, timeout=timeout, interval=interval)
+
+
+def cancel(job_id, scene=None) -> Dict[str, Any]:
+    """Cancel a job in the daemon (tasks Kling already started stay paid); the scene's
+    record shows it cancelled. Returns the daemon's answer for the job."""
+    service.require_online()
+    return service.cancel_now(_scene(scene), job_id)
 
 
 def jobs(scene=None) -> Dict[str, Any]:

@@ -96,6 +96,17 @@ def content(strip):
                 int(getattr(strip, "animation_offset_end", 0)))
 
 
+def content_on_timeline(strip):
+    """Scene frames the strip's whole content spans (trims put back). A movie at another
+    rate than the scene spans its own frame count when Blender plays it frame for frame,
+    fewer or more when it plays it in real time ("Adjust Playback Rate", the default when
+    a movie is added from the UI -- a flag Python cannot read)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return round(strip.frame_final_duration + strip.frame_offset_start
+                     + strip.frame_offset_end)
+
+
 def place(strip, start):
     """Move a new strip so its first shown frame is ``start`` (no trims on new strips)."""
     with warnings.catch_warnings():

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 import bpy
 
 from . import compat, records
-from .otio_export import StripInfo, exact_rate
+from .otio_export import StripInfo, exact_rate, same_rate
 
 ID_PROP = "kling_id"
 SOURCE_PROP = "kling_source"
@@ -81,6 +81,41 @@ def _retimed(strip) -> bool:
     return len(frames) != 2 or frames[1] - frames[0] != compat.content(strip)[1]
 
 
+_FRAME_COUNTS = {}  # type: Dict[Any, int]
+
+
+def movie_frames(path: str) -> Optional[int]:
+    """The frames in a movie file (Blender reads it as a movie clip; cached per file
+    version). None where it cannot be read -- or in a draw callback, which may not add
+    data-blocks (the dialogs' invoke reads it first)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (path, stat.st_mtime, stat.st_size)
+    if key in _FRAME_COUNTS:
+        return _FRAME_COUNTS[key]
+    before = {clip.as_pointer() for clip in bpy.data.movieclips}
+    try:
+        clip = bpy.data.movieclips.load(path, check_existing=True)
+    except Exception:  # RuntimeError: not a movie; AttributeError: a draw callback
+        return None
+    frames = int(clip.frame_duration)
+    if clip.as_pointer() not in before:
+        bpy.data.movieclips.remove(clip)
+    _FRAME_COUNTS[key] = frames
+    return frames if frames > 0 else None
+
+
+def _playback(strip, path: str, trimmed: int) -> str:
+    """How Blender plays a movie at another rate than the scene: "frames" (one source
+    frame per scene frame), "realtime" (Adjust Playback Rate), or "unknown"."""
+    frames = movie_frames(path)
+    if frames is None:
+        return "unknown"
+    return "frames" if compat.content_on_timeline(strip) == frames - trimmed else "realtime"
+
+
 def strip_info(scene, strip) -> StripInfo:
     """Plain facts about ``strip`` (gives it a stable id when it has none)."""
     start, length, trim = compat.timing(strip)
@@ -97,6 +132,9 @@ def strip_info(scene, strip) -> StripInfo:
         info.media_rate = float(strip.fps) if strip.fps else None
         info.reversed = bool(getattr(strip, "use_reverse_frames", False))
         info.retimed = _retimed(strip)
+        if info.media_rate and not info.missing and not same_rate(info.media_rate,
+                                                                  scene_rate(scene)):
+            info.playback = _playback(strip, info.path, hold_start + hold_end)
     elif kind == "SOUND":
         info.path = abspath(compat.sound_path(strip))
     elif kind == "IMAGE":

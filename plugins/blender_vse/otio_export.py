@@ -11,11 +11,17 @@ How Blender maps to OTIO:
   written as OTIO's float of that fraction, and as text in the timeline's metadata;
 * a movie strip shows its media frame for frame at the scene rate, so its source range is
   its hold offset + trim, in frames of that rate, and its media is the absolute file path;
+* a movie at another rate than the scene that Blender plays frame for frame (one source
+  frame per scene frame: strips made by scripts, or added with "Adjust Playback Rate" off)
+  has the same frames, counted at the movie's own rate -- the result, as many frames,
+  lands on exactly the frames the source covers. One Blender plays in real time (the UI's
+  default) shows frames by Blender's own rounding and is refused;
 * every exported strip carries ``metadata["kling_bridge"] = {"selected": True, "clip_id":
   <the strip's stable id>}`` -- the marking the daemon's selection looks for.
 
 Strips the bridge cannot restyle (sound, images, effects, metas, retimed or reversed
-movies, movies at another rate than the scene) are left out, each with the reason.
+movies, movies played in real time at another rate than the scene) are left out, each with
+the reason.
 """
 
 import os
@@ -47,6 +53,8 @@ class StripInfo:
     muted: bool = False
     missing: bool = False  # the media file is not where the strip says
     color_tag: str = ""
+    #: at another rate than the scene: "frames" (frame for frame), "realtime", "unknown"
+    playback: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,10 +104,18 @@ def skip_reason(strip: StripInfo, rate: Fraction) -> Optional[str]:
         return "plays reversed: turn off Reverse Frames (or render it) first"
     if strip.retimed:
         return "retimed: reset its retiming keys (or render the speed change) first"
-    if strip.media_rate is not None and not same_rate(strip.media_rate, rate):
-        return ("the movie runs at %.3f fps and the scene at %s: set the scene's frame rate "
-                "to the movie's, or transcode the movie" % (strip.media_rate,
-                                                           _fps_text(rate)))
+    if strip.media_rate is not None and not same_rate(strip.media_rate, rate) and \
+            strip.playback != "frames":
+        movie = _fps_text(exact_rate(strip.media_rate))
+        if strip.playback == "realtime":
+            return ("a %s movie played at its own speed in a %s scene (Adjust Playback "
+                    "Rate): which of its frames each scene frame shows is Blender's rounding, "
+                    "so a result could not land frame for frame; set the scene's frame rate "
+                    "to %s, or transcode the movie to %s" % (movie, _fps_text(rate), movie,
+                                                             _fps_text(rate)))
+        return ("a %s movie in a %s scene whose frame count Blender could not read, so how "
+                "it plays cannot be told; set the scene's frame rate to %s, or transcode the "
+                "movie" % (movie, _fps_text(rate), movie))
     if strip.duration <= 0:
         return "zero length"
     if strip.source_start < 0:
@@ -137,7 +153,22 @@ def _gap(frames: int, rate: Fraction) -> Dict[str, Any]:
             "enabled": True}
 
 
+def source_rate(strip: StripInfo, rate: Fraction) -> Fraction:
+    """The rate a strip's source frames are counted at: the scene's, or the movie's own
+    for a movie at another rate played frame for frame."""
+    if strip.media_rate is not None and not same_rate(strip.media_rate, rate):
+        return exact_rate(strip.media_rate)
+    return rate
+
+
+def record_length(strip: StripInfo, rate: Fraction) -> int:
+    """How long the daemon counts the clip on the timeline: its source's duration in scene
+    frames (a 25 fps clip of 50 frames lasts 48 frames of a 24 fps timeline)."""
+    return round(Fraction(strip.duration) * rate / source_rate(strip, rate))
+
+
 def _clip(strip: StripInfo, rate: Fraction) -> Dict[str, Any]:
+    rate = source_rate(strip, rate)
     available = None
     if strip.media_frames is not None:
         available = _range(0, strip.media_frames, rate)
@@ -184,15 +215,16 @@ def build_timeline(strips: List[StripInfo], rate: Fraction, name: str = "Blender
     top = max([0] + [s.channel for s in chosen])
     for channel in range(1, top + 1):
         children = []  # type: List[Dict[str, Any]]
-        position = origin
+        end = position = origin  # Blender's end of the last strip; where the daemon counts
         for strip in sorted((s for s in chosen if s.channel == channel), key=lambda s: s.start):
-            if strip.start < position:  # overlapping strips cannot share a channel in Blender
+            if strip.start < end:  # overlapping strips cannot share a channel in Blender
                 skipped.append((strip.name, "overlaps another strip on channel %d" % channel))
                 continue
             if strip.start > position:
                 children.append(_gap(strip.start - position, rate))
             children.append(_clip(strip, rate))
-            position = strip.start + strip.duration
+            end = strip.start + strip.duration
+            position = max(position, strip.start) + record_length(strip, rate)
         tracks.append({"OTIO_SCHEMA": "Track.1",
                        "name": channel_names.get(channel) or "Channel %d" % channel,
                        "metadata": {"blender": {"channel": channel}}, "source_range": None,

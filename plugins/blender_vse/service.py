@@ -1,11 +1,15 @@
 """What the actions do, shared by the operators and the scripting API (main thread).
 
 Each action reads the scene (via :mod:`.host`), builds the daemon request (via the pure
-modules), sends it (on the worker thread, or at once for scripts), remembers the batch in
-the scene, and -- when the batch's jobs finish -- puts the results on the timeline.
+modules), records it in the scene with an idempotency key, sends it (on the worker thread,
+or at once for scripts), turns the record into the batch the daemon answers, and -- when
+the batch's jobs finish -- puts the results on the timeline. A submission whose answer
+never came is sent again with its key (:func:`resend`): the daemon answers the batch it
+made the first time, so nothing is made or paid twice.
 """
 
 import os
+import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import bpy
@@ -132,14 +136,72 @@ def lipsync_pair(strips) -> Tuple[Any, Any]:
 # ---------------------------------------------------------------------- sending
 
 
-def remember(scene, answer, kind, label, sources=None, placement_info=None) -> Dict[str, Any]:
+#: Endpoints that take an ``idempotency_key`` (the daemon's lip-sync does not, yet).
+KEYED = ("/restyle", "/generate")
+
+
+def new_key() -> str:
+    return "blender:" + uuid.uuid4().hex
+
+
+def remember(scene, answer, kind, label, sources=None, placement_info=None,
+             key="") -> Dict[str, Any]:
     data = host.read_record(scene)
     record = records.add_batch(data, answer, kind, label, rate_text(host.scene_rate(scene)),
-                               sources, placement_info)
+                               sources, placement_info, key=key)
     host.write_record(scene, data)
     memory_add(scene, data)
     watch(record["id"])
     return record
+
+
+def begin(scene, path, body, kind, label, sources=None, placement_info=None) -> str:
+    """Record a submission in the scene before it is sent; its idempotency key."""
+    key = new_key()
+    data = host.read_record(scene)
+    records.add_pending(data, key, path, body, kind, label, rate_text(host.scene_rate(scene)),
+                        sources, placement_info)
+    host.write_record(scene, data)
+    memory_add(scene, data)
+    return key
+
+
+def forget(scene, key) -> None:
+    """The daemon refused the submission: it made nothing, so nothing is remembered."""
+    data = host.read_record(scene)
+    records.drop(data, key)
+    host.write_record(scene, data)
+    memory_add(scene, data)
+
+
+def answer_lost(error) -> bool:
+    """No answer, or a failure on the daemon's side: the batch may exist; ask again later.
+    A 4xx is a refusal: nothing was made."""
+    return error.status is None or error.status >= 500
+
+
+def lost(error) -> BridgeError:
+    return BridgeError(error.code, "no answer to the request (%s); it is remembered in the "
+                       "file and asked again with the same key, so nothing is made or paid "
+                       "twice" % error.message,
+                       "Check Jobs Now (or kb.apply_finished()) once the daemon answers",
+                       error.status)
+
+
+def _settle(scene_name, key, kind, label, sources, placement_info):
+    """on_done for a keyed POST: the record becomes the batch, or is dropped on a refusal."""
+    def done(answer, error):
+        scene = bpy.data.scenes.get(scene_name)
+        if scene is None:
+            return error
+        if error is None and answer.get("batch_id"):
+            remember(scene, answer, kind, label, sources, placement_info, key)
+        elif error is not None and not answer_lost(error):
+            forget(scene, key)
+        elif error is not None:
+            return lost(error)
+        return error
+    return done
 
 
 _MEMORY = {}  # scene name -> record data: what the undo system must not take back
@@ -164,27 +226,77 @@ def restore_after_undo() -> None:
 
 def send(scene, path, body, kind, label, sources=None, placement_info=None,
          on_sent: Optional[Callable[[Any, Any], None]] = None) -> None:
-    """POST ``body`` on the worker; remember the batch on the main thread when it answers."""
-    scene_name = scene.name
+    """Record ``body`` in the scene, POST it on the worker with its idempotency key, and
+    turn the record into the batch on the main thread when the daemon answers."""
+    if path not in KEYED or body.get("dry_run"):
+        scene_name = scene.name
+
+        def plain(answer, error):
+            target = bpy.data.scenes.get(scene_name)
+            if error is None and answer.get("batch_id") and target is not None:
+                remember(target, answer, kind, label, sources, placement_info)
+            if on_sent is not None:
+                on_sent(answer, error)
+
+        runtime().submit(lambda client: client.post(path, body), plain)
+        return
+    key = begin(scene, path, body, kind, label, sources, placement_info)
+    settle = _settle(scene.name, key, kind, label, sources, placement_info)
+    keyed = dict(body, idempotency_key=key)
 
     def done(answer, error):
-        if error is None and answer.get("batch_id"):
-            target = bpy.data.scenes.get(scene_name)
-            if target is not None:
-                remember(target, answer, kind, label, sources, placement_info)
+        error = settle(answer, error)
         if on_sent is not None:
             on_sent(answer, error)
 
-    runtime().submit(lambda client: client.post(path, body), done)
+    runtime().submit(lambda client: client.post(path, keyed), done)
 
 
 def send_now(scene, path, body, kind, label, sources=None, placement_info=None):
     """The same, synchronously (scripts, background mode): returns the daemon's answer."""
     client = runtime().client(start=True)
-    answer = client.post(path, body)
-    if answer.get("batch_id"):
-        remember(scene, answer, kind, label, sources, placement_info)
+    if path not in KEYED or body.get("dry_run"):
+        answer = client.post(path, body)
+        if answer.get("batch_id"):
+            remember(scene, answer, kind, label, sources, placement_info)
+        return answer
+    key = begin(scene, path, body, kind, label, sources, placement_info)
+    try:
+        answer = client.post(path, dict(body, idempotency_key=key))
+    except BridgeError as exc:
+        if not answer_lost(exc):
+            forget(scene, key)
+            raise
+        raise lost(exc) from None
+    remember(scene, answer, kind, label, sources, placement_info, key)
     return answer
+
+
+def resend(scene, wait=True) -> int:
+    """Send again, each with its own key, the submissions of ``scene`` whose answer never
+    came (``wait``: now, on this thread; else on the worker). How many were asked."""
+    data = host.read_record(scene)
+    unsent = records.unsent(data)
+    for record in unsent:
+        request = record.get("request") or {}
+        path, body = request.get("path", ""), dict(request.get("body") or {})
+        body["idempotency_key"] = record["key"]
+        key, kind, label = record["key"], record["kind"], record["label"]
+        sources, where = record.get("sources"), record.get("placement")
+        if not wait:
+            runtime().submit(lambda client, p=path, b=body: client.post(p, b),
+                             _settle(scene.name, key, kind, label, sources, where))
+            continue
+        try:
+            answer = runtime().client(start=False).post(path, body)
+        except BridgeError as exc:
+            if answer_lost(exc):
+                raise lost(exc) from None
+            forget(scene, key)
+            print("kling-bridge: the daemon refused %r sent earlier: %s" % (label, exc))
+            continue
+        remember(scene, answer, kind, label, sources, where, key)
+    return len(unsent)
 
 
 def estimate_async(key, path, body) -> Tuple[str, str]:
@@ -362,6 +474,7 @@ def poll_now(scene, wait=False, timeout=None, interval=0.5) -> List[str]:
     what finished; ``wait``: until none is running. For scripts and background mode."""
     import time
 
+    resend(scene)
     client = runtime().client(start=False)
     deadline = None if timeout is None else time.time() + timeout
     made = []  # type: List[str]
@@ -384,8 +497,19 @@ def cancel(job_id, on_done=None) -> None:
                      on_done or (lambda result, error: None))
 
 
+def cancel_now(scene, job_id) -> Dict[str, Any]:
+    """Cancel a job synchronously and fold its batch's new state into the record."""
+    client = runtime().client(start=False)
+    job = client.cancel(job_id)
+    if job.get("batch_id"):
+        apply_status(scene, client.batch(job["batch_id"]))
+    return job
+
+
 def resume_all() -> int:
-    """Watch every unfinished batch of every scene (after a file is opened)."""
+    """Watch every unfinished batch of every scene (after a file is opened), and ask again
+    for submissions whose answer never came (on the worker; in background mode the
+    synchronous :func:`poll_now` does that)."""
     count = 0
     for scene in host.scenes_with_record():
         data = host.read_record(scene)
@@ -393,6 +517,10 @@ def resume_all() -> int:
         for batch_id in records.pending(data):
             watch(batch_id)
             count += 1
+        if bpy.app.background:
+            count += len(records.unsent(data))  # poll_now sends them, synchronously
+        else:
+            count += resend(scene, wait=False)
     return count
 
 

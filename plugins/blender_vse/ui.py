@@ -10,7 +10,7 @@ from bpy.props import BoolProperty, StringProperty
 from . import compat, connection, host, records, service
 
 STATE_ICONS = {"succeeded": "CHECKMARK", "failed": "ERROR", "cancelled": "CANCEL",
-               "needs_attention": "QUESTION", "queued": "TIME"}
+               "needs_attention": "QUESTION", "queued": "TIME", "sending": "URL"}
 
 
 class KlingBridgePreferences(bpy.types.AddonPreferences):
@@ -97,7 +97,9 @@ def draw_jobs(layout, scene, limit=12):
         row = box.row()
         row.label(text=job.get("label") or batch.get("label") or job_id,
                   icon=STATE_ICONS.get(state, "SORTTIME"))
-        if state not in records.JOB_ENDED:
+        if not job_id:
+            pass  # sent, no answer yet: nothing to cancel or select
+        elif state not in records.JOB_ENDED:
             row.operator("kling_bridge.cancel", text="", icon="X").job_id = job_id
         elif job.get("applied") and job["applied"] != ["-"]:
             row.operator("kling_bridge.select_result", text="",

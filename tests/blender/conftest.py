@@ -246,10 +246,17 @@ def run_version(python: Path, version: str, shared: Path, daemon: Daemon, media:
         facts["main"] = run_blender(python, "main", work / "main.json", env, *common)
         pending = facts["main"].get("pending_batch")
         if pending:
-            # Blender is closed; the job finishes in the daemon meanwhile.
+            # Blender is closed; the jobs finish in the daemon meanwhile (the one whose
+            # answer was lost too: the daemon made it, only the file does not know its id).
             facts["pending_final"] = daemon.client.wait_batch(pending, timeout=300,
                                                               interval=0.2)["state"]
+            lost = facts["main"].get("lost_batch")
+            if lost:
+                facts["lost_final"] = daemon.client.wait_batch(lost, timeout=300,
+                                                               interval=0.2)["state"]
             facts["reopen"] = run_blender(python, "reopen", work / "reopen.json", env, *common)
+        facts["headless"] = run_blender(python, "headless", work / "headless.json", env,
+                                        *common)
     except Exception:
         # Kept like a result, so every test of this version fails at once with it instead
         # of running Blender again.

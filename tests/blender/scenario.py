@@ -8,8 +8,14 @@ The test process starts the daemon (draft provider) and runs this per Blender ve
   nothing behind, restyle at 25 and 29.97 fps (through the operator and the scripting
   API), generate, multi-shot from markers, lip-sync, swap, draw every panel/menu/dialog,
   save and reload -- then send one more generation and save without waiting for it.
-* ``reopen``: a fresh Blender (the user closed it; the test waited for the job to finish in
-  the daemon meanwhile) opens the file: the result is applied on load.
+  Also: a 25 fps movie in a 24 fps scene (played frame for frame: restyled exactly; played
+  in real time: refused), a long job cancelled from the job list, and a generation whose
+  answer is lost on the way back (a proxy drops it) before the file is saved.
+* ``reopen``: a fresh Blender (the user closed it; the test waited for the jobs to finish in
+  the daemon meanwhile) opens the file: the finished result is applied on load, and the
+  submission whose answer was lost is asked again with its key -- the same batch.
+* ``headless``: what ``blender --background edit.blend --python restyle.py`` does, through
+  the bpy module: a file is opened, then the README's headless script runs as ``__main__``.
 * ``autostart``: no daemon runs; the extension starts ``kling-bridge serve`` itself.
 
 Facts go to ``--out`` as JSON, with each step's error (traceback) instead of stopping, so
@@ -31,7 +37,10 @@ from typing import Any
 import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resolve"))  # lossy_proxy
 import standin
+
+HERE = Path(__file__).resolve().parent
 
 MODULE = "bl_ext.user_default.kling_bridge"
 facts: dict[str, Any] = {"errors": {}, "version": list(bpy.app.version),
@@ -243,7 +252,7 @@ def lipsync(media: Path) -> None:
 @step("wait")
 def wait_all() -> None:
     api = sys.modules["kling_bridge_vse"]
-    for name in ("Edit 25", "Edit 2997"):
+    for name in ("Edit 25", "Edit 2997", "Edit 24"):
         facts["made_" + name] = api.wait(scene=bpy.data.scenes[name], timeout=240)
         facts["jobs_" + name] = api.jobs(scene=bpy.data.scenes[name])
         facts["strips_" + name] = scene_facts(bpy.data.scenes[name])
@@ -355,6 +364,74 @@ def draw_all() -> None:
     facts["drawn"] = drawn
 
 
+def add_realtime(scene, path: Path, channel: int, frame: int):
+    """A movie strip the way the UI adds one (Adjust Playback Rate on: real-time playback,
+    a flag the data API never sets) -- the operator, in a Sequencer area made for it."""
+    compat = sub("compat")
+    window = bpy.context.window_manager.windows[0]
+    area = max(window.screen.areas, key=lambda a: a.width * a.height)
+    old = area.type
+    area.type = "SEQUENCE_EDITOR"
+    compat.set_sequencer_scene(scene, bpy.context)
+    try:
+        with bpy.context.temp_override(window=window, area=area):
+            bpy.ops.sequencer.movie_strip_add(filepath=str(path), frame_start=frame,
+                                              channel=channel, adjust_playback_rate=True,
+                                              use_framerate=False, sound=False)
+    finally:
+        area.type = old
+    (strip,) = [s for s in editor_strips(scene) if s.channel == channel]
+    strip.name = "pal realtime"
+    return strip
+
+
+@step("mixed_rates")
+def mixed_rates(media: Path) -> None:
+    """A 25 fps movie in a 24 fps scene, twice: added by the data API (Blender plays it
+    frame for frame) and by the UI's operator (real time)."""
+    api = sys.modules["kling_bridge_vse"]
+    scene = new_scene("Edit 24", 24, 1.0)
+    one = editor_strips(scene).new_movie(name="pal frames", filepath=str(media / "shot 25.mov"),
+                                         channel=1, frame_start=1)
+    one.frame_offset_start = 3
+    one.frame_final_duration = 60
+    facts["source_24"] = strip_facts(one)
+    realtime = add_realtime(scene, media / "shot 25.mov", 2, 200)
+    facts["realtime_24"] = strip_facts(realtime)
+    answer = api.restyle([one, realtime], scene=scene, preset="film-noir", resolution="720p")
+    facts["restyle_24"] = {"skipped": answer["skipped"],
+                           "specs": [j["spec"] for j in answer["jobs"]]}
+
+
+@step("cancel")
+def cancel_job() -> None:
+    """A long job cancelled from the job list's button while it renders."""
+    api = sys.modules["kling_bridge_vse"]
+    scene = bpy.data.scenes["Edit 24"]
+    sub("compat").set_sequencer_scene(scene, bpy.context)
+    prompt = f"a slow pan over a city at night, Blender {bpy.app.version_string}"  # not cached
+    answer = api.generate(prompt, frame=400, scene=scene, duration=15, resolution="720p",
+                          audio=False)
+    job_id, batch_id = answer["jobs"][0]["id"], answer["batch_id"]
+    sent = time.time()
+    result = bpy.ops.kling_bridge.cancel(job_id=job_id)
+
+    def state():
+        record = next(b for b in api.jobs(scene=scene)["batches"] if b["id"] == batch_id)
+        return record["jobs"][job_id]["state"], record["state"]
+
+    drain_until(lambda: state()[0] == "cancelled", 60)
+    client = sub("service").runtime().client()
+    facts["cancel"] = {
+        "op": sorted(result), "record": state(), "daemon": client.job(job_id)["state"],
+        "seconds": round(time.time() - sent, 2),
+        "strips": [s.name for s in sub("host").with_job(scene, job_id)],
+        "watched": batch_id in sub("service").RUNTIME.watching(),
+        "drawn": standin.draw(sub("ui").KLING_BRIDGE_PT_jobs.draw,
+                              standin.Holder(standin.Layout())),
+    }
+
+
 @step("save_reload")
 def save_reload(work: Path) -> None:
     path = work / "edit.blend"
@@ -379,6 +456,37 @@ def pending_job(work: Path) -> None:
     bpy.ops.wm.save_userpref()  # the extension stays enabled, online access on
 
 
+@step("lost_answer")
+def lost_answer() -> None:
+    """The daemon makes the batch, the answer never comes back (a proxy between Blender and
+    the daemon drops it); the file is saved, Blender quits (``reopen`` goes on)."""
+    from lossy_proxy import LossyProxy, lose_first
+
+    api = sys.modules["kling_bridge_vse"]
+    runtime = sub("service").RUNTIME
+    real = runtime.client(start=False)
+    proxy = LossyProxy(int(real.url.rsplit(":", 1)[1]), lose_first("/v1/generate"))
+    runtime._client = sub("client").BridgeClient(f"http://127.0.0.1:{proxy.port}",
+                                                 real.token)
+    scene = bpy.data.scenes["Edit 25"]
+    prompt = f"a kite over a beach, Blender {bpy.app.version_string}"  # not cached
+    try:
+        api.generate(prompt, frame=700, scene=scene, duration=3, resolution="720p",
+                     audio=False)
+        facts["lost_error"] = None
+    except api.BridgeError as exc:
+        facts["lost_error"] = str(exc)
+    finally:
+        runtime._client = real
+        proxy.close()
+    (dropped,) = [x for x in proxy.log if x.dropped]
+    facts["lost_batch"] = dropped.answer["batch_id"]
+    facts["lost_key"] = dropped.body["idempotency_key"]
+    facts["lost_record"] = [b for b in api.jobs(scene=scene)["batches"]
+                            if b.get("key") == facts["lost_key"]]
+    bpy.ops.wm.save_mainfile()
+
+
 @step("unregister")
 def unregister_all() -> None:
     runtime = sub("service").RUNTIME
@@ -393,6 +501,58 @@ def unregister_all() -> None:
 
 @step("reopen")
 def reopen(work: Path) -> None:
+    enable_saved()
+    facts["reopen_enabled"] = MODULE in bpy.context.preferences.addons
+    facts["reopen_online"] = bool(bpy.app.online_access)
+    bpy.ops.wm.open_mainfile(filepath=str(work / "edit.blend"))
+    facts["reopened"] = scene_facts(bpy.data.scenes["Edit 25"])
+    facts["reopen_jobs"] = sys.modules["kling_bridge_vse"].jobs(scene=bpy.data.scenes["Edit 25"])
+    bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+README = HERE.parents[1] / "plugins" / "blender_vse" / "README.md"
+
+
+def readme_script() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Scripting (headless)"):]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@step("headless")
+def headless(work: Path, media: Path) -> None:
+    """``blender --background edit.blend --online-mode --python restyle.py`` through the bpy
+    module: the README's script, run as ``__main__`` on the opened file."""
+    import runpy
+
+    enable_saved()
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 25, 1.0
+    scene.render.resolution_x, scene.render.resolution_y = 320, 180
+    strips = sub("compat").strip_collection(scene.sequence_editor_create())
+    strips.new_movie(name="shot 1", filepath=str(media / "shot 25.mov"), channel=1,
+                     frame_start=1).frame_final_duration = 50
+    strips.new_movie(name="shot 2", filepath=str(media / "shot 2997.mov"), channel=1,
+                     frame_start=51)  # another rate: frame for frame, from the data API
+    blend = work / "headless.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    script = work / "restyle.py"
+    script.write_text(readme_script(), encoding="utf-8")
+    bpy.ops.wm.open_mainfile(filepath=str(blend))  # what the command line's file does
+    argv = sys.argv
+    sys.argv = ["blender", "--background", str(blend), "--online-mode", "--python",
+                str(script)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+    bpy.ops.wm.open_mainfile(filepath=str(blend))  # what the script saved
+    facts["headless"] = scene_facts(bpy.context.scene)
+    facts["headless_jobs"] = sys.modules["kling_bridge_vse"].jobs(scene=bpy.context.scene)
+    bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+def enable_saved() -> None:
     # A real Blender reads the user's preferences at start; the bpy module starts from the
     # factory ones, so read them as Blender would: the extension comes back enabled. (The
     # 4.2 module crashes in read_userpref: there, enable what the saved preferences hold.)
@@ -401,12 +561,6 @@ def reopen(work: Path) -> None:
     else:
         bpy.context.preferences.system.use_online_access = True
         bpy.ops.preferences.addon_enable(module=MODULE)
-    facts["reopen_enabled"] = MODULE in bpy.context.preferences.addons
-    facts["reopen_online"] = bool(bpy.app.online_access)
-    bpy.ops.wm.open_mainfile(filepath=str(work / "edit.blend"))
-    facts["reopened"] = scene_facts(bpy.data.scenes["Edit 25"])
-    facts["reopen_jobs"] = sys.modules["kling_bridge_vse"].jobs(scene=bpy.data.scenes["Edit 25"])
-    bpy.ops.preferences.addon_disable(module=MODULE)
 
 
 @step("autostart")
@@ -433,7 +587,7 @@ def autostart(exe: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("phase", choices=["main", "reopen", "autostart"])
+    parser.add_argument("phase", choices=["main", "reopen", "headless", "autostart"])
     parser.add_argument("--zip", default="")
     parser.add_argument("--media", type=Path)
     parser.add_argument("--work", type=Path)
@@ -445,13 +599,16 @@ def main() -> None:
         if args.phase == "main":
             steps = [lambda: install(args.zip), reregister, offline,
                      lambda: scene_25(args.media), lambda: scene_2997(args.media), multishot,
-                     lambda: lipsync(args.media), wait_all, swap, timer_and_undo, draw_all,
+                     lambda: lipsync(args.media), lambda: mixed_rates(args.media), cancel_job,
+                     wait_all, swap, timer_and_undo, draw_all,
                      lambda: save_reload(args.work), lambda: pending_job(args.work),
-                     unregister_all]
+                     lost_answer, unregister_all]
             for run in steps[:int(os.environ.get("KB_SCENARIO_STEPS", len(steps)))]:
                 run()
         elif args.phase == "reopen":
             reopen(args.work)
+        elif args.phase == "headless":
+            headless(args.work, args.media)
         else:
             if MODULE not in bpy.context.preferences.addons:
                 install(args.zip)

@@ -57,7 +57,12 @@ def test_export_reads_in_otio_and_selects_like_the_daemon(tmp_path: Path) -> Non
         ox.StripInfo(name="card", clip_id="id-card", channel=3, kind="TEXT", start=0,
                      duration=50),
         movie("fast", 5, 0, 20, retimed=True),
-        movie("pal", 6, 0, 20, media_rate=25.0),
+        movie("pal", 6, 0, 20, media_rate=25.0, playback="realtime"),
+        movie("pal?", 10, 0, 20, media_rate=25.0, playback="unknown"),
+        # a 25 fps movie Blender plays frame for frame (50 frames: 60 at 29.97 in OTIO's
+        # time), then one at the scene's rate 20 frames after it
+        movie("pal 1:1", 11, 100, 50, source_start=7, media_rate=25.0, playback="frames"),
+        movie("after", 11, 170, 30, source_start=0),
         movie("held", 7, 0, 20, source_start=-3),
         movie("unsaved", 8, 0, 20, path="//footage/a.mov"),
         movie("moved", 9, 0, 20, missing=True),
@@ -65,16 +70,22 @@ def test_export_reads_in_otio_and_selects_like_the_daemon(tmp_path: Path) -> Non
     data, skipped, origin = ox.build_timeline(strips, NTSC, "Edit")
     assert origin == 0
     reasons = dict(skipped)
-    assert set(reasons) == {"voice", "card", "fast", "pal", "held", "unsaved", "moved"}
+    assert set(reasons) == {"voice", "card", "fast", "pal", "pal?", "held", "unsaved",
+                            "moved"}
     assert "not saved" in reasons["unsaved"] and "Relink" in reasons["moved"]
     assert "sound strip" in reasons["voice"] and "retimed" in reasons["fast"]
-    assert "25.000 fps" in reasons["pal"] and "29.97 fps" in reasons["pal"]
+    assert "a 25 fps movie played at its own speed in a 29.97 fps scene" in reasons["pal"]
+    assert "Adjust Playback Rate" in reasons["pal"] and "frame count" in reasons["pal?"]
     timeline = otio.adapters.read_from_string(json.dumps(data), "otio_json")
-    assert [t.name for t in timeline.tracks] == [f"Channel {n}" for n in range(1, 5)]
+    assert [t.name for t in timeline.tracks] == [f"Channel {n}" for n in range(1, 12)]
     assert timeline.metadata["kling_bridge"]["rate"] == "30000/1001"
     selection = select(timeline, Criteria(marked=True))
     got = {ref.clip_id: (ref, source) for ref, source in selection.restyles}
-    assert set(got) == {"id-a", "id-b"}
+    assert set(got) == {"id-a", "id-b", "id-pal 1:1", "id-after"}
+    ref, source = got["id-pal 1:1"]  # its own frames, counted at its own rate
+    assert (source.start_frame, source.frame_count, source.rate) == (7, 50, "25")
+    assert (ref.track_index, ref.record_start) == (10, 100)
+    assert got["id-after"][0].record_start == 170  # the gap took up the difference
     ref, source = got["id-a"]
     assert (ref.track_index, ref.record_start, ref.record_duration) == (1, 15, 40)
     assert ref.timeline_rate == "30000/1001" and source.rate == "30000/1001"
@@ -148,6 +159,28 @@ def test_records_apply_each_job_once_and_survive_an_undo() -> None:
     assert not records.merge(undone, data)
     assert records.load("{not json") == records.empty()
     assert records.load(json.dumps({"batches": "x"})) == records.empty()
+
+
+def test_a_submission_is_recorded_before_it_is_sent_and_becomes_its_batch() -> None:
+    data = records.empty()
+    body = {"prompt": "rain", "duration": 3}
+    pending = records.add_pending(data, "blender:k1", "/generate", body, "generate", "rain",
+                                  "25", placement={"frame": 20}, now=7.0)
+    assert records.unsent(data) == [pending] and records.pending(data) == []
+    assert pending["request"] == {"path": "/generate", "body": body}
+    assert [(job_id, job["state"]) for _b, job_id, job in records.jobs_for_list(data)] == [
+        ("", "sending")]
+    before_answer = records.load(records.dump(data))  # what an undo step may bring back
+    answer = {"batch_id": "b7", "provider": "draft", "draft": True, "jobs": [_job("queued")]}
+    record = records.add_batch(data, answer, "generate", "rain", "25",
+                               placement={"frame": 20}, key="blender:k1")
+    assert records.unsent(data) == [] and records.pending(data) == ["b7"]
+    assert (record["key"], record["created"], len(data["batches"])) == ("blender:k1", 7.0, 1)
+    assert records.merge(before_answer, data)  # the answer wins over the pending record
+    assert [b["id"] for b in before_answer["batches"]] == ["b7"]
+    records.add_pending(data, "blender:k2", "/restyle", {}, "restyle", "noir", "25")
+    records.drop(data, "blender:k2")  # refused: it made nothing
+    assert [b["id"] for b in data["batches"]] == ["b7"]
 
 
 def test_result_names_fit_blender_and_props_say_what_made_them() -> None:

@@ -230,3 +230,90 @@ def test_the_timer_drains_then_stops_and_undo_keeps_jobs(blender: Facts) -> None
     main = blender["main"]
     assert main["tick"] == {"first": 0.25, "last": None, "health_ok": True}
     assert main["undo_restored"] is True
+
+
+def probe_frames(path: str) -> tuple[int, Fraction]:
+    import json
+    import subprocess
+
+    out = subprocess.check_output(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+         "stream=nb_read_packets,r_frame_rate", "-of", "json", path])
+    stream = json.loads(out)["streams"][0]
+    return int(stream["nb_read_packets"]), Fraction(stream["r_frame_rate"])
+
+
+def test_a_movie_at_another_rate_is_restyled_exactly_when_blender_plays_it_frame_for_frame(
+        blender: Facts) -> None:
+    """A 25 fps movie in a 24 fps scene. Added by the data API, Blender shows one source
+    frame per scene frame: the restyle asks for exactly those frames (at 25 fps) and the
+    result covers the same scene frames. Added by the UI (Adjust Playback Rate), Blender
+    plays it in real time with its own rounding: refused, with what to do."""
+    main = blender["main"]
+    source, realtime = main["source_24"], main["realtime_24"]
+    assert (source["channel"], source["start"], source["length"], source["trim"]) == (1, 4,
+                                                                                      60, 3)
+    assert (realtime["channel"], realtime["start"], realtime["length"]) == (2, 200, 96)
+    (skipped,) = main["restyle_24"]["skipped"]
+    assert skipped["name"] == "pal realtime"
+    assert "a 25 fps movie played at its own speed in a 24 fps scene" in skipped["reason"]
+    assert "Adjust Playback Rate" in skipped["reason"]
+    (spec,) = main["restyle_24"]["specs"]
+    assert (spec["source"]["start_frame"], spec["source"]["frame_count"],
+            spec["source"]["rate"]) == (3, 60, "25")
+    assert spec["clip"]["timeline_rate"] == "24"
+    (result,) = results(main["strips_Edit 24"], "restyle")
+    assert (result["channel"], result["start"], result["length"]) == (2, 4, 60)
+    assert probe_frames(result["path"]) == (60, 25)
+
+
+def test_a_job_cancelled_from_the_job_list(blender: Facts) -> None:
+    cancel = blender["main"]["cancel"]
+    assert cancel["op"] == ["FINISHED"]
+    assert cancel["record"][0] == "cancelled" and cancel["daemon"] == "cancelled"
+    assert cancel["strips"] == [] and cancel["watched"] is False  # nothing placed, not polled
+    assert "cancelled" in cancel["drawn"]
+
+
+def test_a_lost_answer_is_asked_again_on_load_and_finds_the_same_batch(
+        blender: Facts) -> None:
+    """The generation's answer was lost (the daemon made the batch); the file was saved
+    knowing only the request and its key. Opened again, the extension sends the request
+    with that key: the daemon answers the batch it made -- one batch, one clip."""
+    main, reopen = blender["main"], blender["reopen"]
+    assert "no answer to the request" in main["lost_error"]
+    assert "asked again with the same key" in main["lost_error"]
+    (waiting,) = main["lost_record"]
+    assert (waiting["state"], waiting["id"]) == ("sending", "")
+    assert blender["lost_final"] == "succeeded"
+    (record,) = [b for b in reopen["reopen_jobs"]["batches"] if b.get("key") == main["lost_key"]]
+    assert record["id"] == main["lost_batch"] and record["state"] == "succeeded"
+    assert any("already submitted with this idempotency_key" in n for n in record["notes"])
+    (clip,) = [s for s in reopen["reopened"] if s["props"].get("kling_batch") == record["id"]]
+    assert (clip["channel"], clip["start"], clip["length"]) == (1, 700, 75)
+
+
+def test_the_readme_headless_script_runs_as_a_background_python_script(
+        blender: Facts) -> None:
+    """``blender --background headless.blend --online-mode --python restyle.py``, through the
+    bpy module: the README's script, as written, on the opened file (a 25 fps scene with a
+    25 fps and a 29.97 fps movie), restyles both, generates at frame 120, waits, saves."""
+    headless = blender["headless"]
+    assert headless["errors"] == {}, "\n".join(headless["errors"].values())
+    assert headless["exit_code"] == 0, headless["log"]
+    strips = headless["headless"]
+    sources = {s["name"]: s for s in strips if s["name"] in ("shot 1", "shot 2")}
+    made = results(strips, "restyle")
+    assert len(made) == 2
+    for result in made:
+        source = next(s for s in sources.values()
+                      if s["props"]["kling_id"] == result["props"]["kling_source"])
+        assert result["channel"] > source["channel"]
+        assert (result["start"], result["length"]) == (source["start"], source["length"])
+        assert result["props"]["kling_preset"] == "film-noir"
+    assert {(s["start"], s["length"]) for s in sources.values()} == {(1, 50), (51, 100)}
+    (video,) = results(strips, "generate")
+    assert (video["start"], video["length"]) == (120, 125)  # 5 s at the scene's 25 fps
+    assert video["props"]["kling_prompt"] == "rain on a tin roof, close up"
+    record = headless["headless_jobs"]
+    assert [b["state"] for b in record["batches"]] == ["succeeded", "succeeded"]

@@ -137,6 +137,13 @@ class Editor:
             shutil.copy(daemon.discovery, self.home / "config" / "daemon.json")
         self.state = root / "resolve-session.json"
 
+    def use_port(self, port: int) -> None:
+        """Point this machine's discovery file at ``port`` (a proxy in front of the daemon)."""
+        path = self.home / "config" / "daemon.json"
+        data = json.loads(path.read_text())
+        data["port"] = port
+        path.write_text(json.dumps(data))
+
     @property
     def settings_file(self) -> Path:
         return self.home / "config" / "resolve.json"

@@ -6,6 +6,7 @@ start at 01:00:00:00."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from typing import Any
 
 from helpers import FREE, bin_paths, custom_markers, cut, empty_timeline, probe_frames, take_paths
@@ -179,3 +180,66 @@ def test_broll_at_a_kling_marker_on_the_first_free_tracks(editor, media) -> None
     assert custom_markers(broll)
     (sound,) = app.items("audio", 2)  # A1 holds the cut's sound
     assert (sound["start"], sound["duration"], sound["media"]) == (start + 10, 75, broll["media"])
+
+
+# ------------------------------------------------------------------ media at another rate
+
+
+def test_25fps_media_on_a_24fps_timeline_restyles_into_takes_frame_for_frame(
+        editor, daemon, media) -> None:
+    """Resolve plays 25 fps media on a 24 fps timeline in real time; its export puts the
+    source range on the timeline's grid. The plugin sends each clip's exact media frames
+    (its in-point, and the frames that cover it), so each take is the shot's own frames and
+    fills its item exactly."""
+    app, timeline, items = cut(media["25"], "24", version=(21, 0, 4, 0))
+    app.select(timeline, items)
+    editor.save(app)
+    editor.settings(preset="watercolor", placement="take", **WAIT)
+    before = [(i["start"], i["duration"]) for i in editor.load().items("video", 1)]
+    assert before == [(86400, 23), (86424, 28)]  # 24 and 30 media frames, rounded down
+
+    run = editor.run("restyle")
+
+    assert run.code == 0, run.console
+    app = editor.load()
+    (batch,) = only_project(editor)["batches"]
+    jobs = {j["spec"]["clip"]["clip_id"]: j
+            for j in daemon.client().batch(batch["batch_id"])["jobs"]}
+    for item, (first, count) in zip(app.items("video", 1), ((4, 24), (10, 30)), strict=True):
+        assert (item["start"], item["duration"]) in before and item["take"] == 2, item
+        source = jobs[item["id"]]["spec"]["source"]
+        assert (source["start_frame"], source["frame_count"], source["rate"]) == (first,
+                                                                                  count, "25")
+        assert probe_frames(take_paths(app, item)[1]) == (count, 25)
+    assert [(i["start"], i["duration"]) for i in app.items("video", 1)] == before
+
+
+def test_2997_media_on_a_23976_timeline_onto_a_track_at_the_exact_frames(
+        editor, daemon, media) -> None:
+    """Resolve 18.1 (no OTIO export: the plugin writes the timeline itself), 29.97 fps
+    media on a 23.976 fps timeline, results on a track above."""
+    app, _timeline, items = cut(media["29.97"], "23.976", product=FREE, version=(18, 1, 4, 0))
+    for item in items:
+        item.SetClipColor("Orange")
+    editor.save(app)
+    editor.settings(clip_colour="Orange", preset="watercolor", placement="track", **WAIT)
+
+    run = editor.run("restyle")
+
+    assert run.code == 0, run.console
+    app = editor.load()
+    cut_items = app.items("video", 1)
+    assert [(i["start"], i["duration"]) for i in cut_items] == [(86400, 19), (86424, 24)]
+    placed = app.items("video", 2)
+    assert [(i["start"], i["duration"], i["left"]) for i in placed] == [(86400, 19, 0),
+                                                                        (86424, 24, 0)]
+    (batch,) = only_project(editor)["batches"]
+    specs = {j["spec"]["clip"]["clip_id"]: j["spec"]
+             for j in daemon.client().batch(batch["batch_id"])["jobs"]}
+    for item, (first, count) in zip(cut_items, ((4, 24), (10, 30)), strict=True):
+        source = specs[item["id"]]["source"]
+        assert (source["start_frame"], source["frame_count"]) == (first, count)
+        assert Fraction(source["rate"]) == Fraction(30000, 1001)
+    for item, count in zip(placed, (24, 30), strict=True):
+        frames, rate = probe_frames(app.media(item["media"])["props"]["File Path"])
+        assert (frames, rate) == (count, Fraction(30000, 1001))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import cut
+from helpers import cut, empty_timeline
 from kling_bridge_resolve import placement
 from kling_bridge_resolve.actions import Session
 from kling_bridge_resolve.host import Host
@@ -160,3 +160,29 @@ def test_a_paid_run_over_the_limit_is_refused_before_anything_is_sent(media, tmp
     session.check_price({"provider": "draft", "paid": False, "draft": True,
                          "estimate": {"units": 0, "usd": 0}})
     assert "free -- the draft provider renders local drafts" in console[-1]
+
+
+def test_a_clip_no_track_placement_could_fit_is_left_out_before_anything_is_sent(
+        media, tmp_path):
+    """24 fps media on a 25 fps timeline, trimmed to 24 frames: no whole number of its
+    frames fills 24 timeline frames on a track, so "Restyle to track" leaves it out (and
+    says to use a take); as a take it goes."""
+    app, _ = empty_timeline("25")
+    pool = app.resolve.GetProjectManager().GetCurrentProject().GetMediaPool()
+    (clip,) = pool.ImportMedia([str(media["24"])])
+    items = [pool.AppendToTimeline([{"mediaPoolItem": clip, "startFrame": first,
+                                     "endFrame": first + 24, "mediaType": 1,
+                                     "trackIndex": 1, "recordFrame": record}])[0]
+             for first, record in ((0, 90000), (20, 90100))]
+    assert [i.GetDuration() for i in items] == [25, 25]  # 24 frames at 24 fps: 1 s
+    app.find_item(items[1].GetUniqueId())["duration"] = 24  # the editor trimmed one
+    for item in items:
+        item.SetClipColor("Orange")
+    session, console = session_for(app, tmp_path)
+    _facts, choice, body = session.prepare("track")
+    assert [i.uid for i in choice.items] == [items[0].GetUniqueId()]
+    assert any("left out" in line and "no whole number of its frames fills exactly 24"
+               in line for line in console)
+    assert len(body["timeline"]["tracks"]["children"][0]["children"]) >= 2
+    _facts, choice, _body = session.prepare("take")
+    assert len(choice.items) == 2

@@ -175,6 +175,56 @@ def test_built_timeline_selects_like_the_export(media: dict[str, Path]) -> None:
                                          10, 30)]
 
 
+@pytest.mark.parametrize(("clip_rate", "timeline_rate"), [("25", "24"), ("29.97", "23.976")])
+def test_other_rate_media_is_sent_as_its_exact_frames_and_later_clips_keep_their_place(
+        media: dict[str, Path], clip_rate: str, timeline_rate: str) -> None:
+    """Resolve's export puts a 25 fps clip's source on the 24 fps grid (an in-point can be a
+    frame off, the length a frame short); the plugin rewrites the chosen clips' source in
+    the media's own frames, from the export or built, and the daemon then reads those exact
+    frames -- while a clip after them on the track keeps its record frame."""
+    from helpers import cut
+    from kling_bridge_resolve.host import Host
+
+    app, timeline, handles = cut(media[clip_rate], timeline_rate)
+    third = app.find_item(handles[1].GetUniqueId())
+    third_start = third["start"] + third["duration"] + 7
+    pool = app.resolve.GetProjectManager().GetCurrentProject().GetMediaPool()
+    (mpi,) = [c for c in pool.GetRootFolder().GetClipList()]
+    (late,) = pool.AppendToTimeline([{"mediaPoolItem": mpi, "startFrame": 13, "endFrame": 38,
+                                      "mediaType": 1, "trackIndex": 1,
+                                      "recordFrame": third_start}])
+    host = Host.from_namespace(app.namespace())
+    read = host.facts(timeline)
+    chosen = host.complete(sorted(read.video_items(), key=lambda i: i.start))
+    lengths = [i.duration for i in chosen]
+    exported, missing = marking.mark(host.export_otio(timeline), chosen, read.rate)
+    assert missing == []
+    for doc in (exported, marking.build(read, chosen)):
+        picked = select(read_timeline_text(json.dumps(doc), "otio_json").timeline, Criteria())
+        got = [(s.start_frame, s.frame_count, r.record_start) for r, s in picked.restyles]
+        media_rate = frames.exact_rate(clip_rate)
+        assert got[0][:2] == (4, frames.media_count(lengths[0], read.rate, media_rate))
+        assert got[1][:2] == (10, frames.media_count(lengths[1], read.rate, media_rate))
+        assert got[2][:2] == (13, frames.media_count(lengths[2], read.rate, media_rate))
+        assert got[2][2] == late.GetStart() - read.start  # the gap took up the difference
+        for (_first, count, _r), length in zip(got, lengths, strict=True):
+            assert frames.on_timeline(count, read.rate, media_rate) == length  # covers it
+
+
+def test_a_track_placement_no_whole_media_frames_can_fill_is_refused() -> None:
+    pal_on_24 = Item("a", "a", 1, 100, 123, path="/a.mov", media_rate=Fraction(25))
+    film_on_25 = Item("b", "b", 1, 100, 124, path="/b.mov", media_rate=Fraction(24))
+    assert placement.cannot_place_on_track(pal_on_24, Fraction(24)) is None
+    why = placement.cannot_place_on_track(film_on_25, Fraction(25))
+    assert why is not None and "24 fps on this 25 fps timeline" in why
+    assert "exactly 24 timeline frames" in why
+    assert 'as a take (placement "take")' in why  # a take keeps the item's length
+    film_on_25.end = 123  # 23 frames of 24 fps media fill 23 frames at 25
+    assert placement.cannot_place_on_track(film_on_25, Fraction(25)) is None
+    same = Item("c", "c", 1, 100, 124, path="/c.mov", media_rate=Fraction(25))
+    assert placement.cannot_place_on_track(same, Fraction(25)) is None
+
+
 # ------------------------------------------------------------------ placement
 
 
@@ -185,10 +235,67 @@ def test_free_track_and_prompts_from_markers() -> None:
     assert placement.free_track(f, 86410, 86470) is None  # V1-V3 all busy
     assert placement.free_track(f, 86462, 86470, lowest=2) == 2
     found = placement.prompts(f, default_seconds=5)
-    assert [(p.text, p.frame, p.seconds) for p in found] == [("rain on a roof", 86410, 3),
-                                                             ("a dog", 86450, 5)]
+    assert [(p.text, p.frame, p.seconds, p.span) for p in found] == [
+        ("rain on a roof", 86410, 3, 60), ("a dog", 86450, 5, None)]
     assert placement.aspect_ratio(1080, 1920) == "9:16"
     assert placement.aspect_ratio(320, 180) == "16:9"
+
+
+RUN = [  # (frame from the start, length in frames, words) at 25 fps
+    (10, 50, "kling: wide street at dusk"), (60, 50, "kling: her face, neon light"),
+    (110, 20, "kling: the sign flickers"),  # touching: one clip of 3 shots, 120 frames
+    (200, 30, "kling: 4s rain on a tin roof"),  # asks for 4 s
+    (300, 110, "kling: harbour at dawn"),  # one ranged marker: 5 s asked, 110 frames kept
+    # seven touching 1-s markers: at most 6 shots, so the seventh starts a new clip
+    *[(500 + 25 * n, 25, f"kling: beat {n}") for n in range(7)],
+    # 8 s + 8 s touching: over 15 s, so two clips
+    (1000, 200, "kling: long one"), (1200, 200, "kling: long two"),
+    (1500, 40, "kling: gap before"), (1541, 40, "kling: a frame off still touches"),
+]
+
+
+def test_touching_prompt_markers_group_exactly_as_the_daemon_groups_them() -> None:
+    """The plugin's rule (Python 3.6, no OpenTimelineIO) against the daemon's own: the same
+    markers in an OTIO timeline go through ``select`` and must make the same clips --
+    shots, seconds, where each starts and how many frames it fills."""
+    import opentimelineio as otio
+
+    rate = 25
+    start = 90000  # 01:00:00:00
+    markers = [Marker(start + f, "", words, "Blue", n) for f, n, words in RUN]
+    markers.append(Marker(start + 900, "Dog", "kling: a dog", "Red", 1))  # a point marker
+    found = placement.prompts(facts([], rate=Fraction(rate), start=start, markers=markers),
+                              default_seconds=5)
+    timeline = otio.schema.Timeline("Cut", global_start_time=otio.opentime.RationalTime(
+        start, rate))
+    track = otio.schema.Track("Video 1")
+    track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
+        duration=otio.opentime.RationalTime(2000, rate))))
+    timeline.tracks.append(track)
+    for f, n, words in RUN:
+        timeline.tracks.markers.append(otio.schema.Marker(
+            marked_range=otio.opentime.TimeRange(otio.opentime.RationalTime(f, rate),
+                                                 otio.opentime.RationalTime(n, rate)),
+            comment=words))
+    daemon = select(timeline, Criteria(default_seconds=5)).generations
+    ranged = [p for p in found if p.span is not None]
+    assert len(ranged) == len(daemon) == 8
+    for mine, theirs in zip(ranged, daemon, strict=True):
+        shots = [(s.prompt, s.duration) for s in theirs.shots]
+        assert mine.shots == shots
+        assert (mine.text if not shots else "") == theirs.prompt
+        assert mine.seconds == theirs.duration
+        assert mine.frame - start == theirs.placement.record_start
+        assert mine.span == theirs.conform.frames == theirs.placement.record_duration
+    first, asked, single = ranged[0], ranged[1], ranged[2]
+    assert first.shots == [("wide street at dusk", 2), ("her face, neon light", 2),
+                           ("the sign flickers", 1)] and first.span == 120
+    assert (asked.text, asked.seconds, asked.span) == ("rain on a tin roof", 4, 100)
+    assert (single.seconds, single.span, single.shots) == (5, 110, [])
+    assert [len(p.shots) for p in ranged[3:]] == [6, 0, 0, 0, 2]
+    assert (ranged[4].seconds, ranged[4].span) == (3, 25)  # the seventh beat, on its own
+    (dog,) = [p for p in found if p.span is None]
+    assert (dog.text, dog.seconds, dog.span, dog.name) == ("a dog", 5, None, "Dog")
 
 
 def test_a_dropped_append_is_named_with_what_blocked_it() -> None:
@@ -251,6 +358,19 @@ def test_ledger_remembers_per_project_and_keeps_an_unreadable_file(tmp_path: Pat
     again.close("p1", "b1")
     third = Ledger(str(path))
     assert third.open_batches("p1") == [] and len(third.open_batches("p2")) == 1
+    sending = third.begin("p1", "Show", "/restyle", {"timeline": {}, "look": {}},
+                          {"kind": "restyle", "targets": {}})
+    assert sending["key"].startswith("resolve:") and sending["batch_id"] is None
+    (waiting,) = Ledger(str(path)).open_batches("p1")  # remembered before it is sent
+    assert waiting["key"] == sending["key"]
+    assert third.request(waiting) == {"path": "/restyle", "body": {"timeline": {}, "look": {}}}
+    third.sent("p1", sending["key"], "b9")
+    (sent,) = Ledger(str(path)).open_batches("p1")
+    assert sent["batch_id"] == "b9" and third.request(sent) is None  # the body is let go
+    refused = third.begin("p1", "Show", "/generate", {"prompt": "x"}, {"kind": "generate"})
+    third.drop("p1", refused["key"], "refused: no_prompt")
+    assert [b["batch_id"] for b in Ledger(str(path)).open_batches("p1")] == ["b9"]
+    assert not list((tmp_path / "resolve-requests").glob("*.json"))
     path.write_text("{half a file")
     fresh = Ledger(str(path))
     assert fresh.open_batches("p2") == []

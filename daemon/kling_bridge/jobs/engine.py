@@ -85,6 +85,9 @@ class Engine(JobSteps):
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
         self.ready = False
+        #: Called (synchronously, after the row is durable) with a job whose state changed:
+        #: chains (jobs.chains) start a link's successor when it succeeds.
+        self.hooks: list[Callable[[m.Job], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -248,7 +251,17 @@ class Engine(JobSteps):
             await self.store.asave(new)
         if self.events.subscribers:  # nothing to do without listeners
             self.events.publish("job", new)
+        if new.state != job.state:
+            for hook in self.hooks:
+                try:
+                    hook(new)
+                except Exception:  # a listener's bug must not undo a durable transition
+                    log.exception("job hook failed for %s", new.id)
         return new
+
+    def wake(self) -> None:
+        """Look at the queue now (jobs were added outside :meth:`submit`: a chain's link)."""
+        self._wake.set()
 
     def _check_budget(self, largest_job: float, total: float) -> None:
         budget = self.settings.budget

@@ -9,15 +9,15 @@ loses nothing, because the next run of any script collects.
 """
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple  # noqa: F401
 
 from . import marking, placement
 from .client import BridgeClient, BridgeError  # noqa: F401
-from .frames import convert, frames_to_timecode, rate_text, refine_rate
+from .frames import frames_to_timecode, media_count, rate_text, refine_rate
 from .host import Host, HostError  # noqa: F401
 from .ledger import Ledger
 from .model import Item, TimelineFacts  # noqa: F401
-from .selection import Choice, choose  # noqa: F401
+from .selection import Choice, SelectionError, choose  # noqa: F401
 
 POLL_SECONDS = 1.0
 ENDED = ("succeeded", "failed", "cancelled", "needs_attention")
@@ -48,6 +48,7 @@ class Session(object):
         self.ledger = ledger or Ledger()
         self.key, self.project_name = host.project_key()
         self._progress = {}  # type: Dict[str, str]
+        self._unanswered = set()  # type: Set[str]  # keys asked again this run without an answer
 
     # ------------------------------------------------------------------ restyle
 
@@ -88,14 +89,24 @@ class Session(object):
                               "limit of %d" % (units, self.settings["max_units"]),
                               'raise "max_units" in the settings file, or choose fewer clips')
 
-    def prepare(self):
-        # type: () -> Tuple[TimelineFacts, Choice, Dict[str, Any]]
-        """Choose the clips (saying which rule found them) and build the request."""
+    def prepare(self, mode=None):
+        # type: (Optional[str]) -> Tuple[TimelineFacts, Choice, Dict[str, Any]]
+        """Choose the clips (saying which rule found them) and build the request; clips
+        whose result could not land frame for frame where ``mode`` puts it are left out."""
         timeline = self.host.timeline()
         facts = self.host.facts(timeline)
         choice = choose(facts, self.settings["clip_colour"], self.host.selected_ids(timeline),
                         self.host.current_id(timeline), self.host.colour_of,
                         self.host.complete)
+        if (mode or self.settings["placement"]) == "track":
+            for item in list(choice.items):
+                why = placement.cannot_place_on_track(item, facts.rate)
+                if why:
+                    choice.items.remove(item)
+                    choice.skipped.append((item, why))
+            if not choice.items:
+                raise SelectionError("none of the chosen clips can be restyled onto a track "
+                                     "frame for frame: %s" % choice.skipped[0][1])
         for line in choice.tried:
             self.say("  (%s)" % line)
         self.say(choice.summary())
@@ -113,22 +124,22 @@ class Session(object):
         # type: (Optional[str], Optional[float]) -> Optional[str]
         """Restyle the chosen clips; results as takes (or ``mode="track"``: a track above)."""
         mode = mode or self.settings["placement"]
-        facts, choice, body = self.prepare()
+        facts, choice, body = self.prepare(mode)
         priced = self.client.restyle(dict(body, dry_run=True))
         self.check_price(priced)
-        answer = self.client.restyle(body)
+        targets = dict((i.uid, {"name": i.name, "track": i.track, "start": i.start,
+                                "end": i.end}) for i in choice.items)
+        entry = self.ledger.begin(self.key, self.project_name, "/restyle", body, {
+            "kind": "restyle", "mode": mode, "timeline": facts.uid,
+            "timeline_name": facts.name, "targets": targets,
+            "look": self.settings["preset"] or "custom"})
+        answer = self._send(entry, "/restyle", body)
         for skipped in answer.get("skipped", []):
             self.say("  - the daemon left out %r: %s"
                      % (skipped.get("name"), skipped.get("reason")))
         for note in answer.get("notes", []):
             self.say("  note: %s" % note)
-        targets = dict((i.uid, {"name": i.name, "track": i.track, "start": i.start,
-                                "end": i.end}) for i in choice.items)
         batch_id = str(answer["batch_id"])
-        self.ledger.add(self.key, self.project_name, {
-            "batch_id": batch_id, "kind": "restyle", "mode": mode, "timeline": facts.uid,
-            "timeline_name": facts.name, "targets": targets,
-            "look": self.settings["preset"] or "custom"})
         self.say("Sent %d job%s (batch %s); results come back as %s."
                  % (len(answer["jobs"]), "" if len(answer["jobs"]) == 1 else "s", batch_id,
                     "takes on their clips" if mode == "take" else "clips on a track above"))
@@ -144,7 +155,9 @@ class Session(object):
         facts = self.host.facts(timeline)
         wanted = placement.prompts(facts, self.settings["broll_seconds"])
         if wanted:
-            self.say("B-roll: %d kling: marker%s" % (len(wanted), "" if len(wanted) == 1 else "s"))
+            count = sum(len(p.shots) or 1 for p in wanted)
+            self.say("B-roll: %d kling: marker%s -> %d clip%s" % (
+                count, "" if count == 1 else "s", len(wanted), "" if len(wanted) == 1 else "s"))
         elif self.settings["broll_prompt"].strip():
             if facts.playhead is None:
                 raise HostError("cannot read the playhead", "park it where the B-roll goes")
@@ -156,18 +169,7 @@ class Session(object):
             raise HostError("no B-roll prompt found",
                             "add a marker whose note starts with 'kling:' (e.g. 'kling: rain on "
                             'a tin roof\'), or set "broll_prompt" in the settings file')
-        bodies = []
-        for prompt in wanted:
-            bodies.append((prompt, {
-                "prompt": prompt.text, "duration": prompt.seconds,
-                "resolution": self.settings["resolution"],
-                "aspect_ratio": placement.aspect_ratio(facts.width, facts.height),
-                "audio": self.settings["broll_audio"],
-                "conform": {"rate": rate_text(facts.rate), "width": facts.width,
-                            "height": facts.height},
-                "placement": {"record_start": max(0, prompt.frame - facts.start),
-                              "track_index": 0, "timeline_rate": rate_text(facts.rate),
-                              "name": prompt.name}}))
+        bodies = [(prompt, self.broll_body(facts, prompt)) for prompt in wanted]
         total = {"units": 0.0, "usd": 0.0}
         priced = {}  # type: Dict[str, Any]
         for _prompt, body in bodies:
@@ -175,20 +177,102 @@ class Session(object):
             for key in total:
                 total[key] += float((priced.get("estimate") or {}).get(key, 0))
         self.check_price(dict(priced, estimate=total))
-        batch_ids = []
+        entries = []  # every request is remembered before the first is sent
         for prompt, body in bodies:
-            answer = self.client.generate(body)
-            spots = dict((job["id"], {"frame": prompt.frame, "name": prompt.name,
-                                      "prompt": prompt.text}) for job in answer["jobs"])
-            self.ledger.add(self.key, self.project_name, {
-                "batch_id": answer["batch_id"], "kind": "generate", "mode": "broll",
-                "timeline": facts.uid, "timeline_name": facts.name, "spots": spots})
+            spot = {"frame": prompt.frame, "name": prompt.name, "prompt": prompt.text,
+                    "frames": prompt.span}
+            entries.append((prompt, self.ledger.begin(
+                self.key, self.project_name, "/generate", body, {
+                    "kind": "generate", "mode": "broll", "timeline": facts.uid,
+                    "timeline_name": facts.name, "spot": spot, "spots": {}}), body))
+        batch_ids = []
+        for prompt, entry, body in entries:
+            answer = self._send(entry, "/generate", body)
             batch_ids.append(answer["batch_id"])
-            self.say("  %s at %s: %d s (batch %s)" % (
+            shots = " in %d shots" % len(prompt.shots) if prompt.shots else ""
+            self.say("  %s at %s: %d s%s (batch %s)" % (
                 prompt.name, frames_to_timecode(prompt.frame, facts.rate, facts.drop),
-                prompt.seconds, answer["batch_id"]))
+                prompt.seconds, shots, answer["batch_id"]))
         self.collect(self.settings["wait_seconds"] if wait is None else wait)
         return batch_ids
+
+    def broll_body(self, facts, prompt):
+        # type: (TimelineFacts, placement.Prompt) -> Dict[str, Any]
+        """``POST /v1/generate`` for one B-roll: one prompt, or the shots of a run of
+        touching markers; conformed to the timeline's rate and size."""
+        body = {
+            "prompt": prompt.text, "duration": prompt.seconds,
+            "resolution": self.settings["resolution"],
+            "aspect_ratio": placement.aspect_ratio(facts.width, facts.height),
+            "audio": self.settings["broll_audio"],
+            "conform": {"rate": rate_text(facts.rate), "width": facts.width,
+                        "height": facts.height},
+            "placement": {"record_start": max(0, prompt.frame - facts.start),
+                          "track_index": 0, "timeline_rate": rate_text(facts.rate),
+                          "name": prompt.name}}  # type: Dict[str, Any]
+        if prompt.shots:
+            body["prompt"] = ""
+            body["shots"] = [{"prompt": text, "duration": seconds}
+                             for text, seconds in prompt.shots]
+            del body["duration"]  # the shots' sum
+        return body
+
+    # ------------------------------------------------------------------ sending
+
+    def _send(self, entry, path, body):
+        # type: (Dict[str, Any], str, Dict[str, Any]) -> Dict[str, Any]
+        """POST ``body`` with the entry's idempotency key and record the batch it answers.
+
+        The ledger already holds the entry (``Ledger.begin``): when no answer comes back,
+        the entry stays and the next run asks again with the same key. A refusal (4xx)
+        created nothing, so the entry is dropped.
+        """
+        keyed = dict(body, idempotency_key=entry["key"])
+        try:
+            answer = self.client.post(path, keyed)  # type: Dict[str, Any]
+        except BridgeError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                self.ledger.drop(self.key, entry["key"], "refused: %s" % exc.message)
+                raise
+            raise BridgeError(
+                exc.code, "no answer to the request (%s). It is remembered: the next run of "
+                "any Kling Bridge script asks the daemon again with the same key, so nothing "
+                "is made or paid twice" % exc.message,
+                "run Kling Bridge - Collect once the daemon answers ('kling-bridge status' "
+                "tells)", exc.status) from None
+        extra = {}  # type: Dict[str, Any]
+        if entry.get("spot") is not None:
+            extra["spots"] = dict((job["id"], entry["spot"]) for job in answer["jobs"])
+            entry["spots"] = extra["spots"]
+        entry["batch_id"] = str(answer["batch_id"])
+        self.ledger.sent(self.key, entry["key"], entry["batch_id"], **extra)
+        return answer
+
+    def _resend(self, entry):
+        # type: (Dict[str, Any]) -> bool
+        """Ask again for a submission whose answer never came; True once it has a batch."""
+        request = self.ledger.request(entry)
+        what = "%s sent %s" % (entry.get("kind", "request"),
+                              time.strftime("%Y-%m-%d %H:%M", time.localtime(
+                                  entry.get("created", time.time()))))
+        if request is None:
+            self.say("! the %s had no answer and its request file is gone; forgetting it"
+                     % what)
+            self.ledger.drop(self.key, entry["key"], "request file missing")
+            return False
+        try:
+            answer = self._send(entry, request["path"], request["body"])
+        except BridgeError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                self.say("! the %s was refused by the daemon: %s" % (what, exc))
+            else:
+                self.say("! the %s still has no answer: %s" % (what, exc))
+            return False
+        again = any("idempotency_key" in n for n in answer.get("notes", []))
+        self.say("The %s had lost its answer; asked again with the same key: batch %s (%s)"
+                 % (what, entry["batch_id"], "the one it made then" if again else
+                    "made now: the first request never reached the daemon"))
+        return True
 
     # ------------------------------------------------------------------ collecting
 
@@ -215,6 +299,12 @@ class Session(object):
 
     def _collect_batch(self, entry):
         # type: (Dict[str, Any]) -> int
+        if not entry.get("batch_id"):
+            if entry["key"] in self._unanswered:
+                return 0
+            if not self._resend(entry):
+                self._unanswered.add(entry["key"])
+                return 0
         batch_id = entry["batch_id"]
         try:
             batch = self.client.batch(batch_id)
@@ -335,9 +425,9 @@ class Session(object):
                 target["start"], target["end"], target["track"]):
             return ("%r was moved, trimmed or deleted since it was sent; the result no "
                     "longer fits it" % target["name"])
-        expected = item.duration
-        if item.media_rate and item.media_rate != facts.rate:
-            expected = convert(item.duration, facts.rate, item.media_rate)
+        expected = item.duration  # media frames that cover the item, at the media's rate
+        if item.media_rate:
+            expected = media_count(item.duration, facts.rate, item.media_rate)
         if frames and abs(frames - expected) > 1:
             return "the result has %d frames but %r needs %d" % (frames, item.name, expected)
         frames = frames or expected
@@ -372,6 +462,8 @@ class Session(object):
         frames = int(video.get("frames") or 0)  # conformed to the timeline's rate
         if frames <= 0:
             return "the B-roll file has no frames"
+        if spot.get("frames"):  # ends where its marker (or run of markers) ends
+            frames = min(frames, int(spot["frames"]))
         problem = self._place(timeline, facts, media, video["path"], frames, frames,
                               spot["frame"], 1, "B-roll %r" % spot["name"], custom)
         if problem or not video.get("has_audio"):

@@ -8,6 +8,7 @@ frame number it takes and returns is a whole frame counted from 00:00:00:00 at t
 find the playhead on 29.97 DF timelines.
 """
 
+import math
 from fractions import Fraction
 from typing import Optional, Union  # noqa: F401 (type comments)
 
@@ -113,3 +114,30 @@ def convert(frames, from_rate, to_rate):
     # type: (int, Fraction, Fraction) -> int
     """Whole frames at ``from_rate`` -> the nearest whole frames at ``to_rate``."""
     return round(Fraction(frames) * exact_rate(to_rate) / exact_rate(from_rate))
+
+
+# ------------------------------------------------------------------ media at another rate
+#
+# Resolve plays media whose rate differs from the timeline's in real time (25 fps media on a
+# 24 fps timeline drops a frame a second), and when it lays media on the timeline -- an
+# append, a take -- it counts the media's frames onto the timeline's grid rounding *down*
+# (measured: 24 frames of 25 fps media fill 23 timeline frames). So a result must hold
+# enough of the media's frames to cover its item, and a clip on a track can only be as long
+# as some whole number of media frames rounds down to.
+
+
+def media_count(duration, rate, media_rate):
+    # type: (int, Fraction, Fraction) -> int
+    """Media frames that cover ``duration`` timeline frames: the fewest whose length,
+    rounded down onto the timeline grid, is not shorter than the item."""
+    if media_rate == rate:
+        return duration
+    return math.ceil(Fraction(duration) * exact_rate(media_rate) / exact_rate(rate))
+
+
+def on_timeline(count, rate, media_rate):
+    # type: (int, Fraction, Fraction) -> int
+    """Timeline frames ``count`` media frames fill when Resolve lays them down."""
+    if media_rate == rate:
+        return count
+    return math.floor(Fraction(count) * exact_rate(rate) / exact_rate(media_rate))

@@ -8,18 +8,45 @@ result back: the item each restyle came from, where each B-roll goes, take or tr
 later run of any Kling Bridge script in that project applies what has finished and records
 each job's outcome, so nothing is applied twice or forgotten.
 
+A submission is written here *before* it is sent, with the idempotency key it is sent with
+(``begin``); its request body waits beside the ledger (``resolve-requests/<key>.json``)
+until the daemon's answer is recorded (``sent``). If that answer is lost -- the connection
+drops, the script is stopped -- the next run sends the same body with the same key, and the
+daemon answers the batch the first send created instead of creating (and paying for) a
+second one. A request the daemon refused created nothing and is forgotten (``drop``).
+
 Writes go through a temp file and a rename: a crash leaves the old file or the new one.
 """
 
+import contextlib
 import json
 import os
 import time
+import uuid
 from typing import Any, Dict, List, Optional  # noqa: F401 (type comments)
 
 from .client import config_dir
 
 FILE_NAME = "resolve-batches.json"
+REQUESTS = "resolve-requests"
 VERSION = 1
+
+
+def new_key():
+    # type: () -> str
+    """An idempotency key (the daemon accepts letters, digits and . _ : -)."""
+    return "resolve:" + uuid.uuid4().hex
+
+
+def _write_json(path, data, indent=1):
+    # type: (str, Any, int) -> None
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        os.makedirs(folder)
+    temp = path + ".tmp"
+    with open(temp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=indent, sort_keys=True)
+    os.replace(temp, path)
 
 
 def ledger_path(env=None):
@@ -51,13 +78,7 @@ class Ledger(object):
 
     def save(self):
         # type: () -> None
-        folder = os.path.dirname(self.path)
-        if folder and not os.path.isdir(folder):
-            os.makedirs(folder)
-        temp = self.path + ".tmp"
-        with open(temp, "w", encoding="utf-8") as fh:
-            json.dump(self.data, fh, indent=1, sort_keys=True)
-        os.replace(temp, self.path)
+        _write_json(self.path, self.data)
 
     def _project(self, key, name=""):
         # type: (str, str) -> Dict[str, Any]
@@ -79,6 +100,60 @@ class Ledger(object):
         self._project(key, name)["batches"].append(batch)
         self.save()
 
+    # ------------------------------------------------------------------ sending
+
+    def _request_path(self, idem):
+        # type: (str) -> str
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in idem)
+        return os.path.join(os.path.dirname(self.path), REQUESTS, safe + ".json")
+
+    def begin(self, key, name, path, body, entry):
+        # type: (str, str, str, Dict[str, Any], Dict[str, Any]) -> Dict[str, Any]
+        """Remember a submission about to be sent: ``entry`` (kind, timeline, targets...)
+        with a fresh idempotency key and no batch id yet, and the body to send again."""
+        idem = new_key()
+        _write_json(self._request_path(idem), {"path": path, "body": body}, indent=0)
+        entry = dict(entry, batch_id=None, key=idem)
+        self.add(key, name, entry)
+        return entry
+
+    def request(self, entry):
+        # type: (Dict[str, Any]) -> Optional[Dict[str, Any]]
+        """The path and body of a submission whose answer was never recorded (None: gone)."""
+        try:
+            with open(self._request_path(entry["key"]), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError, KeyError):
+            return None
+        return data if isinstance(data, dict) and "body" in data else None
+
+    def sent(self, key, idem, batch_id, **extra):
+        # type: (str, str, str, Any) -> Optional[Dict[str, Any]]
+        """The daemon answered ``idem``'s submission with ``batch_id``: record it."""
+        found = None
+        for batch in self.open_batches(key):
+            if batch.get("key") == idem:
+                batch["batch_id"] = batch_id
+                batch.update(extra)
+                found = batch
+        self.save()
+        with contextlib.suppress(OSError):
+            os.remove(self._request_path(idem))
+        return found
+
+    def drop(self, key, idem, why):
+        # type: (str, str, str) -> None
+        """The daemon refused ``idem``'s submission (it created nothing): forget it."""
+        for batch in self.open_batches(key):
+            if batch.get("key") == idem:
+                batch["closed"] = True
+                batch["closed_because"] = why
+        self.save()
+        with contextlib.suppress(OSError):
+            os.remove(self._request_path(idem))
+
+    # ------------------------------------------------------------------ batches
+
     def open_batches(self, key):
         # type: (str) -> List[Dict[str, Any]]
         entry = self.data["projects"].get(key) or {}
@@ -88,14 +163,14 @@ class Ledger(object):
         # type: (str, str, str, str) -> None
         """What happened to one job's result; saved at once (a crash must not re-apply)."""
         for batch in self.open_batches(key):
-            if batch["batch_id"] == batch_id:
+            if batch_id and batch["batch_id"] == batch_id:
                 batch["outcomes"][job_id] = outcome
         self.save()
 
     def close(self, key, batch_id, why="done"):
         # type: (str, str, str) -> None
         for batch in self.open_batches(key):
-            if batch["batch_id"] == batch_id:
+            if batch_id and batch["batch_id"] == batch_id:
                 batch["closed"] = True
                 batch["closed_because"] = why
         self.save()

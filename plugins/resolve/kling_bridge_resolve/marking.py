@@ -8,6 +8,13 @@ everything before it on that track -- ``Timeline.GetStartFrame()`` and ``GetStar
 Resolve side). Its ``clip_id`` becomes Resolve's ``GetUniqueId()``, so each result finds its
 way back to the very item it came from.
 
+A chosen clip whose media runs at another rate than the timeline gets its source range
+rewritten in the media's own frames (Resolve's export quantises it to the timeline's grid,
+which can put the in-point a frame off): the first frame is the item's exact in-point
+(``GetLeftOffset``), the count the media frames that cover the item
+(:func:`~.frames.media_count`). The gap after it absorbs the difference in length, so the
+clips after it keep their record frames.
+
 Where Resolve cannot export OTIO (before 18.5), :func:`build` writes the same shape from the
 items the plugin read: Resolve's ``Clip.2`` with a ``DEFAULT_MEDIA`` reference holding a bare
 path, source ranges counted in the media's own timecode, ``global_start_time`` at 01:00:00:00.
@@ -20,7 +27,7 @@ import copy
 from fractions import Fraction
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple  # noqa: F401
 
-from .frames import convert, exact_rate
+from .frames import exact_rate, media_count
 from .model import Item, TimelineFacts  # noqa: F401
 
 KEY = "kling_bridge"
@@ -103,7 +110,8 @@ def mark(doc, items, rate, in_place=False):
     strip_prompt_markers(marked)
     wanted = dict(((i.track, i.start), i) for i in items)
     found = set()
-    for number, _index, child, start, length in _walk_video(marked, rate):
+    other_rate = []  # type: List[Tuple[Dict[str, Any], int, Item]]
+    for number, index, child, start, length in _walk_video(marked, rate):
         item = wanted.get((number, start))
         if item is None:
             continue
@@ -115,12 +123,46 @@ def mark(doc, items, rate, in_place=False):
         meta[KEY] = {"selected": True, "clip_id": item.uid, "name": item.name,
                      "resolve": {"track": item.track, "start": item.start, "end": item.end}}
         found.add((number, start))
+        if item.path and item.media_rate and exact_rate(item.media_rate) != rate:
+            other_rate.append((child, index, item))
+    for child, index, item in other_rate:  # after the walk: it counts the old lengths
+        _exact_source(marked, child, index, item, rate)
     missing = []  # type: List[Tuple[Item, str]]
     for key, item in sorted(wanted.items()):
         if key not in found:
             missing.append((item, "not found in Resolve's OTIO export at V%d, frame %d "
                                   "(%d frames)" % (item.track, item.start, item.duration)))
     return marked, missing
+
+
+def _source_span(item, rate):
+    # type: (Item, Fraction) -> Tuple[int, int, Fraction]
+    """(first media frame in the media's timecode, media frames, media rate) of ``item``."""
+    media_rate = exact_rate(item.media_rate or rate)
+    count = media_count(item.duration, rate, media_rate)
+    if item.media_frames:
+        count = max(1, min(count, item.media_frames - item.left_offset))
+    return item.media_start + item.left_offset, count, media_rate
+
+
+def _exact_source(doc, child, index, item, rate):
+    # type: (Dict[str, Any], Dict[str, Any], int, Item, Fraction) -> None
+    first, count, media_rate = _source_span(item, rate)
+    child["source_range"] = _range(first, count, media_rate)
+    grown = _length(child, rate) - item.duration  # how the daemon now counts its length
+    if not grown:
+        return
+    for track in (doc.get("tracks") or {}).get("children") or []:
+        children = track.get("children") or []
+        if index < len(children) and children[index] is child:
+            after = children[index + 1] if index + 1 < len(children) else {}
+            if _schema(after) == "Gap":
+                left = _length(after, rate) - grown
+                if left > 0:
+                    after["source_range"] = _range(0, left, rate)
+                elif left == 0:
+                    del children[index + 1]
+            return
 
 
 def marked_ids(doc):
@@ -195,8 +237,8 @@ def _clip(item, rate, chosen):
         ref = {"OTIO_SCHEMA": "ExternalReference.1", "metadata": {}, "name": item.name,
                "available_range": available, "available_image_bounds": None,
                "target_url": item.path}  # a bare path, as Resolve writes it
-        source = _range(item.media_start + item.left_offset,
-                        convert(item.duration, rate, media_rate), media_rate)
+        first, count, media_rate = _source_span(item, rate)
+        source = _range(first, count, media_rate)
     else:
         ref = {"OTIO_SCHEMA": "MissingReference.1", "metadata": {}, "name": item.name,
                "available_range": None, "available_image_bounds": None}
@@ -219,14 +261,15 @@ def build(facts, chosen):
     tracks = []
     for number in range(1, facts.video_tracks + 1):
         children = []  # type: List[Dict[str, Any]]
-        position = facts.start
+        end = position = facts.start  # Resolve's end of the last item; the daemon's count
         for item in facts.track_items(number):
-            if item.start < position:
+            if item.start < end:
                 continue  # Resolve never overlaps items on one track; ignore a bad read
             if item.start > position:
                 children.append(_gap(item.start - position, rate))
             children.append(_clip(item, rate, item.uid in ids))
-            position = item.end
+            end = item.end
+            position = max(position, item.start) + _length(children[-1], rate)
         tracks.append({"OTIO_SCHEMA": "Track.1", "metadata": {"Resolve_OTIO": {"Locked": False}},
                        "name": "Video %d" % number, "source_range": None, "effects": [],
                        "markers": [], "enabled": True, "children": children,

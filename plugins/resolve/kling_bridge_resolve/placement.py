@@ -6,13 +6,22 @@ no id), and ``endFrame`` is exclusive. So each placement is planned here from wh
 plugin read, carried out by ``host``, and then checked here against a fresh read of the
 track: right track, right first frame, right length, right file. Anything else is reported.
 
-B-roll prompts are markers whose note (or name) starts with ``kling:``; a marker's length
-asks for that many seconds (rounded up, 3 to 15), a point marker for the default.
+B-roll prompts are markers whose note (or name) starts with ``kling:``, grouped the way
+the daemon groups them (``kling_bridge.timeline.prompts``): prompt markers that *touch* (each
+starts on the frame the previous one ends, both with a length) make one multi-shot clip, up
+to 6 shots and 15 s, each shot its marker's length in whole timecode seconds (at least 1;
+the last one longer when they round short). A ranged marker (or run) asks for its length
+rounded up to whole seconds (3 to 15) and the clip ends where the marker ends; words that
+start with a length ask for it (``kling: 4s rain``); a point marker asks for the default
+length and gets the whole clip.
 """
 
 import math
-from typing import Any, Dict, List, Optional, Sequence  # noqa: F401 (type comments)
+import re
+from fractions import Fraction
+from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: F401 (type comments)
 
+from .frames import exact_rate, media_count, on_timeline
 from .model import Item, Marker, TimelineFacts  # noqa: F401
 
 PROMPT_PREFIX = "kling:"
@@ -79,6 +88,32 @@ def check_take(before, after, path, takes_before):
     return None
 
 
+def cannot_place_on_track(item, rate):
+    # type: (Item, Fraction) -> Optional[str]
+    """Why a restyle of ``item`` could not sit on a track above it frame for frame, or None.
+
+    Its media at another rate is laid down in whole media frames rounded down onto the
+    timeline's grid; some lengths no whole number of media frames makes (23 frames of 24 fps
+    media fill 23 frames of a 25 fps timeline, 24 fill 25: none fills 24). A take has no
+    such limit (the item keeps its length), so the editor is told to use takes.
+    """
+    if not item.media_rate or exact_rate(item.media_rate) == rate:
+        return None
+    media_rate = exact_rate(item.media_rate)
+    if on_timeline(media_count(item.duration, rate, media_rate), rate, media_rate) == \
+            item.duration:
+        return None
+    return ("its media runs at %s fps on this %s fps timeline, and no whole number of its "
+            "frames fills exactly %d timeline frames on a track (Resolve rounds them onto "
+            "the timeline's frames): restyle it as a take (placement \"take\"), or trim it "
+            "by a frame" % (_fps(media_rate), _fps(rate), item.duration))
+
+
+def _fps(rate):
+    # type: (Fraction) -> str
+    return ("%.3f" % float(rate)).rstrip("0").rstrip(".")
+
+
 def marker_custom(job_id, batch_id):
     # type: (str, str) -> str
     """The marker ``customData`` that ties a new item to its job (found again by Collect)."""
@@ -86,14 +121,22 @@ def marker_custom(job_id, batch_id):
 
 
 class Prompt(object):
-    """A B-roll to make: text, absolute frame, seconds, and the marker it came from."""
+    """A B-roll to make: words (or shots), absolute frame, seconds to ask for, the marker's
+    name, and ``span``: timeline frames it fills (None: the whole generated clip)."""
 
-    def __init__(self, text, frame, seconds, name=""):
-        # type: (str, int, int, str) -> None
+    def __init__(self, text, frame, seconds, name="", shots=None, span=None):
+        # type: (str, int, int, str, Optional[List[Tuple[str, int]]], Optional[int]) -> None
         self.text = text
         self.frame = frame
         self.seconds = seconds
         self.name = name
+        self.shots = shots or []  # [(words, seconds)] for a multi-shot clip
+        self.span = span
+
+
+MAX_SHOTS = 6
+#: ``kling: 4s words`` / ``kling: 4 s: words`` / ``kling: 2.5 sec words``: a length asked.
+ASKED = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\b\s*[:,-]?\s*", re.I)
 
 
 def prompt_text(marker, prefix=PROMPT_PREFIX):
@@ -105,22 +148,75 @@ def prompt_text(marker, prefix=PROMPT_PREFIX):
     return None
 
 
+class _Found(object):
+    def __init__(self, marker, text, length, asked):
+        # type: (Marker, str, int, Optional[float]) -> None
+        self.marker = marker
+        self.text = text
+        self.length = length  # frames; 0 for a point marker (Resolve's duration 1)
+        self.asked = asked
+
+    def shot_seconds(self, nominal):
+        # type: (int) -> int
+        return max(1, round(Fraction(self.length, nominal)))
+
+
+def _clamp(seconds):
+    # type: (int) -> int
+    return max(MIN_SECONDS, min(MAX_SECONDS, seconds))
+
+
 def prompts(facts, default_seconds, prefix=PROMPT_PREFIX):
     # type: (TimelineFacts, int, str) -> List[Prompt]
-    """One B-roll per ``kling:`` marker, in timeline order."""
-    out = []
-    nominal = max(1, round(float(facts.rate)))
-    for marker in sorted(facts.markers, key=lambda m: m.frame):
+    """One B-roll per ``kling:`` marker or run of touching ones, in timeline order."""
+    nominal = max(1, round(float(facts.rate)))  # timecode seconds
+    found = []  # type: List[_Found]
+    for marker in sorted(facts.markers, key=lambda m: (m.frame, m.duration)):
         text = prompt_text(marker, prefix)
         if not text:
             continue
-        if marker.duration > 1:
-            seconds = math.ceil(marker.duration / float(nominal))
+        asked = None
+        match = ASKED.match(text)
+        if match and text[match.end():].strip():
+            asked, text = float(match.group(1)), text[match.end():].strip()
+        found.append(_Found(marker, text, marker.duration if marker.duration > 1 else 0,
+                            asked))
+    groups = []  # type: List[List[_Found]]
+    for this in found:
+        last = groups[-1] if groups else None
+        if (last and last[-1].length > 0 and this.length > 0
+                and abs(this.marker.frame - (last[-1].marker.frame + last[-1].length)) <= 1
+                and len(last) < MAX_SHOTS
+                and sum(f.shot_seconds(nominal) for f in last) + this.shot_seconds(nominal)
+                <= MAX_SECONDS):
+            last.append(this)
         else:
-            seconds = default_seconds
-        seconds = max(MIN_SECONDS, min(MAX_SECONDS, seconds))
-        out.append(Prompt(text, marker.frame, seconds, marker.name or text[:40]))
-    return out
+            groups.append([this])
+    return [_prompt_for(group, nominal, default_seconds) for group in groups]
+
+
+def _prompt_for(group, nominal, default_seconds):
+    # type: (List[_Found], int, int) -> Prompt
+    first, last = group[0], group[-1]
+    name = first.marker.name or first.text[:40]
+    if name.lower().startswith(PROMPT_PREFIX):
+        name = first.text[:40]
+    if len(group) == 1 and first.asked is not None:
+        span = round(Fraction(first.asked).limit_denominator(1000) * nominal)
+    elif len(group) > 1 or first.length:
+        span = last.marker.frame + last.length - first.marker.frame
+    else:  # a point marker: the default length, the whole clip
+        return Prompt(first.text, first.marker.frame, _clamp(default_seconds), name)
+    span = max(1, min(MAX_SECONDS * nominal, span))
+    needed = _clamp(math.ceil(Fraction(span, nominal)))
+    if len(group) == 1:
+        return Prompt(first.text, first.marker.frame, needed, name, span=span)
+    shots = [(f.text, f.shot_seconds(nominal)) for f in group]
+    total = sum(seconds for _text, seconds in shots)
+    if total < needed:  # shots rounded down: the last one runs to the marker's end
+        shots[-1] = (shots[-1][0], shots[-1][1] + needed - total)
+        total = needed
+    return Prompt(first.text, first.marker.frame, total, name, shots=shots, span=span)
 
 
 def aspect_ratio(width, height):
