@@ -39,10 +39,6 @@ from .state import Services
 from .summary import job_summary
 
 
-def element_error(exc: ElementError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message, exc.hint)
-
-
 def character_fields(sv: Services, names: Sequence[str], project: str) -> dict[str, Any]:
     """The stills (and Kling element ids) of the named characters, as GenerateSpec fields:
     stills of characters without an element id go as ``refer_images``; those with one as
@@ -58,7 +54,7 @@ def character_fields(sv: Services, names: Sequence[str], project: str) -> dict[s
         try:
             element = register.named(name, project)
         except ElementError as exc:
-            raise element_error(exc) from exc
+            raise engine_error(exc) from exc
         if element.id in seen:
             continue
         seen.add(element.id)

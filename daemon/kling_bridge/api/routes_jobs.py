@@ -12,6 +12,7 @@ from aiohttp import web
 from ..jobs import model as m
 from ..jobs.engine import EngineError
 from ..providers.base import Cost
+from ..refusals import Refusal
 from . import schemas as s
 from .security import ApiError
 from .state import services
@@ -27,7 +28,8 @@ def json_response(model: Any, status: int = 200) -> web.Response:
     )
 
 
-def engine_error(exc: EngineError) -> ApiError:
+def engine_error(exc: Refusal) -> ApiError:
+    """Any refusal (the engine's, the character register's) as the API's JSON error."""
     return ApiError(exc.status, exc.code, exc.message, exc.hint)
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Paths, Settings
 from ..providers.base import ErrorKind, Provider, ProviderError, TaskOutput, TaskRequest, TaskStatus
+from ..refusals import Refusal
 from ..specs import spec_from_dict
 from . import model as m
 from .budget import (
@@ -39,13 +40,8 @@ from .store import JobStore
 log = logging.getLogger("kling_bridge.engine")
 
 
-class EngineError(Exception):
-    def __init__(self, code: str, message: str, hint: str = "", status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
-        self.status = status
+class EngineError(Refusal):
+    """The engine refused: a job that is not there, a transition not allowed now, a cap."""
 
 
 @dataclass
