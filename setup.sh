@@ -55,7 +55,7 @@ case "$verb" in
     fi
     # loadgroup: the Blender tests (one xdist group) share one worker while the other runs
     # the rest, instead of both waiting on the Blender lock.
-    exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@" ;;
+    exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup --durations=25 "$@" ;;
   *)
     echo "usage: ./setup.sh demo|test" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@ import opentimelineio as otio
 import pytest
 
 from kling_bridge.cli import main
+from kling_bridge.demo import _fresh_folder
 from kling_bridge.media.probe import probe
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,12 @@ def test_demo_restyles_shot_two_and_places_broll(
     assert info.video.rate == 25 and info.audio is not None
     sheet = probe(report["before_after"], require_video=False)
     assert sheet.video is not None and sheet.video.width > sheet.video.height
-    # A second run never writes over the first.
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--json"]) == 0
-    again = json.loads(capsys.readouterr().out)
-    assert again["folder"] == str(tmp_path / "demo-2")
+    # A second run never writes over the first: it is given the next free sibling (the
+    # rule run_demo applies before writing anything; a second full render would double
+    # the suite's longest test for one folder name).
+    first = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    assert _fresh_folder(tmp_path / "demo") == tmp_path / "demo-2"
+    (tmp_path / "demo-2").mkdir()
+    (tmp_path / "demo-2" / "x").touch()
+    assert _fresh_folder(tmp_path / "demo") == tmp_path / "demo-3"
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == first

@@ -17,8 +17,11 @@ from kling_bridge.config import Paths, load_settings
 from kling_bridge.inprocess import InProcessDaemon
 from kling_bridge.media.probe import probe
 from kling_bridge.media.synth import make_clip
+from kling_bridge.providers.draft import DraftProvider
+from kling_bridge.specs import InputLimits
 from kling_bridge.timeline import read_timeline
 from kling_bridge.timeline.results import new_clips
+from tests.providers.kling_engine import fast_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +49,14 @@ def test_edl_results_carry_the_rendered_files_timecode(tmp_path: Path) -> None:
     before = edl.read_bytes()
     out = tmp_path / "editor's results"
     settings = load_settings(overrides={"provider": "draft"})
-    with InProcessDaemon(settings, Paths.resolve().ensure()) as client:
+    paths = Paths.resolve().ensure()
+    # Timecode and export are the point, not pixels: small fitting limits and fast encoders
+    # (the daemon's own pipeline and draft provider, turned down as in test_output_names).
+    draft = DraftProvider(paths, encoder_preset="ultrafast")
+    draft.limits = InputLimits(side_min=100, video_min_seconds=0.4)
+    with InProcessDaemon(settings, paths, providers={"draft": draft},
+                         pipeline=fast_pipeline(paths),
+                         poll_intervals={"draft": (0.05, 0.2)}) as client:
         answer = client.restyle({"timeline_path": str(edl), "select": {"mode": "all",
                                  "handles": 0}, "look": {"preset": "film-noir"},
                                  "resolution": "720p", "provider": "draft"})

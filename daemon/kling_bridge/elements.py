@@ -26,6 +26,7 @@ from .jobs.model import TERMINAL
 from .jobs.store import JobStore
 from .media.errors import MediaError
 from .media.probe import probe
+from .refusals import Refusal
 
 MAX_STILLS = 4
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -34,13 +35,8 @@ ID_PATTERN = r"e[0-9a-f]{23}"
 _COLUMNS = "id, project, name, images, element_id, description, created_at, updated_at"
 
 
-class ElementError(Exception):
-    def __init__(self, code: str, message: str, hint: str = "", status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
-        self.status = status
+class ElementError(Refusal):
+    """The register refused: an unknown character, a name taken, a still it cannot use."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from typing import Any
 
+from .rates import snap_rate
+
 
 @dataclass(frozen=True)
 class Shot:
@@ -31,7 +33,8 @@ def rate_str(rate: Fraction) -> str:
 def parse_rate(value: str | int | float | Fraction) -> Fraction:
     """Read a rate written as ``"24000/1001"``, ``"25"`` or a number.
 
-    Floats such as 23.976 snap to the NTSC rational they stand for.
+    Floats such as 23.976 snap to the standard rate they stand for
+    (:func:`kling_bridge.rates.snap_rate`, the rule media and timelines use too).
     """
     if isinstance(value, Fraction):
         return value
@@ -39,10 +42,7 @@ def parse_rate(value: str | int | float | Fraction) -> Fraction:
         return Fraction(value)
     if isinstance(value, int):
         return Fraction(value)
-    for ntsc in (24, 30, 48, 60, 120):
-        if abs(value - ntsc * 1000 / 1001) < 0.005:
-            return Fraction(ntsc * 1000, 1001)
-    return Fraction(value).limit_denominator(1001)
+    return snap_rate(Fraction(value))
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,22 @@ async def test_unknown_routes_and_bad_ids_are_json_errors(api: Api) -> None:
         r = await api.get(path)
         assert r.status == 404
         assert (await r.json())["error"]["code"] == "not_found"
+
+
+async def test_events_stream_lets_a_cancellation_through(api: Api) -> None:
+    """A server shutting down cancels the stream's handler: it must end cancelled, not
+    return as if it had finished (issue 16: the route swallowed CancelledError)."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from kling_bridge.api.routes_jobs import events
+
+    request = make_mocked_request("GET", "/v1/events", app=api.client.app)
+    handler = asyncio.create_task(events(request))
+    async with asyncio.timeout(5):
+        while not api.services.engine.events.subscribers:
+            await asyncio.sleep(0.01)
+    handler.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+    assert handler.cancelled()
+    assert api.services.engine.events.subscribers == 0  # the stream was closed on the way out

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kling_bridge.atomic import write_text
 from kling_bridge.providers.base import (
     Capabilities,
     Cost,
@@ -46,6 +46,7 @@ class FakeProvider:
         self.delay = delay
         self.limits = InputLimits()
         self.capabilities = Capabilities(operations=frozenset(Operation), paid=paid)
+        self.forgotten: list[str] = []  # keys the engine said it stopped tracking (cancel)
         self._db = root / "provider.sqlite3"
         with self._conn() as c:
             c.execute(
@@ -66,9 +67,7 @@ class FakeProvider:
         return self.root / "faults.json"
 
     def set_faults(self, **faults: Any) -> None:
-        tmp = self.faults_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(faults))
-        os.replace(tmp, self.faults_file)
+        write_text(self.faults_file, json.dumps(faults))
 
     def _faults(self) -> dict[str, Any]:
         try:
@@ -206,10 +205,12 @@ class FakeProvider:
     async def fetch(self, output: TaskOutput, dest: Path) -> Path:
         if self._take_fault("fetch_error"):
             raise ProviderError(ErrorKind.CONNECTION, "download dropped")
-        tmp = dest.with_name(dest.name + ".part")
-        tmp.write_text(f"output of {output.output_id}\n")
-        os.replace(tmp, dest)
-        return dest
+        return write_text(dest, f"output of {output.output_id}\n")
+
+    async def forget(self, external_id: str) -> None:
+        if self._take_fault("forget_error"):
+            raise ProviderError(ErrorKind.CONNECTION, "the media host did not answer")
+        self.forgotten.append(external_id)
 
     async def check(self) -> Reachability:
         return Reachability(True, "fake provider")

@@ -129,6 +129,31 @@ async def test_cancel_queued_costs_nothing_cancel_running_says_credits_spent(
         h.store.close()
 
 
+async def test_a_cancel_tells_the_provider_and_a_failure_to_forget_is_logged(
+    make_harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``forget`` is part of the provider port: every cancelled task's key reaches it (Kling
+    unpublishes the inputs), and when it fails the cancel still stands and the log says so
+    (it used to be swallowed without a word)."""
+    h: Harness = await make_harness(delay=30.0)
+    try:
+        (first,) = await submit(h, gen("slow one"))
+        await h.wait(first.id, {m.JobState.RUNNING})
+        cancelled = await h.engine.cancel(first.id)
+        assert h.provider.forgotten == [t.external_id for t in cancelled.tasks]
+        (second,) = await submit(h, gen("slow two"))
+        await h.wait(second.id, {m.JobState.RUNNING})
+        h.provider.set_faults(forget_error=1)
+        with caplog.at_level("WARNING", logger="kling_bridge.engine"):
+            again = await h.engine.cancel(second.id)
+        assert again.state is m.JobState.CANCELLED
+        assert any("could not forget" in r.getMessage() and again.tasks[0].external_id
+                   in r.getMessage() for r in caplog.records)
+    finally:
+        await h.engine.stop()
+        h.store.close()
+
+
 async def test_budget_caps_refuse_before_sending(make_harness) -> None:
     settings = fast_settings(budget__per_job_units=10.0, budget__per_day_units=12.0)
     h: Harness = await make_harness(settings=settings)

@@ -76,6 +76,7 @@ class KlingEmulator:
         self._secret = secrets.token_bytes(16)
         self._render_sem = asyncio.Semaphore(render_concurrency)
         self._runners: list[web.AppRunner] = []
+        self.servers: dict[str, web.Server] = {}  # "host:port" -> the app's HTTP server
         self._http: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -88,7 +89,10 @@ class KlingEmulator:
     def account(self) -> Account:
         return self.accounts[0]
 
-    async def start(self) -> KlingEmulator:
+    async def start(self, *, in_process: bool = False) -> KlingEmulator:
+        """Serve on loopback ports; or, ``in_process``, open no socket at all: the apps'
+        servers are left in :attr:`servers` (by ``host:port``) for an in-process connector
+        (:class:`tests.kling_emulator.inprocess.AppConnector`)."""
         api = web.Application(middlewares=[self._middleware], client_max_size=64 * 2**20)
         api.add_routes([
             web.post("/omni-video/{model}", self._new_create),
@@ -112,10 +116,16 @@ class KlingEmulator:
             runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                    shutdown_timeout=0.5)
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", getattr(self, attr))
-            await site.start()
-            setattr(self, attr, int(runner.addresses[0][1]))
             self._runners.append(runner)
+            if in_process:  # made-up ports: only the connector's table knows them
+                setattr(self, attr, getattr(self, attr) or (49001 if attr == "port" else 49002))
+            else:
+                site = web.TCPSite(runner, "127.0.0.1", getattr(self, attr))
+                await site.start()
+                setattr(self, attr, int(runner.addresses[0][1]))
+            assert runner.server is not None
+            host = "127.0.0.1" if attr == "port" else "localhost"  # the CDN's other name
+            self.servers[f"{host}:{getattr(self, attr)}"] = runner.server
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         return self
 

@@ -12,8 +12,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from kling_bridge.providers.base import ErrorKind, ProviderError, TaskRequest, TaskStatus
-from kling_bridge.providers.kling import KlingProvider, next_poll_delay
+from kling_bridge.providers.base import (
+    ErrorKind,
+    ProviderError,
+    TaskRequest,
+    TaskStatus,
+    poll_delay,
+)
+from kling_bridge.providers.kling import KlingProvider
 
 
 async def wait_done(provider: KlingProvider, task_id: str, timeout: float = 60.0) -> TaskStatus:
@@ -27,7 +33,7 @@ async def wait_done(provider: KlingProvider, task_id: str, timeout: float = 60.0
         age = loop.time() - start
         if age > timeout:
             raise TimeoutError(f"task {task_id} not done after {timeout}s")
-        await asyncio.sleep(next_poll_delay(age, minimum=0.05, maximum=0.5))
+        await asyncio.sleep(poll_delay(age, minimum=0.05, maximum=0.5))
 
 
 async def submit_safely(provider: KlingProvider, request: TaskRequest, key: str,

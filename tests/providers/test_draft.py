@@ -23,7 +23,8 @@ from kling_bridge.providers.base import (
     TaskRequest,
     TaskStatus,
 )
-from kling_bridge.providers.draft import DraftProvider, request_from_dict, request_to_dict
+from kling_bridge.providers.draft import DraftProvider
+from kling_bridge.providers.request_json import request_from_dict, request_to_dict
 from kling_bridge.specs import Shot
 
 

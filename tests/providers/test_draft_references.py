@@ -19,7 +19,8 @@ from kling_bridge.providers.base import (
     Resolution,
     TaskRequest,
 )
-from kling_bridge.providers.draft import DraftProvider, request_from_dict, request_to_dict
+from kling_bridge.providers.draft import DraftProvider
+from kling_bridge.providers.request_json import request_from_dict, request_to_dict
 
 
 def solid(path: Path, colour: str, width: int = 400, height: int = 400) -> Path:

@@ -96,11 +96,16 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             presets: Callable[[], list[dict[str, str]]] = lambda: PRESETS  # noqa: E731
             intervals = {"fake": (0.01, 0.05)}
         else:
-            from kling_bridge.daemon import build_pipeline, load_presets
+            from kling_bridge.daemon import load_presets
             from kling_bridge.providers.draft import DraftProvider
+            from kling_bridge.specs import InputLimits
+            from tests.providers.kling_engine import fast_pipeline
 
-            prov = DraftProvider(paths=paths)
-            pipeline = build_pipeline(paths)
+            # Real renders, but small ones: these tests check where results land and what
+            # the timelines say, not pixels (small fitting limits, fast encoders).
+            prov = DraftProvider(paths=paths, encoder_preset="ultrafast")
+            prov.limits = InputLimits(side_min=100, video_min_seconds=0.4)
+            pipeline = fast_pipeline(paths)
             presets = load_presets(paths)
             intervals = {"draft": (0.05, 0.2)}
         settings.provider = provider  # type: ignore[assignment]

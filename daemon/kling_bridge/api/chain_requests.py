@@ -36,10 +36,7 @@ from . import schemas as s
 from .routes_jobs import engine_error, job_out, money
 from .security import ApiError
 from .state import Services
-
-
-def element_error(exc: ElementError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message, exc.hint)
+from .summary import job_summary
 
 
 def character_fields(sv: Services, names: Sequence[str], project: str) -> dict[str, Any]:
@@ -57,7 +54,7 @@ def character_fields(sv: Services, names: Sequence[str], project: str) -> dict[s
         try:
             element = register.named(name, project)
         except ElementError as exc:
-            raise element_error(exc) from exc
+            raise engine_error(exc) from exc
         if element.id in seen:
             continue
         seen.add(element.id)
@@ -268,7 +265,7 @@ async def chain_answer(sv: Services, plans: Sequence[LinkPlan], *, kind: str,
                             "estimate": money(done.estimate_units), "skipped": list(skipped),
                             "notes": said}
     if dry_run:
-        planned = [s.JobOut.model_validate({**m.job_summary(j), "state": "planned"})
+        planned = [s.JobOut.model_validate({**job_summary(j), "state": "planned"})
                    for j in done.jobs]
         return s.BatchOut(batch_id=None, jobs=planned, dry_run=True, **base), 200
     assert done.chain_id is not None and done.batch_id is not None

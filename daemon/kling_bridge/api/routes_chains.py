@@ -18,7 +18,7 @@ from ..jobs import model as m
 from ..jobs.chains import CHAIN_ID_PATTERN
 from ..media.errors import MediaError
 from ..media.pictures import CompareColumn, acomparison_sheet
-from ..providers.base import USD_PER_UNIT
+from ..providers.base import Cost
 from . import schemas as s
 from .routes_jobs import batch_or_404, json_response, money
 from .security import ApiError
@@ -37,7 +37,7 @@ async def get_chain(request: web.Request) -> web.Response:
 def _price(units: float, draft: bool) -> str:
     if draft:
         return "free (draft)"
-    return f"{units:g} units (US${units * USD_PER_UNIT:.2f})"
+    return f"{units:g} units (US${Cost(units).usd:.2f})"
 
 
 def _groups(jobs: list[m.Job]) -> dict[tuple[str, int, int], list[m.Job]]:

@@ -16,7 +16,7 @@ from ..fileguard import UnsafeFile, regular_file
 from . import schemas as s
 from .bodies import parse_body
 from .inputs import PROJECT_PATTERN
-from .routes_jobs import json_response
+from .routes_jobs import engine_error, json_response
 from .security import ApiError
 from .state import services
 
@@ -25,10 +25,6 @@ _PROJECT = re.compile(PROJECT_PATTERN)
 
 def _out(element: Element) -> s.ElementOut:
     return s.ElementOut.model_validate(element.as_dict())
-
-
-def _error(exc: ElementError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message, exc.hint)
 
 
 async def list_elements(request: web.Request) -> web.Response:
@@ -53,7 +49,7 @@ async def add_element(request: web.Request) -> web.Response:
             body.name, list(body.images), project=body.project, element_id=body.element_id,
             description=body.description)
     except ElementError as exc:
-        raise _error(exc) from exc
+        raise engine_error(exc) from exc
     return json_response(_out(element), status=201)
 
 
@@ -61,7 +57,7 @@ async def get_element(request: web.Request) -> web.Response:
     try:
         element = services(request).element_register().get(request.match_info["id"])
     except ElementError as exc:
-        raise _error(exc) from exc
+        raise engine_error(exc) from exc
     return json_response(_out(element))
 
 
@@ -71,7 +67,7 @@ async def rename_element(request: web.Request) -> web.Response:
         element = await services(request).element_register().rename(
             request.match_info["id"], body.name)
     except ElementError as exc:
-        raise _error(exc) from exc
+        raise engine_error(exc) from exc
     return json_response(_out(element))
 
 
@@ -79,7 +75,7 @@ async def remove_element(request: web.Request) -> web.Response:
     try:
         element = await services(request).element_register().remove(request.match_info["id"])
     except ElementError as exc:
-        raise _error(exc) from exc
+        raise engine_error(exc) from exc
     return json_response(_out(element))
 
 

@@ -11,10 +11,12 @@ from aiohttp import web
 
 from ..jobs import model as m
 from ..jobs.engine import EngineError
-from ..providers.base import USD_PER_UNIT
+from ..providers.base import Cost
+from ..refusals import Refusal
 from . import schemas as s
 from .security import ApiError
 from .state import services
+from .summary import job_summary
 
 ID = m.ID_PATTERN
 SSE_HEARTBEAT_SECONDS = 15.0
@@ -26,16 +28,17 @@ def json_response(model: Any, status: int = 200) -> web.Response:
     )
 
 
-def engine_error(exc: EngineError) -> ApiError:
+def engine_error(exc: Refusal) -> ApiError:
+    """Any refusal (the engine's, the character register's) as the API's JSON error."""
     return ApiError(exc.status, exc.code, exc.message, exc.hint)
 
 
 def money(units: float) -> s.Money:
-    return s.Money(units=round(units, 6), usd=round(units * USD_PER_UNIT, 4))
+    return s.Money(units=round(units, 6), usd=Cost(units).usd)
 
 
 def job_out(job: m.Job) -> s.JobOut:
-    return s.JobOut.model_validate(m.job_summary(job))
+    return s.JobOut.model_validate(job_summary(job))
 
 
 async def health(request: web.Request) -> web.Response:
@@ -103,22 +106,24 @@ async def get_job(request: web.Request) -> web.Response:
     return json_response(job_out(_job_or_404(request)))
 
 
-async def cancel_job(request: web.Request) -> web.Response:
+async def _act(request: web.Request, action: str) -> web.Response:
+    """``POST /v1/jobs/{id}/cancel`` or ``/retry``: the engine's verb of that name."""
     _job_or_404(request)
+    engine = services(request).engine
+    verb = engine.cancel if action == "cancel" else engine.retry
     try:
-        job = await services(request).engine.cancel(request.match_info["id"])
+        job = await verb(request.match_info["id"])
     except EngineError as exc:
         raise engine_error(exc) from exc
     return json_response(job_out(job))
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    return await _act(request, "cancel")
 
 
 async def retry_job(request: web.Request) -> web.Response:
-    _job_or_404(request)
-    try:
-        job = await services(request).engine.retry(request.match_info["id"])
-    except EngineError as exc:
-        raise engine_error(exc) from exc
-    return json_response(job_out(job))
+    return await _act(request, "retry")
 
 
 def batch_state(jobs: list[m.Job]) -> str:
@@ -220,7 +225,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one ``job`` event per change, with the whole job summary.
 
     ``?batch=`` narrows the stream to one batch; a comment line every 15 s keeps proxies
-    and idle clients from closing the stream.
+    and idle clients from closing the stream. A cancellation (the server shutting down)
+    propagates: swallowing it would make the handler look finished to whoever cancelled it.
     """
     sv = services(request)
     batch = request.query.get("batch")
@@ -242,12 +248,12 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             except StopAsyncIteration:
                 break
-            if batch is not None and event.data.get("batch_id") != batch:
+            if batch is not None and event.job.batch_id != batch:
                 continue
-            payload = json.dumps(event.data, separators=(",", ":"))
+            payload = json.dumps(job_summary(event.job), separators=(",", ":"))
             await resp.write(f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the client went away: the stream simply ends
     finally:
         with contextlib.suppress(Exception):
             await stream.aclose()  # type: ignore[attr-defined]

@@ -49,6 +49,7 @@ from .bodies import parse_body
 from .routes_jobs import engine_error, job_out, json_response, money
 from .security import ApiError
 from .state import Services, services
+from .summary import job_summary
 
 __all__ = ["parse_body", "register"]
 
@@ -220,7 +221,7 @@ def _planned(kind: m.JobKind, job: NewJob, provider: Any) -> s.JobOut:
     row = m.Job(id="", batch_id="", kind=kind, provider=provider.name,
                 spec=spec_to_dict(job.spec), estimate_units=estimate_spec(job.spec, provider).units,
                 label=job.label)
-    return s.JobOut.model_validate({**m.job_summary(row), "state": "planned"})
+    return s.JobOut.model_validate({**job_summary(row), "state": "planned"})
 
 
 async def restyle(request: web.Request) -> web.Response:

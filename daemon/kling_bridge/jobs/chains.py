@@ -28,6 +28,7 @@ from typing import Any
 
 from ..specs import JobSpec, spec_to_dict
 from . import model as m
+from .budget import check_caps, start_of_day
 from .chain_model import (
     BLOCKED,
     ID_PREFIX,
@@ -39,7 +40,7 @@ from .chain_model import (
     chain_state,
     link_state,
 )
-from .costs import check_budget, estimate_spec
+from .costs import estimate_spec
 from .engine import Engine, EngineError
 from .store import insert_jobs
 
@@ -186,13 +187,10 @@ class Chains:
         if hold:
             raise EngineError(hold["code"], hold["message"], hold["hint"], status=402)
         budget = self.engine.settings.budget
-        verdict = check_budget(largest, per_job=budget.per_job_units, per_day=None,
-                               committed_today=0.0)
-        if verdict.ok and budget.per_day_units is not None:
-            lt = time.localtime(self.clock())
-            midnight = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
-            verdict = check_budget(total, per_job=None, per_day=budget.per_day_units,
-                                   committed_today=self.store.committed_units_since(midnight))
+        committed = (self.store.committed_units_since(start_of_day(self.clock()))
+                     if budget.per_day_units is not None else 0.0)
+        verdict = check_caps(largest, total, per_job=budget.per_job_units,
+                             per_day=budget.per_day_units, committed_today=committed)
         if not verdict.ok:
             raise EngineError("budget", f"the chain: {verdict.message}", verdict.hint, 402)
 
@@ -206,7 +204,7 @@ class Chains:
     def _publish(self, jobs: Sequence[m.Job]) -> None:
         if self.engine.events.subscribers:
             for job in jobs:
-                self.engine.events.publish("job", m.job_summary(job))
+                self.engine.events.publish("job", job)
 
     # ------------------------------------------------------------------ advancing
 

@@ -1,15 +1,14 @@
-"""Cost before spending: estimates from a job's spec, and the budget caps.
+"""Cost before spending: estimates from a job's spec (the caps are :mod:`.budget`'s).
 
 The API must show a price *before* a job is prepared (fitting a 40 s clip takes time), so
 this module predicts the provider requests a spec will become -- the media fitter's own
 split (:func:`kling_bridge.media.fit.planned_seconds`) -- and asks the provider to price
-them. After preparation the engine prices the
-real requests again and enforces the caps on that figure, before anything is sent.
+them. After preparation the engine prices the real requests again and enforces the caps on
+that figure, before anything is sent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..media.fit import planned_seconds
@@ -75,35 +74,3 @@ def estimate_spec(spec: JobSpec, provider: Provider) -> Cost:
     for request in predicted_requests(spec, provider.limits):
         total = total + provider.estimate(request)
     return total
-
-
-@dataclass(frozen=True)
-class BudgetVerdict:
-    ok: bool
-    message: str = ""
-    hint: str = ""
-
-
-def check_budget(
-    estimate_units: float,
-    *,
-    per_job: float | None,
-    per_day: float | None,
-    committed_today: float,
-) -> BudgetVerdict:
-    """Refuse work that would break a cap -- before anything is sent (pure)."""
-    if per_job is not None and estimate_units > per_job:
-        return BudgetVerdict(
-            False,
-            f"this job would cost about {estimate_units:g} units, over the per-job cap of "
-            f"{per_job:g}",
-            "lower the resolution, shorten the clip, or raise budget.per_job_units in config.toml",
-        )
-    if per_day is not None and committed_today + estimate_units > per_day:
-        return BudgetVerdict(
-            False,
-            f"today's spend would reach {committed_today + estimate_units:g} units, over the "
-            f"daily cap of {per_day:g} ({committed_today:g} already committed)",
-            "wait until tomorrow or raise budget.per_day_units in config.toml",
-        )
-    return BudgetVerdict(True)

@@ -1,8 +1,10 @@
-"""In-process fan-out of job changes to server-sent-event streams.
+"""In-process fan-out of job changes to server-sent-event streams and other listeners.
 
 Each subscriber gets its own bounded queue: a slow client (a frozen plugin) loses its oldest
 events instead of growing memory or slowing the engine. Every event carries the whole job
-summary, so a client that missed some can always catch up from the next one.
+(an immutable :class:`~.records.Job`), so a client that missed some can always catch up from
+the next one. The bus carries records, not JSON: the API turns them into its JSON shape
+(:mod:`kling_bridge.api.summary`), so publishing costs nothing when nobody renders it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+
+from .records import Job
 
 
 @dataclass(frozen=True)
 class BusEvent:
     id: int
     type: str
-    data: dict[str, Any]
+    job: Job
 
 
 class EventBus:
@@ -28,8 +31,8 @@ class EventBus:
         self._queue_size = queue_size
         self._closed = False
 
-    def publish(self, type_: str, data: dict[str, Any]) -> None:
-        event = BusEvent(next(self._ids), type_, data)
+    def publish(self, type_: str, job: Job) -> None:
+        event = BusEvent(next(self._ids), type_, job)
         for q in list(self._subscribers):
             if q.full():
                 q.get_nowait()

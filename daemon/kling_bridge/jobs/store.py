@@ -8,6 +8,8 @@ Writes go through one writer thread that *group-commits*: transitions arriving t
 share a transaction (each in its own savepoint, so one bad write never sinks another), and
 every caller's future resolves only after the fsync. That keeps durability per transition
 while 50 clients creating jobs at once cost one fsync, not fifty.
+
+The schema and its migrations are :mod:`.schema`'s; how a job is a row, :mod:`.rows`'.
 """
 
 from __future__ import annotations
@@ -25,215 +27,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .model import (
-    TERMINAL,
-    Job,
-    JobError,
-    JobKind,
-    JobState,
-    Task,
-    TaskState,
-)
+from .model import TERMINAL, Job, JobState
+from .rows import JOB_COLUMNS, dumps, insert_jobs, job_from_row, job_to_row
+from .schema import SCHEMA_VERSION, ConcurrentUpdate, StoreError, migrate
+
+__all__ = ["SCHEMA_VERSION", "ConcurrentUpdate", "JobStore", "StoreError", "insert_jobs",
+           "job_from_row", "job_to_row", "migrate", "with_times"]
 
 T = TypeVar("T")
-
-SCHEMA_VERSION = 3
-
-#: Ordered migrations: index i upgrades a database at version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE batches (
-        id TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        request TEXT NOT NULL
-    );
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        batch_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        state TEXT NOT NULL,
-        generation INTEGER NOT NULL,
-        attempts INTEGER NOT NULL,
-        spec TEXT NOT NULL,
-        tasks TEXT NOT NULL,
-        estimate_units REAL NOT NULL,
-        error TEXT,
-        note TEXT NOT NULL,
-        progress REAL NOT NULL,
-        result TEXT,
-        not_before REAL NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        label TEXT NOT NULL
-    );
-    CREATE INDEX jobs_by_state ON jobs (state, provider, created_at);
-    CREATE INDEX jobs_by_batch ON jobs (batch_id, created_at);
-    """,
-    """
-    ALTER TABLE jobs ADD COLUMN committed_at REAL NOT NULL DEFAULT 0;
-    CREATE INDEX jobs_by_commit ON jobs (committed_at);
-    CREATE TABLE result_cache (
-        key TEXT PRIMARY KEY,
-        files TEXT NOT NULL,
-        job_id TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    """,
-    # Chains (jobs.chains): links are ordinary jobs whose ids are chosen -- and recorded
-    # with each link's spec template -- before anything is paid; a link's job is inserted
-    # when its parent job has succeeded. Elements: characters and products kept per project.
-    """
-    CREATE TABLE chains (
-        id TEXT PRIMARY KEY,
-        batch_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX chains_by_batch ON chains (batch_id);
-    CREATE TABLE chain_links (
-        chain_id TEXT NOT NULL,
-        idx INTEGER NOT NULL,
-        job_id TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL,
-        parent TEXT NOT NULL,
-        feed TEXT NOT NULL,
-        template TEXT NOT NULL,
-        label TEXT NOT NULL,
-        estimate_units REAL NOT NULL,
-        created INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        PRIMARY KEY (chain_id, idx)
-    );
-    CREATE INDEX chain_links_open ON chain_links (created, parent);
-    CREATE TABLE elements (
-        id TEXT PRIMARY KEY,
-        project TEXT NOT NULL,
-        name TEXT NOT NULL,
-        images TEXT NOT NULL,
-        element_id TEXT,
-        description TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE UNIQUE INDEX elements_by_name ON elements (project, name COLLATE NOCASE);
-    """,
-)
-
-_JOB_COLUMNS = (
-    "id, batch_id, kind, provider, state, generation, attempts, spec, tasks, estimate_units, "
-    "error, note, progress, result, not_before, created_at, updated_at, label, committed_at"
-)
-
-
-class StoreError(Exception):
-    pass
-
-
-class ConcurrentUpdate(StoreError):
-    """The row changed under us: someone else transitioned the job first."""
-
-
-def _task_to_json(t: Task) -> dict[str, Any]:
-    return {
-        "index": t.index,
-        "generation": t.generation,
-        "external_id": t.external_id,
-        "state": str(t.state),
-        "provider_task_id": t.provider_task_id,
-        "sends": t.sends,
-        "cleared": t.cleared,
-        "message": t.message,
-        "outputs": list(t.outputs),
-        "files": list(t.files),
-        "billed_units": t.billed_units,
-        "cached": t.cached,
-        "where": t.where,
-        "unknown_since": t.unknown_since,
-    }
-
-
-def _task_from_json(d: dict[str, Any]) -> Task:
-    return Task(
-        index=d["index"],
-        generation=d["generation"],
-        external_id=d["external_id"],
-        state=TaskState(d["state"]),
-        provider_task_id=d.get("provider_task_id"),
-        sends=d.get("sends", 0),
-        cleared=d.get("cleared", 0),
-        message=d.get("message", ""),
-        outputs=tuple(d.get("outputs", ())),
-        files=tuple(d.get("files", ())),
-        billed_units=d.get("billed_units"),
-        cached=d.get("cached", False),
-        where=d.get("where", ""),
-        unknown_since=d.get("unknown_since", 0.0),
-    )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def job_to_row(job: Job) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.batch_id,
-        str(job.kind),
-        job.provider,
-        str(job.state),
-        job.generation,
-        job.attempts,
-        _dumps(dict(job.spec)),
-        _dumps([_task_to_json(t) for t in job.tasks]),
-        job.estimate_units,
-        _dumps(job.error.as_dict()) if job.error else None,
-        job.note,
-        job.progress,
-        _dumps(dict(job.result)) if job.result is not None else None,
-        job.not_before,
-        job.created_at,
-        job.updated_at,
-        job.label,
-        job.committed_at,
-    )
-
-
-def job_from_row(row: Sequence[Any]) -> Job:
-    err = json.loads(row[10]) if row[10] else None
-    return Job(
-        id=row[0],
-        batch_id=row[1],
-        kind=JobKind(row[2]),
-        provider=row[3],
-        state=JobState(row[4]),
-        generation=row[5],
-        attempts=row[6],
-        spec=json.loads(row[7]),
-        tasks=tuple(_task_from_json(t) for t in json.loads(row[8])),
-        estimate_units=row[9],
-        error=JobError(**err) if err else None,
-        note=row[11],
-        progress=row[12],
-        result=json.loads(row[13]) if row[13] else None,
-        not_before=row[14],
-        created_at=row[15],
-        updated_at=row[16],
-        label=row[17],
-        committed_at=row[18],
-    )
-
-
-def insert_jobs(conn: sqlite3.Connection, jobs: Iterable[Job]) -> None:
-    """New job rows (inside a caller's write: see :meth:`JobStore.awrite`)."""
-    conn.executemany(
-        f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 19)})",
-        [job_to_row(j) for j in jobs],
-    )
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -243,38 +44,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to :data:`SCHEMA_VERSION`, one migration per transaction."""
-    has_meta = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-    ).fetchone()
-    version = 0
-    if has_meta:
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"the job database is from a newer kling-bridge (schema {version} > "
-            f"{SCHEMA_VERSION}); upgrade kling-bridge"
-        )
-    while version < SCHEMA_VERSION:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[version].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            version += 1
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(version),),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return version
 
 
 _WriteOp = tuple[Callable[[sqlite3.Connection], Any], "Future[Any]"]
@@ -398,7 +167,7 @@ class JobStore:
         def fn(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO batches (id, kind, created_at, request) VALUES (?, ?, ?, ?)",
-                (batch_id, kind, time.time(), _dumps(request)),
+                (batch_id, kind, time.time(), dumps(request)),
             )
             self._insert_jobs(conn, jobs)
             if also is not None:  # rows that belong with the batch (a chain's links)
@@ -423,7 +192,7 @@ class JobStore:
         row = job_to_row(job)
 
         def fn(conn: sqlite3.Connection) -> Job:
-            sets = ", ".join(f"{c.strip()} = ?" for c in _JOB_COLUMNS.split(",")[1:])
+            sets = ", ".join(f"{c.strip()} = ?" for c in JOB_COLUMNS.split(",")[1:])
             sql = f"UPDATE jobs SET {sets} WHERE id = ?"
             params: list[Any] = [*row[1:], job.id]
             if expect_updated_at is not None:
@@ -447,7 +216,7 @@ class JobStore:
             conn.execute(
                 "INSERT OR REPLACE INTO result_cache (key, files, job_id, created_at) "
                 "VALUES (?, ?, ?, ?)",
-                (key, _dumps(list(files)), job_id, time.time()),
+                (key, dumps(list(files)), job_id, time.time()),
             )
 
         await self.awrite(fn)
@@ -455,7 +224,7 @@ class JobStore:
     # ------------------------------------------------------------ reads
 
     def get(self, job_id: str) -> Job | None:
-        rows = self.read(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         return job_from_row(rows[0]) if rows else None
 
     def query(
@@ -483,7 +252,7 @@ class JobStore:
         if before is not None:
             where.append("id < ?")
             params.append(before)
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
@@ -492,7 +261,7 @@ class JobStore:
 
     def batch_jobs(self, batch_id: str) -> list[Job]:
         rows = self.read(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE batch_id = ? ORDER BY id", (batch_id,)
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE batch_id = ? ORDER BY id", (batch_id,)
         )
         return [job_from_row(r) for r in rows]
 
@@ -509,14 +278,14 @@ class JobStore:
         """Every job a restart must resume (non-terminal), oldest first."""
         done = [str(s) for s in TERMINAL]
         rows = self.read(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state NOT IN (?, ?, ?) ORDER BY id", done
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state NOT IN (?, ?, ?) ORDER BY id", done
         )
         return [job_from_row(r) for r in rows]
 
     def next_queued(self, provider: str, limit: int, now: float, exclude: set[str]) -> list[Job]:
         """The oldest queued jobs of ``provider`` whose backoff has passed."""
         rows = self.read(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND provider = ? "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND provider = ? "
             "AND not_before <= ? ORDER BY id LIMIT ?",
             (provider, now, limit + len(exclude)),
         )

@@ -24,33 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ..children import child
+from ..rates import snap_rate
 from . import facts
 from .errors import MediaCorrupt, NotAVideo
 from .facts import STILL_FORMATS, check_readable, reason, remembered
 from .run import ffprobe_bin
 
-#: Rates editors use; a measured rate within 0.2 % of one of these *is* that rate.
-STANDARD_RATES: tuple[Fraction, ...] = (
-    Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
-    Fraction(48000, 1001), Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
-    Fraction(100), Fraction(120000, 1001), Fraction(120), Fraction(15), Fraction(12),
-    Fraction(15000, 1001), Fraction(8), Fraction(10), Fraction(16), Fraction(18),
-)
-
 _STILL_CODECS = {"png", "mjpeg", "jpeg2000", "webp", "bmp", "tiff", "gif", "jpegxl", "qoi"}
 _REORDER_DEPTH = 32  # B-frame reordering window when sorting packet timestamps
-
-
-def snap_rate(rate: Fraction) -> Fraction:
-    """The standard rate ``rate`` stands for, or ``rate`` itself (kept exact).
-
-    The tolerance (0.05 %) is below the 0.1 % between an NTSC rate and its integer twin,
-    so 29.97 never becomes 30.
-    """
-    best = min(STANDARD_RATES, key=lambda std: abs(rate - std))
-    if abs(rate - best) <= best * Fraction(5, 10000):
-        return best
-    return rate.limit_denominator(1001)
 
 
 def _fraction(value: Any) -> Fraction | None:

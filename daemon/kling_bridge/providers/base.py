@@ -284,6 +284,11 @@ class Provider(Protocol):
     async def fetch(self, output: TaskOutput, dest: Path) -> Path:
         """Download one output to ``dest`` (temp name, verified, renamed); return it."""
 
+    async def forget(self, external_id: str) -> None:
+        """The engine stopped tracking the task under ``external_id`` (a cancel): release
+        what was published for it (hosted inputs) now rather than when its links expire.
+        Free; nothing to do for a provider that publishes nothing."""
+
     async def check(self) -> Reachability:
         """Can the service be reached with the configured credentials? (free)"""
 

@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from ..media.looks import draft_graph
 from ..media.presets import PresetLibrary, load_presets
 from ..media.probe import probe
 from ..media.run import ffmpeg_bin
-from ..specs import Shot
 from .base import (
     ZERO,
     AudioMode,
@@ -45,52 +44,17 @@ from .base import (
     Operation,
     ProviderError,
     Reachability,
-    Resolution,
     TaskOutput,
     TaskPhase,
     TaskRequest,
     TaskStatus,
 )
+from .request_json import request_from_dict, request_to_dict
 
 log = logging.getLogger("kling_bridge.providers.draft")
 
-_PATH_FIELDS = ("video", "image", "end_image", "reference_image", "audio", "feature_video")
-_PATH_TUPLES = ("refer_images", "element_stills")
 #: Like Kling's result URLs, draft tasks and outputs are kept 30 days, then swept.
 KEEP_SECONDS = 30 * 24 * 3600
-
-
-def request_to_dict(request: TaskRequest) -> dict[str, Any]:
-    """JSON-ready form of a request (paths as strings, enums as values)."""
-    data = asdict(request)
-    for key in _PATH_FIELDS:
-        if data[key] is not None:
-            data[key] = str(data[key])
-    data["operation"] = request.operation.value
-    data["resolution"] = request.resolution.value
-    data["audio_mode"] = request.audio_mode.value
-    data["audio_range"] = list(request.audio_range) if request.audio_range else None
-    for key in _PATH_TUPLES:
-        data[key] = [str(p) for p in getattr(request, key)]
-    return data
-
-
-def request_from_dict(data: dict[str, Any]) -> TaskRequest:
-    d = dict(data)
-    for key in _PATH_FIELDS:
-        if d.get(key) is not None:
-            d[key] = Path(d[key])
-    d["operation"] = Operation(d["operation"])
-    d["resolution"] = Resolution(d["resolution"])
-    d["audio_mode"] = AudioMode(d["audio_mode"])
-    d["shots"] = tuple(Shot(**s) for s in d.get("shots") or ())
-    for key in _PATH_TUPLES:
-        d[key] = tuple(Path(p) for p in d.get(key) or ())
-    for key in ("elements", "labels"):
-        d[key] = tuple(d.get(key) or ())
-    if d.get("audio_range") is not None:
-        d["audio_range"] = (float(d["audio_range"][0]), float(d["audio_range"][1]))
-    return TaskRequest(**d)
 
 
 def _bad(message: str, hint: str = "") -> ProviderError:
@@ -331,6 +295,9 @@ class DraftProvider:
                         path.unlink()
                         removed += 1
         return removed
+
+    async def forget(self, external_id: str) -> None:
+        """Nothing to release: draft inputs never leave this machine."""
 
     async def check(self) -> Reachability:
         try:

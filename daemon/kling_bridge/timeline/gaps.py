@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from kling_bridge.timeline.rates import frame_counter
+from kling_bridge.timeline.rates import frames
 
 
 def gap_after(timeline: otio.schema.Timeline, track_index: int, after_frame: int,
@@ -15,7 +15,6 @@ def gap_after(timeline: otio.schema.Timeline, track_index: int, after_frame: int
     ``track_index`` (0-based, as :class:`~kling_bridge.specs.ClipRef` counts) that starts at
     or after ``after_frame``; None when the track has none there (its open end is not a gap:
     nothing says how long the B-roll should be)."""
-    at_rate = frame_counter(rate)
     number = 0
     for track in timeline.tracks:
         if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Video:
@@ -28,7 +27,7 @@ def gap_after(timeline: otio.schema.Timeline, track_index: int, after_frame: int
             if isinstance(item, otio.schema.Transition):
                 continue
             begin = position
-            position += at_rate(item.duration())
+            position += frames(item.duration(), rate)
             if isinstance(item, otio.schema.Gap) and begin >= after_frame and position > begin:
                 return begin, position - begin
         return None

@@ -6,8 +6,8 @@ the timeline layer uses goes through :func:`exact_rate` (a :class:`~fractions.Fr
 :func:`snap_rate` (the float OTIO itself uses for that SMPTE rate), and every count through
 :func:`frames`, which rounds instead of truncating.
 
-``nearest_smpte_timecode_rate`` alone would turn 15 fps into 23.976 (it always answers), so a
-rate is only snapped when it is within 0.05% of a SMPTE rate; other rates stay as they are.
+Which standard rate a float stands for is :mod:`kling_bridge.rates`' one rule (the media layer
+and request specs use it too); here it is only given the float type OTIO works in.
 """
 
 from __future__ import annotations
@@ -17,20 +17,15 @@ from functools import lru_cache
 
 import opentimelineio as otio
 
-_TOLERANCE = 0.0005  # relative: 23.976 vs 24000/1001 is 1e-6, 23.98 is 1.7e-4
-
-_NTSC = {24: 24000, 30: 30000, 48: 48000, 60: 60000, 120: 120000}
+from ..rates import snap_rate as snap_rate_exact
+from ..rates import standard_rate
 
 
 @lru_cache(maxsize=256)
 def snap_rate(rate: float) -> float:
-    """The float OTIO uses for the SMPTE rate ``rate`` stands for, or ``rate`` unchanged."""
-    if rate <= 0:
-        return rate
-    nearest = float(otio.opentime.RationalTime.nearest_smpte_timecode_rate(rate))
-    if abs(nearest - rate) <= rate * _TOLERANCE:
-        return nearest
-    return rate
+    """The float OTIO uses for the standard rate ``rate`` stands for, or ``rate`` unchanged."""
+    standard = standard_rate(Fraction(rate)) if rate > 0 else None
+    return float(standard) if standard is not None else rate
 
 
 # Rates come as floats (OTIO), Fractions and text: ``typed`` keeps 25.0 and Fraction(25)
@@ -45,14 +40,7 @@ def exact_rate(rate: float | Fraction | str) -> Fraction:
         if rate.denominator in (1, 1001):
             return rate
         rate = float(rate)
-    snapped = snap_rate(float(rate))
-    whole = round(snapped)
-    if abs(snapped - whole) < 1e-9:
-        return Fraction(whole)
-    ntsc = round(snapped * 1001 / 1000)
-    if ntsc in _NTSC and abs(snapped - ntsc * 1000 / 1001) < 1e-6:
-        return Fraction(ntsc * 1000, 1001)
-    return Fraction(snapped).limit_denominator(1001)
+    return snap_rate_exact(Fraction(float(rate)))
 
 
 def rate_text(rate: float | Fraction | str) -> str:

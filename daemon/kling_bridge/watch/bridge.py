@@ -83,7 +83,7 @@ class InProcessBridge:
 
     async def batch(self, batch_id: str) -> dict[str, Any] | None:
         from ..api.routes_jobs import batch_state
-        from ..jobs.model import job_summary
+        from ..api.summary import job_summary
 
         store = self.services.engine.store
         found = store.batch(batch_id)
@@ -96,12 +96,12 @@ class InProcessBridge:
     async def changes(self) -> AsyncIterator[str]:
         from ..jobs.model import TERMINAL, JobState
 
-        ended = {str(s) for s in (*TERMINAL, JobState.NEEDS_ATTENTION)}
+        ended = {*TERMINAL, JobState.NEEDS_ATTENTION}
         stream = self.services.engine.events.subscribe()
         try:
             async for event in stream:
-                batch_id = event.data.get("batch_id")
-                if batch_id and event.data.get("state") in ended:  # only when a job ends
+                batch_id = event.job.batch_id
+                if batch_id and event.job.state in ended:  # only when a job ends
                     yield str(batch_id)
         finally:
             with contextlib.suppress(Exception):

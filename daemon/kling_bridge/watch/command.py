@@ -107,14 +107,9 @@ def _entry(args: argparse.Namespace, folder: Path) -> Any:
 
 
 def _running_daemon(paths: Paths) -> Any:
-    from ..client import BridgeClient, BridgeError
+    from ..cli_submit import connect
 
-    try:
-        client = BridgeClient.discover(str(paths.discovery_file), timeout=30)
-        client.health()
-        return client
-    except BridgeError:
-        return None
+    return connect(paths)
 
 
 class _Printer:

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.discovery import pid_alive
-
-_CHUNK = 1 << 20
+from ..jobs.cache import file_digest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -59,14 +58,6 @@ CREATE TABLE IF NOT EXISTS watchers (
 IN_FLIGHT = ("claimed", "submitted", "finishing")
 #: A watcher that has not said it is alive for this long has gone (its pid may be reused).
 STALE_SECONDS = 90.0
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def content_digest(paths: Iterable[Path]) -> str:

@@ -5,6 +5,10 @@ session has no default headers and no cookie jar, and follows redirects by hand,
 credential can reach the result host (Kling's signed URLs redirect to a CDN), whatever the
 redirect chain looks like.
 
+The transport is a seam: ``connector`` (a factory of aiohttp connectors) replaces the TCP
+connections, as an httpx transport would -- tests serve the Kling emulator's application
+in this process through it, with no port and no listening socket.
+
 Token refresh and the create call: a 1003/1004 answer is an authentication refusal, given
 before Kling looks at the body -- like every 401 it means "nothing happened" (kling-api.md
 lists it among the auth codes, not among the server-side ones that may have acted). So
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -55,6 +59,7 @@ class KlingClient:
         max_connections: int = 16,
         max_resumes: int = 6,
         resume_backoff: float = 0.2,
+        connector: Callable[[], aiohttp.BaseConnector] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._auth = auth
@@ -64,6 +69,8 @@ class KlingClient:
         self._max_connections = max_connections
         self._max_resumes = max_resumes
         self._resume_backoff = resume_backoff
+        self._connector = connector or (
+            lambda: aiohttp.TCPConnector(limit=self._max_connections))
         self._api: aiohttp.ClientSession | None = None
         self._dl: aiohttp.ClientSession | None = None
         self.refreshes = 0  # tokens re-signed after a 1003/1004 (diagnostics, tests)
@@ -75,7 +82,7 @@ class KlingClient:
         if self._api is None or self._api.closed:
             self._api = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=self._connector(),
             )
         return self._api
 
@@ -84,7 +91,7 @@ class KlingClient:
             self._dl = aiohttp.ClientSession(
                 timeout=self._dl_timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=self._connector(),
             )
         return self._dl
 
