@@ -264,3 +264,42 @@ async def test_mistakes_in_the_chain_inboxes_fail_with_what_to_do(
     assert "'sepia'" in errors["compare/loose.mov.error.txt"]
     assert "Nobody" in errors["generate/ada.txt.error.txt"]
     assert jobs(env) == []  # nothing made, nothing paid
+
+
+async def test_a_timeline_in_more_like_this_comes_back_with_its_b_roll_placed(
+        env: Env, clips: list[Path], tmp_path: Path) -> None:
+    import opentimelineio as otio
+
+    rate = 25
+    ref = otio.schema.ExternalReference(
+        target_url=clips[0].as_uri(), available_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(80, rate)))
+    track = otio.schema.Track(name="V1")
+    track.append(otio.schema.Clip(name="A001", media_reference=ref, source_range=(
+        otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
+                                otio.opentime.RationalTime(80, rate)))))
+    cut = otio.schema.Timeline(name="cut")
+    cut.tracks.append(track)
+    src = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(cut, str(src))
+    settle(env, "more-like-this/film-noir",
+           'broll_prompt = "rooftops"\nbroll_duration = 3\nresolution = "720p"\n')
+    w = await env.start_watch()
+    await drop(env, src, "more-like-this/film-noir")
+    await eventually(lambda: w.stats.done + w.stats.failed == 1, 180, "the chain to end")
+    assert w.stats.done == 1, env.events
+    restyle, broll = jobs(env)
+    assert sorted(env.files("out")) == sorted([
+        "cut.kling.otio", f"cut.kling-media/A001.film-noir{Path(video(restyle)).suffix}",
+        f"cut.kling-media/A001.broll{Path(video(broll)).suffix}"])
+    result = otio.adapters.read_from_file(str(env.root / "out" / "cut.kling.otio"))
+    placed = {}
+    for clip in result.find_clips():
+        meta = dict(clip.metadata.get("kling_bridge") or {})
+        if meta.get("job_id"):
+            where = clip.range_in_parent()
+            placed[meta["job_id"]] = (round(where.start_time.value),
+                                      round(where.duration.value), clip.media_reference.target_url)
+    assert placed[restyle["id"]][:2] == (0, 80)
+    assert placed[broll["id"]][:2] == (80, 75)  # right after the clip, 3 s at 25 fps
+    assert "cut.kling-media" in placed[broll["id"]][2]  # linking to the copy in out/

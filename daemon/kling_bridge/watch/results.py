@@ -180,9 +180,13 @@ def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
         timeline = Output(base + suffix)
         media = base + "-media"
         used: set[str] = set()
+        fed_by = {_video(j): j for j in jobs}  # a B-roll is named after the clip it follows
         for job in jobs:
             src = _video(job) or ""
-            clip = (job.get("spec") or {}).get("clip") or {}
+            spec = job.get("spec") or {}
+            parent = fed_by.get(spec.get("feature_video") or spec.get("style_image"))
+            clip = spec.get("clip") or ((parent.get("spec") or {}).get("clip")
+                                        if parent else None) or {}
             name = f"{_safe(_bare(clip.get('name') or PurePosixPath(src).stem))}."
             name += _safe(look or _look(job)) if _is_restyle(job) else "broll"
             name += f"{_variant(job)}{PurePosixPath(src).suffix}"
