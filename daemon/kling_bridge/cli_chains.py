@@ -51,13 +51,15 @@ def add_restyle_options(r: argparse.ArgumentParser) -> None:
                    help="the look of an earlier restyle: its job id, or with --from-batch the "
                    "column number on the comparison picture or its preset (default: none)")
     r.add_argument("--from-batch", metavar="BATCH",
-                   help="with --apply-look N|PRESET: the batch that was compared")
+                   help="with --apply-look N|PRESET: the batch that was compared "
+                   "(default: none)")
     who = r.add_mutually_exclusive_group()
     who.add_argument("--to-rest", dest="to_all", action="store_false",
                      help="with --apply-look: every selected clip but the one compared "
                      "(the default)")
     who.add_argument("--to-all", dest="to_all", action="store_true",
-                     help="with --apply-look: every selected clip, the compared one included")
+                     help="with --apply-look: every selected clip, the compared one included "
+                     "(default: off)")
 
 
 def add_generate_options(g: argparse.ArgumentParser) -> None:
@@ -65,7 +67,8 @@ def add_generate_options(g: argparse.ArgumentParser) -> None:
                    help="then restyle the generated clip in this look, repeatable; only the "
                    "restyled clips are placed (default: none)")
     g.add_argument("--compare", action="store_true",
-                   help="with several --then: wait, then write the comparison picture")
+                   help="with several --then: wait, then write the comparison picture "
+                   "(default: off)")
     g.add_argument("--like", metavar="JOB|CLIP",
                    help="new footage in the look of a restyle job's result or of a clip "
                    "(more like this; default: none)")
@@ -98,7 +101,8 @@ def add_character_parser(cmd: Callable[[str, str], argparse.ArgumentParser]) -> 
     for sp in (add, ls, rn, rm):
         sp.add_argument("--project", default="default",
                         help="project name (default: %(default)s)")
-        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        sp.add_argument("--json", action="store_true",
+                        help="machine-readable output (default: off)")
 
 
 # ---------------------------------------------------------------- request bodies

@@ -62,7 +62,9 @@ async def draft_api(tmp_path: Path) -> AsyncIterator[Api]:
         engine.store.close()
 
 
-async def wait_batch(api: Api, batch_id: str, timeout: float = 120) -> dict[str, Any]:
+async def wait_batch(api: Api, batch_id: str, timeout: float = 400) -> dict[str, Any]:
+    """Until the batch ends (drafts render with ffmpeg: on a loaded 2-core CI machine five
+    looks took over two minutes; a wait ends as soon as the batch does)."""
     deadline = asyncio.get_running_loop().time() + timeout
     body: dict[str, Any] = {}
     while asyncio.get_running_loop().time() < deadline:

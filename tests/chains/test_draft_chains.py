@@ -234,3 +234,25 @@ async def test_a_character_stays_in_the_picture(draft_api: Api, tmp_path: Path) 
 
     inset = pixel(video_of(job), 0.92, 0.35)
     assert inset[0] > 180 and inset[2] > 180 and inset[1] < 90, inset
+
+
+async def test_a_second_link_the_draft_refuses_keeps_the_first(
+        draft_api: Api, editors_clips: list[Path]) -> None:
+    # the B-roll's prompt is the look's words plus the editor's: past Kling's 2,500
+    # characters, the draft refuses it exactly as Kling would
+    words = "rain on the rooftops " * 119
+    answer = await post(draft_api, "/v1/restyle", {
+        "clips": [{"path": str(editors_clips[0])}], "look": {"preset": "film-noir"},
+        "resolution": "720p", "more_like_this": {"prompt": words[:2500], "duration": 3}})
+    final = await wait_batch(draft_api, answer["batch_id"])
+    restyle, broll = final["jobs"]
+    assert restyle["state"] == "succeeded" and broll["state"] == "failed"
+    assert "characters; at most 2500" in broll["error"]["message"]
+    (chain,) = final["chains"]
+    assert chain["state"] == "partial" and final["state"] == "partial"
+    assert chain["kept"] == [{"index": 0, "job_id": restyle["id"], "label": restyle["label"],
+                              "video": str(video_of(restyle))}]
+    assert video_of(restyle).is_file()
+    assert chain["stopped_at"]["job_id"] == broll["id"]
+    placed = await new_clips(draft_api, answer["batch_id"])
+    assert list(placed) == [restyle["id"]]  # what finished is placed; nothing else

@@ -138,3 +138,40 @@ async def test_a_second_link_kling_refuses_keeps_the_first(kling_api: Api,
     # the generation was paid once; the refused create made no task and cost nothing
     assert emulator.stats.tasks_created == {gen["tasks"][0]["external_id"]: 1}
     assert final["billed"]["units"] == pytest.approx(0.6 * 3)
+
+
+async def test_looks_compared_then_one_applied_to_the_rest_on_kling(
+        kling_api: Api, emulator: KlingEmulator, editors_clips: list[Path]) -> None:
+    looks = ["film-noir", "watercolor", "golden-hour"]
+    answer = await post(kling_api, "/v1/restyle", {
+        "clips": [{"path": str(editors_clips[0])}], "resolution": "720p",
+        "looks": [{"preset": p} for p in looks]})
+    final = await wait_batch(kling_api, answer["batch_id"])
+    assert final["state"] == "succeeded"
+    one_task_per_link(final, emulator)
+    r = await kling_api.post(f"/v1/batches/{answer['batch_id']}/compare",
+                             {"frames": 2, "tile_width": 160})
+    assert r.status == 200, await r.text()
+    (picture,) = (await r.json())["pictures"]
+    assert [c["look"] for c in picture["columns"]] == ["source", *looks]
+    # Kling's looks are paid: each column's price is what was billed for it
+    for column, job in zip(picture["columns"][1:], final["jobs"], strict=True):
+        assert column["job_id"] == job["id"]
+        assert column["billed"]["units"] == job["billed"]["units"] > 0
+    from tests.media.test_comparison import read_columns
+
+    seen = read_columns(Path(picture["path"]), 4, 160, 90)
+    assert [c["number"] for c in seen] == [0, 1, 2, 3]
+    picked = picture["columns"][2]["job_id"]  # watercolor
+    before = len(creates(emulator))
+    rest = await post(kling_api, "/v1/restyle", {
+        "clips": [{"path": str(c)} for c in editors_clips], "apply_look": {"job_id": picked}})
+    assert rest["skipped"][0]["name"] == "A001"  # the compared clip is left out
+    done = await wait_batch(kling_api, rest["batch_id"])
+    (job,) = done["jobs"]
+    assert job["state"] == "succeeded" and job["spec"]["source"]["path"] == str(editors_clips[1])
+    assert job["spec"]["look"]["preset"] == "watercolor" and job["spec"]["resolution"] == "720p"
+    (edit,) = creates(emulator)[before:]  # one task for the rest, in the picked look's words
+    prompt = next(c for c in edit["body"]["contents"] if c["type"] == "prompt")
+    assert "atercolo" in json.dumps(prompt)
+    one_task_per_link(done, emulator)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -22,7 +23,7 @@ from ..providers.base import Cost
 from . import schemas as s
 from .routes_jobs import batch_or_404, json_response, money
 from .security import ApiError
-from .state import services
+from .state import Services, services
 
 
 async def get_chain(request: web.Request) -> web.Response:
@@ -73,8 +74,14 @@ async def compare(request: web.Request) -> web.Response:
     from .bodies import parse_body
 
     body = await parse_body(request, s.CompareIn)
-    sv = services(request)
     batch, jobs = batch_or_404(request)
+    return json_response(await comparison(services(request), batch, jobs, body))
+
+
+async def comparison(sv: Services, batch: dict[str, Any], jobs: list[m.Job],
+                     body: s.CompareIn) -> s.CompareOut:
+    """The comparison picture(s) of a batch (the route's work; the watch folder calls it
+    in the daemon's process)."""
     groups = _groups(jobs)
     if not groups:
         raise ApiError(400, "nothing_to_compare", "this batch restyles nothing",
@@ -121,7 +128,7 @@ async def compare(request: web.Request) -> web.Response:
         pictures.append(s.ComparisonOut(path=str(picture), source=path, start_frame=start,
                                         frame_count=count, frames=offsets,
                                         columns=out_columns))
-    return json_response(s.CompareOut(batch_id=batch["id"], pictures=pictures, notes=notes))
+    return s.CompareOut(batch_id=batch["id"], pictures=pictures, notes=notes)
 
 
 def register(app: web.Application) -> None:

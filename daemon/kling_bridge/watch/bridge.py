@@ -45,6 +45,10 @@ class Bridge(Protocol):
 
     async def batch(self, batch_id: str) -> dict[str, Any] | None: ...
 
+    async def compare(self, batch_id: str) -> dict[str, Any]:
+        """The batch's comparison picture(s) (``POST /v1/batches/{id}/compare``)."""
+        ...
+
     def changes(self) -> AsyncIterator[str] | None:
         """Batch ids as their jobs end (a hint to look now), or None: poll only."""
         ...
@@ -90,8 +94,28 @@ class InProcessBridge:
         if found is None:
             return None
         jobs = store.batch_jobs(batch_id)
-        return {"batch_id": batch_id, "kind": found["kind"], "state": batch_state(jobs),
-                "jobs": [job_summary(j) for j in jobs]}
+        chains = self.services.chain_driver().of_batch(batch_id)
+        state = batch_state(jobs)
+        if any(c["state"] == "running" for c in chains):
+            state = "running"  # links still to come (as GET /v1/batches/{id} says)
+        return {"batch_id": batch_id, "kind": found["kind"], "state": state,
+                "jobs": [job_summary(j) for j in jobs], "chains": chains}
+
+    async def compare(self, batch_id: str) -> dict[str, Any]:
+        from ..api import schemas as s
+        from ..api.routes_chains import comparison
+        from ..api.security import ApiError
+
+        store = self.services.engine.store
+        found = store.batch(batch_id)
+        if found is None:
+            raise Refused("not_found", f"no batch {batch_id}")
+        try:
+            answer = await comparison(self.services, found, store.batch_jobs(batch_id),
+                                      s.CompareIn())
+        except ApiError as exc:
+            raise Refused(exc.code, exc.message, exc.hint) from exc
+        return answer.model_dump(mode="json")
 
     async def changes(self) -> AsyncIterator[str]:
         from ..jobs.model import TERMINAL, JobState
@@ -142,6 +166,10 @@ class HttpBridge:
             if exc.code == "not_found":
                 return None
             raise
+        return answer
+
+    async def compare(self, batch_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._call(self.client.compare, batch_id)
         return answer
 
     def changes(self) -> AsyncIterator[str] | None:

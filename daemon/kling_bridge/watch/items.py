@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .layout import GENERATE, README, SETTINGS_FILE, Route
+from .layout import COMPARE, NEXT_SHOT, PROMPT_INBOXES, README, SETTINGS_FILE, Route
 
 
 class Kind(enum.StrEnum):
@@ -90,7 +90,7 @@ class Item:
 def classify(route: Route, name: str, is_dir: bool = False) -> Kind:
     """The kind of work ``name`` asks for where it was dropped (bundles are directories)."""
     suffix = PurePosixPath(name).suffix.lower()
-    if route.kind == GENERATE:
+    if route.kind in PROMPT_INBOXES:
         if suffix in PROMPT:
             return Kind.PROMPT
         if suffix in PROMPT_FILE:
@@ -102,9 +102,13 @@ def classify(route: Route, name: str, is_dir: bool = False) -> Kind:
         return Kind.TIMELINE if suffix in BUNDLES else Kind.UNSUPPORTED
     if suffix in VIDEO:
         return Kind.CLIP
-    if suffix in TIMELINE:
+    if suffix in TIMELINE and route.kind not in CLIPS_ONLY:
         return Kind.TIMELINE
     return Kind.UNSUPPORTED
+
+
+#: Chain inboxes that follow one clip (a timeline there would be many of them at once).
+CLIPS_ONLY = (NEXT_SHOT, COMPARE)
 
 
 def group(route: Route, entries: Iterable[tuple[str, bool]]) -> list[Candidate]:
@@ -116,7 +120,7 @@ def group(route: Route, entries: Iterable[tuple[str, bool]]) -> list[Candidate]:
     entries = [(n, d) for n, d in entries if not ignored(n) and (not d or is_bundle(n))]
     kinds = {n: classify(route, n, d) for n, d in entries}
     companions: dict[str, list[str]] = {}
-    if route.kind == GENERATE:
+    if route.kind in PROMPT_INBOXES:
         images = {PurePosixPath(n).stem: n for n, k in kinds.items() if k is Kind.IMAGE}
         for n, k in kinds.items():
             stem = PurePosixPath(n).stem
@@ -134,17 +138,22 @@ def group(route: Route, entries: Iterable[tuple[str, bool]]) -> list[Candidate]:
 
 def unsupported_reason(route: Route, name: str) -> tuple[str, str]:
     suffix = PurePosixPath(name).suffix.lower() or "(no extension)"
-    if route.kind == GENERATE:
+    inbox = f"{route.kind}/"
+    if route.kind in PROMPT_INBOXES:
         if suffix in VIDEO or suffix in TIMELINE or suffix in BUNDLES:
-            return (f"generate/ makes new clips from words or pictures; {suffix} is a clip "
+            return (f"{inbox} makes new clips from words or pictures; {suffix} is a clip "
                     "or a timeline",
                     "to restyle it, drop it into a look's folder under restyle/ instead")
-        return (f"generate/ takes prompts (.txt, .json, .toml) and images (.png, .jpg, .webp); "
+        return (f"{inbox} takes prompts (.txt, .json, .toml) and images (.png, .jpg, .webp); "
                 f"{suffix} is neither",
                 "save the prompt as a .txt file, or the picture as PNG or JPEG")
     if suffix in IMAGE or suffix in PROMPT or suffix in PROMPT_FILE:
-        return (f"restyle/ takes clips and timelines; {suffix} is a picture or a prompt",
+        return (f"{inbox} takes clips and timelines; {suffix} is a picture or a prompt",
                 "to make a clip from it, drop it into generate/ instead")
-    return (f"restyle/ takes clips (mov, mp4, mxf...) and timelines (otio, xml, fcpxml, edl, "
+    if route.kind in CLIPS_ONLY and (suffix in TIMELINE or suffix in BUNDLES):
+        return (f"{inbox} takes one clip at a time; {suffix} is a timeline",
+                "export the clip you mean as a movie file (or its media file) and drop that; "
+                "for every clip of a cut, use more-like-this/ or restyle/")
+    return (f"{inbox} takes clips (mov, mp4, mxf...) and timelines (otio, xml, fcpxml, edl, "
             f"aaf); {suffix} is neither",
             "export the clip as a movie file, or the cut as a timeline (OTIO, XML, FCPXML, EDL)")

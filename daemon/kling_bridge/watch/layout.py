@@ -7,6 +7,12 @@
       kling-bridge.toml     optional settings, here or in any subfolder (nearest wins)
       restyle/<look>/       a clip or a timeline -> restyled in that look
       generate/             a prompt (.txt, .json, .toml) or an image + same-named .txt
+      generate-then/<look>/ a prompt, as generate/ -> generated, then restyled in that look
+      more-like-this/<look>/ a clip or a timeline -> restyled, then B-roll in that look
+      next-shot/            a clip -> the shot that follows it
+      compare/              a clip -> restyled in several looks + one comparison picture
+      apply-look/<name>/    made after a comparison, one per look: clips or timelines
+                            dropped here are restyled in that look (its job's settings)
       processing/           items being worked on (moved here before any work)
       out/                  results (never overwritten: ``-2``, ``-3``... versions)
       processed/            sources whose work is done (never deleted)
@@ -33,16 +39,28 @@ PROCESSING = "processing"
 OUT = "out"
 PROCESSED = "processed"
 FAILED = "failed"
-INBOXES = (RESTYLE, GENERATE)
+GENERATE_THEN = "generate-then"
+MORE_LIKE_THIS = "more-like-this"
+NEXT_SHOT = "next-shot"
+COMPARE = "compare"
+APPLY_LOOK = "apply-look"
+#: The chain inboxes (issue 17: both models together), each one action for an editor.
+CHAINS = (GENERATE_THEN, MORE_LIKE_THIS, NEXT_SHOT, COMPARE, APPLY_LOOK)
+INBOXES = (RESTYLE, GENERATE, *CHAINS)
+#: Inboxes with one folder per look (``<inbox>/<look>/``): the look is the folder's name.
+LOOK_FOLDERS = (RESTYLE, GENERATE_THEN, MORE_LIKE_THIS, APPLY_LOOK)
+#: Inboxes that take prompts and pictures (the rest take clips and timelines).
+PROMPT_INBOXES = (GENERATE, GENERATE_THEN)
 SETTINGS_FILE = "kling-bridge.toml"
 README = "README.txt"
 
 
 @dataclass(frozen=True)
 class Route:
-    """Where an item was dropped: ``restyle`` with a look (the folder's name) or ``generate``."""
+    """Where an item was dropped: an inbox (``restyle``, ``generate``, a chain's), with the
+    look folder's name for those that have one."""
 
-    kind: str  # RESTYLE | GENERATE
+    kind: str  # one of INBOXES
     look: str | None = None
 
     @property
@@ -63,16 +81,22 @@ def route_of(rel: PurePosixPath) -> Route | Misplaced | None:
     parts = rel.parts
     if not parts or parts[0] not in INBOXES:
         return None
-    if parts[0] == GENERATE:
-        return Route(GENERATE) if len(parts) >= 2 else None
+    if parts[0] not in LOOK_FOLDERS:
+        return Route(parts[0]) if len(parts) >= 2 else None
     if len(parts) < 3:
+        if parts[0] == APPLY_LOOK:
+            return Misplaced(
+                "it was dropped into apply-look/ itself, which has no look",
+                "move it into one of the folders a comparison made there (one per look, "
+                "named after the compared clip, the column's number and the look); drop a "
+                "clip into compare/ first to make them")
         return Misplaced(
-            "it was dropped into restyle/ itself, which has no look",
-            "move it into a look's folder, e.g. restyle/film-noir/ (each folder under restyle/ "
-            "is a look; make a new one named after any preset, or give it a prompt in its "
-            f"{SETTINGS_FILE})",
+            f"it was dropped into {parts[0]}/ itself, which has no look",
+            f"move it into a look's folder, e.g. {parts[0]}/film-noir/ (each folder under "
+            f"{parts[0]}/ is a look; make a new one named after any preset, or give it a "
+            f"prompt in its {SETTINGS_FILE})",
         )
-    return Route(RESTYLE, parts[1])
+    return Route(parts[0], parts[1])
 
 
 @dataclass(frozen=True)
@@ -129,6 +153,26 @@ copying (a few seconds after they stop changing) and puts the results in out/.
   generate/         a prompt: a .txt file (the words), or a .json/.toml file with prompt,
                     duration, aspect, audio, shots; or an image with a .txt of the same
                     name (image to video).
+
+Both models together (each is one drop; the whole chain is priced before anything is
+paid, and a finished step is never paid again):
+
+  generate-then/<look>/  a prompt, as in generate/: made, then restyled in that look.
+                    Both clips come back: shot.mp4 and shot.<look>.mp4.
+  more-like-this/<look>/ a clip or a timeline: restyled in that look, then new B-roll in
+                    the same look for each clip (words: broll_prompt in kling-bridge.toml),
+                    after the clip (or broll_at = "gap" / "markers" for a timeline's gaps
+                    or kling: markers).
+  next-shot/        a clip: the shot that follows it (words: prompt in kling-bridge.toml).
+  compare/          a clip: restyled in several looks (looks = [...] in kling-bridge.toml;
+                    five by default) plus <clip>.compare.png, the same frames of every look
+                    side by side, numbered and labelled. Then an apply-look/ folder
+                    appears for each look:
+  apply-look/<clip> <n> <look>/  drop the rest of your clips, or the whole timeline, to
+                    restyle them in look <n> of that comparison.
+  Characters: characters = ["Ada"] (and project = "...") in a kling-bridge.toml puts the
+  characters registered with `kling-bridge character add` into every generation there.
+
   processing/       being worked on now. Leave these alone.
   out/              the results. Nothing here is ever overwritten: a second result of the
                     same name gets -2, -3...
@@ -167,6 +211,17 @@ SETTINGS_TEMPLATE = """\
 # duration = 5              # seconds, 3 to 15
 # aspect = "16:9"           # "16:9", "9:16" or "1:1"
 # audio = false             # native generated sound
+# characters = ["Ada"]      # registered with `kling-bridge character add` (up to 3)
+# project = "Series 2"      # the project the characters are in (default: "default")
+
+# Chains
+# broll_prompt = "the street outside"   # more-like-this/: what the B-roll shows
+# broll_duration = 5        # seconds
+# broll_at = "after"        # "after" the clip, in the "gap" after it, or at "markers"
+# broll_as = "video"        # the restyled clip as a video reference, or one "frame" of it
+# looks = ["film-noir", "anime-cel", "watercolor", "cyberpunk-neon", "golden-hour"]
+#                           # compare/: the looks compared (presets)
+# apply_to = "rest"         # apply-look/: "rest" leaves the compared clip out, "all" not
 """
 
 FOLDER_READMES: Mapping[str, str] = {
@@ -185,6 +240,36 @@ Drop a prompt here to generate a clip:
   hero.png + hero.txt      image to video: the picture is the first frame (drop the
                            image and its .txt together; an image alone is animated
                            without words)
+""",
+    GENERATE_THEN: """\
+Each folder here is a look. Drop a prompt into one (as in generate/: a .txt, a .json or
+.toml, or an image with a same-named .txt): the clip is made, then restyled in that look.
+Both come back in out/: shot.mp4 (as made) and shot.<look>.mp4 (restyled).
+""",
+    MORE_LIKE_THIS: """\
+Each folder here is a look. Drop a clip or a timeline into one: each clip is restyled in
+that look, then new B-roll is made in the same look (the look's words plus the restyled
+clip as a reference) and placed after it. Say what the B-roll shows in a kling-bridge.toml
+in the look's folder:  broll_prompt = "the street outside"
+For a timeline, broll_at = "gap" fills the gap after each clip, "markers" makes B-roll at
+its kling: markers. Results: A001.<look>.mp4 and A001.broll.mp4 (a timeline: both placed).
+""",
+    NEXT_SHOT: """\
+Drop a clip here to make the shot that follows it (it continues the clip's last frames).
+Say what happens in a kling-bridge.toml here:  prompt = "she turns and walks away"
+The new shot is silent: Kling takes a reference clip only with the sound off.
+""",
+    COMPARE: """\
+Drop one clip here to see it in several looks: each look comes back in out/, with
+<clip>.compare.png -- the same frames of every look side by side, each column numbered and
+labelled with its look, price and job id (column 0 is your clip). The looks are set in
+kling-bridge.toml here:  looks = ["film-noir", "watercolor", "golden-hour"]
+Then a folder per look appears in apply-look/ to restyle the rest in the one you pick.
+""",
+    APPLY_LOOK: """\
+A comparison (compare/) makes a folder here per look: "<clip> <n> <look>". Drop the rest
+of your clips -- or the whole timeline -- into the one you picked to restyle them in that
+look, with the settings that made it.
 """,
     PROCESSING: "Items being worked on. Leave them here; they move on by themselves.\n",
     OUT: "Results. Nothing here is overwritten: a newer result of the same name gets -2, -3...\n",
@@ -211,10 +296,23 @@ def lay_out(root: Path, presets: Iterable[Mapping[str, str]] = ()) -> Layout:
         (root / name).mkdir(exist_ok=True)
         _write_new(root / name / README, text)
     for preset in presets:
-        folder = root / RESTYLE / preset["id"]
-        folder.mkdir(exist_ok=True)
-        _write_new(folder / README, look_readme(preset["id"], preset.get("description", "")))
+        for inbox, readme in ((RESTYLE, look_readme), (GENERATE_THEN, then_readme),
+                              (MORE_LIKE_THIS, more_readme)):
+            folder = root / inbox / preset["id"]
+            folder.mkdir(exist_ok=True)
+            _write_new(folder / README, readme(preset["id"], preset.get("description", "")))
     return layout
+
+
+def then_readme(look: str, description: str) -> str:
+    return (f"Drop a prompt here to make a clip, then restyle it as: {look}.\n"
+            + (f"{description}\n" if description else ""))
+
+
+def more_readme(look: str, description: str) -> str:
+    return (f"Drop a clip or a timeline here to restyle it as: {look}, then make B-roll in "
+            "that look after each clip\n(broll_prompt = \"...\" in a kling-bridge.toml here "
+            "says what it shows).\n" + (f"{description}\n" if description else ""))
 
 
 def _write_new(path: Path, text: str) -> None:

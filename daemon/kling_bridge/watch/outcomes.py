@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from .bridge import Bridge
+from .bridge import Bridge, Refused, Unavailable
+from .comparisons import lay_out_apply_look, with_picture
 from .items import Item, Kind, classify, is_bundle
-from .layout import SETTINGS_FILE, Layout, Route, route_of
+from .layout import APPLY_LOOK, COMPARE, SETTINGS_FILE, Layout, Route, route_of
 from .ledger import Entry, Ledger
-from .mover import error_text, move_new, write_error
+from .mover import error_text, move_new, split_name, write_error
 from .results import Plan, plan_from_json, plan_results, publish
 from .scan import companions_of, is_image
 from .settings import Effective
@@ -68,13 +69,27 @@ class Outcomes:
         if batch is None:
             batch = {"jobs": [], "state": "failed"}
         plan = plan_results(kind, rel.name, batch, self._taken,
-                            settings.format if kind is Kind.TIMELINE else None, route.look)
+                            settings.format if kind is Kind.TIMELINE else None,
+                            None if route.kind == APPLY_LOOK else route.look)
+        if route.kind == COMPARE and plan.outputs and batch.get("batch_id"):
+            plan = await self._with_picture(plan, rel, str(batch["batch_id"]))
         self._reserved.update(_tops(plan))  # until written: no other drop may plan them
         verdict = "processed" if not plan.failures and plan.outputs else "failed"
         message = _failure_text(plan, batch)
         self.ledger.update(key, state="finishing", outputs=plan.to_json(), verdict=verdict,
                            message=message)
         await self.complete(entry, plan, batch, verdict, message)
+
+    async def _with_picture(self, plan: Plan, rel: PurePosixPath, batch_id: str) -> Plan:
+        """A comparison's plan with its picture (a picture that cannot be made is a note in
+        the log, never a lost result: the looks themselves are in out/)."""
+        try:
+            answer = await self.bridge.compare(batch_id)
+        except (Refused, Unavailable) as exc:
+            log.warning("watch %s: no comparison picture for %s (%s)", self.root, rel, exc)
+            return plan
+        stem, _ = split_name(rel.name)
+        return with_picture(plan, stem, batch_id, answer, self._taken)
 
     def _taken(self, name: str) -> bool:
         """A name in out/ that is in use, or planned for results being written now."""
@@ -98,6 +113,8 @@ class Outcomes:
                                  "it in again (finished work is not paid again)", message)
         finally:
             self._reserved.difference_update(_tops(plan))
+        if route_of(rel) == Route(COMPARE) and batch is not None and plan.outputs:
+            written += await self._io(lay_out_apply_look, self.layout, rel, batch)
         dest = await self._io(self._move_out, entry, work, rel, verdict, message)
         self.ledger.update(entry.key, state="done" if verdict == "processed" else "failed",
                            work=str(dest or ""), verdict=verdict, message=message)

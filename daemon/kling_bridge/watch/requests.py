@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -18,7 +18,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .items import Kind
-from .layout import SETTINGS_FILE, Route
+from .layout import (
+    APPLY_LOOK,
+    COMPARE,
+    GENERATE_THEN,
+    MORE_LIKE_THIS,
+    NEXT_SHOT,
+    SETTINGS_FILE,
+    Route,
+)
 from .settings import Effective, select_body
 
 
@@ -74,10 +82,10 @@ def look_of(route: Route, settings: Effective, presets: Collection[str]) -> dict
         return {"preset": None, "prompt": settings.prompt}
     known = ", ".join(sorted(presets)) or "(none loaded)"
     raise ItemProblem(
-        f"restyle/{route.look}/ is not a look: no preset is called {route.look!r}, and no "
-        f"prompt is set for that folder",
+        f"{route.kind}/{route.look}/ is not a look: no preset is called {route.look!r}, and "
+        f"no prompt is set for that folder",
         f"drop it into a preset's folder ({known}), or write prompt = \"...\" in "
-        f"restyle/{route.look}/{SETTINGS_FILE}",
+        f"{route.kind}/{route.look}/{SETTINGS_FILE}",
     )
 
 
@@ -162,9 +170,105 @@ def generate_request(kind: Kind, work: Path, texts: Mapping[str, str],
 def request_for(kind: Kind, route: Route, work: Path, companions: Mapping[str, str],
                 settings: Effective, presets: Collection[str]) -> Request:
     """The request for an item whose main file now sits at ``work`` (under processing/)."""
+    if route.kind in CHAIN_REQUESTS:
+        return CHAIN_REQUESTS[route.kind](kind, route, work, companions, settings, presets)
     if kind in (Kind.CLIP, Kind.TIMELINE):
         return restyle_request(kind, route, work, settings, presets)
-    return generate_request(kind, work, companions, settings)
+    return with_characters(generate_request(kind, work, companions, settings), settings)
+
+
+# ---------------------------------------------------------------- the chain inboxes
+#
+# Each is the same API request ``kling-bridge generate``/``restyle`` sends with its chain
+# flags (--then, --more-like-this, --next-shot, several --preset for --compare,
+# --apply-look JOB), so a chain dropped here is the daemon's chain: recorded whole and
+# priced before anything is paid, resumed after a crash, each link paid once.
+
+
+def with_characters(request: Request, settings: Effective) -> Request:
+    """A generation with the folder's ``characters`` (registered with ``kling-bridge
+    character add``, in ``project``)."""
+    if not settings.characters:
+        return request
+    return Request(request.verb, {**request.body, "characters": list(settings.characters),
+                                  "project": settings.project})
+
+
+def generate_then(kind: Kind, route: Route, work: Path, texts: Mapping[str, str],
+                  settings: Effective, presets: Collection[str]) -> Request:
+    """``generate-then/<look>/``: the prompt generated, then restyled in the folder's look.
+    The folder's ``prompt`` is the look's words here (for a folder of your own), not added to
+    the generation's."""
+    look = look_of(route, settings, presets)
+    words = Effective(**{**settings.__dict__, "prompt": None})
+    request = with_characters(generate_request(kind, work, texts, words), settings)
+    return Request("generate", {**request.body, "then": [look]})
+
+
+def more_like_this(kind: Kind, route: Route, work: Path, texts: Mapping[str, str],
+                   settings: Effective, presets: Collection[str]) -> Request:
+    """``more-like-this/<look>/``: restyled in the look, then B-roll in it for each clip."""
+    request = restyle_request(kind, route, work, settings, presets)
+    return Request("restyle", {**request.body, "more_like_this": {
+        "prompt": settings.broll_prompt, "duration": settings.broll_duration,
+        "place": settings.broll_at, "send_as": settings.broll_as}})
+
+
+def next_shot(kind: Kind, route: Route, work: Path, texts: Mapping[str, str],
+              settings: Effective, presets: Collection[str]) -> Request:
+    """``next-shot/``: the shot that follows the clip (it goes as Kling's feature_video),
+    described by the folder's ``prompt``; silent (Kling takes a reference clip only so)."""
+    body = {**_common(settings), "prompt": (settings.prompt or "").strip(),
+            "negative_prompt": settings.negative_prompt, "duration": settings.duration,
+            "aspect_ratio": settings.aspect, "audio": False,
+            "reference": {"clip": {"path": str(work)}, "mode": "next_shot"}}
+    return with_characters(Request("generate", body), settings)
+
+
+def compare(kind: Kind, route: Route, work: Path, texts: Mapping[str, str],
+            settings: Effective, presets: Collection[str]) -> Request:
+    """``compare/``: the clip in each of the folder's ``looks``; the service then asks for
+    the comparison picture and lays out an ``apply-look/`` folder per look."""
+    unknown = [look for look in settings.looks if presets and look not in presets]
+    if unknown:
+        raise ItemProblem(
+            f"looks names {', '.join(map(repr, unknown))}, which no preset is called",
+            f"use presets' names in looks = [...] in {route.kind}/{SETTINGS_FILE} "
+            f"({', '.join(sorted(presets))})")
+    looks = [{"preset": look, "prompt": settings.prompt} for look in settings.looks]
+    return Request("restyle", {**_common(settings), "looks": looks,
+                               "keep_audio": settings.keep_audio, **_targets(kind, work, settings)})
+
+
+def _targets(kind: Kind, work: Path, settings: Effective) -> dict[str, Any]:
+    """What a restyle works on: the dropped timeline's selection, or the dropped clip."""
+    if kind is Kind.TIMELINE:
+        return {"timeline_path": str(work),
+                "select": select_body(settings.select, settings.handles)}
+    return {"clips": [{"path": str(work)}], "select": {"handles": settings.handles}}
+
+
+def apply_look(kind: Kind, route: Route, work: Path, texts: Mapping[str, str],
+               settings: Effective, presets: Collection[str]) -> Request:
+    """``apply-look/<name>/``: restyled in the look of the job its settings name (written
+    there by the comparison that made the folder), with that job's settings."""
+    if not settings.apply_look:
+        raise ItemProblem(
+            f"{route.kind}/{route.look}/ names no look to apply (its {SETTINGS_FILE} has no "
+            "apply_look = \"j...\")",
+            "drop it into a folder a comparison made (each has the job id of its look), or "
+            f"write apply_look = \"JOB ID\" (from the comparison picture) in its "
+            f"{SETTINGS_FILE}")
+    return Request("restyle", {"apply_look": {"job_id": settings.apply_look,
+                                              "to": settings.apply_to},
+                               "keep_audio": settings.keep_audio, "provider": settings.provider,
+                               **_targets(kind, work, settings)})
+
+
+_Builder = Callable[[Kind, Route, Path, Mapping[str, str], Effective, Collection[str]], Request]
+CHAIN_REQUESTS: dict[str, _Builder] = {
+    GENERATE_THEN: generate_then, MORE_LIKE_THIS: more_like_this, NEXT_SHOT: next_shot,
+    COMPARE: compare, APPLY_LOOK: apply_look}
 
 
 def over_budget(units: float, usd: float, cap: float) -> tuple[str, str]:

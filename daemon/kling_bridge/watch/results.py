@@ -113,7 +113,34 @@ def failures_of(batch: Mapping[str, Any]) -> tuple[Failure, ...]:
         }.get(job.get("state", ""), f"the job ended {job.get('state')}")
         out.append(Failure(str(job.get("label", job.get("id"))), message,
                            err.get("hint", ""), str(job.get("state"))))
+    have = {str(j.get("id")) for j in batch.get("jobs", [])}
+    for chain in batch.get("chains", []):  # a link that never became a job (refused)
+        stop = chain.get("stopped_at") or {}
+        if stop and str(stop.get("job_id")) not in have:
+            err = stop.get("error") or {}
+            kept = ", ".join(str(k.get("label")) for k in chain.get("kept", []))
+            out.append(Failure(str(stop.get("label")), (err.get("message") or
+                               f"the link ended {stop.get('state')}")
+                               + (f" (kept: {kept})" if kept else ""),
+                               err.get("hint", ""), str(stop.get("state"))))
     return tuple(out)
+
+
+def _is_restyle(job: Mapping[str, Any]) -> bool:
+    """A restyle has a look (a generation, even one following a restyle, has none)."""
+    return bool((job.get("spec") or {}).get("look")) or job.get("kind") == "restyle"
+
+
+def _role(job: Mapping[str, Any], kind: Kind, look: str | None) -> str:
+    """What a result is in its file name, when its drop makes more than one kind of thing (a
+    chain): a restyle says its look; a generation fed by a clip says ``broll`` or
+    ``next-shot``; a plain generation of a prompt says nothing, as before chains."""
+    spec = job.get("spec") or {}
+    if _is_restyle(job):
+        return f".{_safe(look or _look(job))}" if kind is not Kind.TIMELINE else ""
+    if kind in (Kind.CLIP, Kind.TIMELINE):
+        return ".next-shot" if spec.get("feature_mode") == "next_shot" else ".broll"
+    return ""
 
 
 def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
@@ -153,11 +180,15 @@ def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
         timeline = Output(base + suffix)
         media = base + "-media"
         used: set[str] = set()
+        fed_by = {_video(j): j for j in jobs}  # a B-roll is named after the clip it follows
         for job in jobs:
             src = _video(job) or ""
-            clip = (job.get("spec") or {}).get("clip") or {}
+            spec = job.get("spec") or {}
+            parent = fed_by.get(spec.get("feature_video") or spec.get("style_image"))
+            clip = spec.get("clip") or ((parent.get("spec") or {}).get("clip")
+                                        if parent else None) or {}
             name = f"{_safe(_bare(clip.get('name') or PurePosixPath(src).stem))}."
-            name += _safe(look or _look(job))
+            name += _safe(look or _look(job)) if _is_restyle(job) else "broll"
             name += f"{_variant(job)}{PurePosixPath(src).suffix}"
             base_name, ext = split_name(name)
             candidate, k = name, 2
@@ -169,8 +200,7 @@ def plan_results(kind: Kind, dropped_name: str, batch: Mapping[str, Any],
     else:
         for job in jobs:
             src = _video(job) or ""
-            label = f".{_safe(look or _look(job))}" if kind is Kind.CLIP else ""
-            name = f"{stem}{label}{_variant(job)}{PurePosixPath(src).suffix}"
+            name = f"{stem}{_role(job, kind, look)}{_variant(job)}{PurePosixPath(src).suffix}"
             outputs.append(Output(free(name), str(job["id"]), src))
     return Plan(tuple(outputs), timeline if outputs else None, timeline_format,
                 failures_of(batch), look)

@@ -24,7 +24,7 @@ from .items import (
     is_bundle,
     unsupported_reason,
 )
-from .layout import GENERATE, Layout, Misplaced, Route, route_of
+from .layout import PROMPT_INBOXES, Layout, Misplaced, Route, route_of
 from .ledger import content_digest
 from .readiness import Signature, combine
 from .requests import ItemProblem
@@ -81,7 +81,8 @@ def item_for(layout: Layout, path: Path) -> tuple[Path | None, bool]:
         return path, False
     if path.is_dir():
         return None, True
-    if rel.parts[0] == GENERATE and PurePosixPath(path.name).suffix.lower() in COMPANION_SUFFIXES:
+    suffix = PurePosixPath(path.name).suffix.lower()
+    if rel.parts[0] in PROMPT_INBOXES and suffix in COMPANION_SUFFIXES:
         image = image_beside(path)
         if image is not None:
             return image, False
@@ -166,7 +167,7 @@ def measure_all(layout: Layout, keys: list[str]) -> dict[str, Signature | None]:
     out: dict[str, Signature | None] = {}
     for key in keys:
         path = Path(key)
-        in_generate = layout.rel(path).parts[:1] == (GENERATE,)
+        in_generate = layout.rel(path).parts[0] in PROMPT_INBOXES
         if in_generate and path.suffix.lower() in COMPANION_SUFFIXES and image_beside(path):
             out[key] = None
             continue
@@ -193,7 +194,8 @@ def describe(path: Path, rel: PurePosixPath) -> Item | tuple[str, str]:
     """The item at ``path`` (dropped at ``rel``), or why it cannot be one: (problem, hint)."""
     route = route_of(rel)
     if route is None:
-        return ("it is not in restyle/ or generate/", "drop it into one of those folders")
+        return ("it is not in an inbox (restyle/, generate/, compare/...)",
+                "drop it into one of those folders (README.txt says which does what)")
     if isinstance(route, Misplaced):
         return (route.problem, route.hint)
     kind = classify(route, path.name, path.is_dir())

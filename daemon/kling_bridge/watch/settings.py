@@ -48,6 +48,16 @@ class FolderSettings(BaseModel):
     duration: int | None = Field(None, ge=3, le=15)
     aspect: Literal["16:9", "9:16", "1:1"] | None = None
     audio: bool | None = None
+    # Chains (the chain inboxes; see layout.py)
+    looks: list[str] | None = Field(None, min_length=2, max_length=20)  # compare/
+    broll_prompt: str | None = Field(None, max_length=2500)  # more-like-this/
+    broll_duration: int | None = Field(None, ge=3, le=15)
+    broll_at: Literal["after", "gap", "markers"] | None = None
+    broll_as: Literal["video", "frame"] | None = None
+    apply_look: str | None = Field(None, pattern=r"^j[0-9a-f]{23}$")  # apply-look/<name>/
+    apply_to: Literal["rest", "all"] | None = None
+    characters: list[str] | None = Field(None, max_length=3)  # any generation
+    project: str | None = Field(None, min_length=1, max_length=200)
 
     @field_validator("select")
     @classmethod
@@ -89,6 +99,16 @@ class Effective:
     duration: int = 5
     aspect: str = "16:9"
     audio: bool = False
+    looks: tuple[str, ...] = ("film-noir", "anime-cel", "watercolor", "cyberpunk-neon",
+                              "golden-hour")
+    broll_prompt: str = ""
+    broll_duration: int = 5
+    broll_at: str = "after"
+    broll_as: str = "video"
+    apply_look: str | None = None
+    apply_to: str = "rest"
+    characters: tuple[str, ...] = ()
+    project: str = "default"
 
 
 class SettingsProblem(Exception):
@@ -157,12 +177,23 @@ def merge(layers: Iterable[FolderSettings]) -> Effective:
     values: dict[str, Any] = {}
     for layer in layers:
         values.update(layer.model_dump(exclude_none=True))
+    for name in ("looks", "characters"):  # lists in TOML, tuples here (hashable, frozen)
+        if name in values:
+            values[name] = tuple(values[name])
     return Effective(**values)
+
+
+#: Settings the chain inboxes added: left out of a fingerprint at their defaults, so the
+#: ledger keys of drops made before them (and re-drops of those) stay what they were.
+CHAIN_FIELDS = ("looks", "broll_prompt", "broll_duration", "broll_at", "broll_as",
+                "apply_look", "apply_to", "characters", "project")
+_DEFAULTS = Effective().__dict__
 
 
 def fingerprint(effective: Effective, route: str) -> str:
     """What makes two drops the same work: the route and the settings that shape the result."""
-    shaping = {k: v for k, v in effective.__dict__.items() if k not in ("budget_units", "format")}
+    shaping = {k: v for k, v in effective.__dict__.items() if k not in ("budget_units", "format")
+               and not (k in CHAIN_FIELDS and v == _DEFAULTS[k])}
     blob = json.dumps({"route": route, **shaping}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
