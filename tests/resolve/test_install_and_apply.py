@@ -167,7 +167,7 @@ def test_a_clip_no_track_placement_could_fit_is_left_out_before_anything_is_sent
     """24 fps media on a 25 fps timeline, trimmed to 24 frames: no whole number of its
     frames fills 24 timeline frames on a track, so "Restyle to track" leaves it out (and
     says to use a take); as a take it goes."""
-    app, timeline = empty_timeline("25")
+    app, _timeline = empty_timeline("25")
     pool = app.resolve.GetProjectManager().GetCurrentProject().GetMediaPool()
     (clip,) = pool.ImportMedia([str(media["24"])])
     items = [pool.AppendToTimeline([{"mediaPoolItem": clip, "startFrame": first,

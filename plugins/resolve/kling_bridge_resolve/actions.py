@@ -187,7 +187,13 @@ class Session(object):
                     "timeline_name": facts.name, "spot": spot, "spots": {}}), body))
         batch_ids = []
         for prompt, entry, body in entries:
-            answer = self._send(entry, "/generate", body)
+            try:
+                answer = self._send(entry, "/generate", body)
+            except BridgeError as exc:
+                if exc.status is None or exc.status >= 500:
+                    raise  # no answer: this one and the rest are sent by the next run
+                self.say("! %s: the daemon refused it: %s" % (prompt.name, exc))
+                continue  # each B-roll is its own request: the others still go
             batch_ids.append(answer["batch_id"])
             shots = " in %d shots" % len(prompt.shots) if prompt.shots else ""
             self.say("  %s at %s: %d s%s (batch %s)" % (

@@ -25,6 +25,14 @@ TITLES = {
     "dialog": "the Kling Bridge window",
 }
 
+#: What each submitting action does once earlier results are collected (a new action: a
+#: title above, an entry script in Scripts/, and its work here).
+WORK = {
+    "restyle": lambda session: session.restyle(),
+    "restyle-track": lambda session: session.restyle("track"),
+    "generate": lambda session: session.generate(),
+}  # type: Dict[str, Callable[[Session], Any]]
+
 WATCH_FOLDER_HINT = (
     "free DaVinci Resolve 21.1 and later runs only Lua scripts from Workspace > Scripts, so "
     "this plugin cannot run there. Use the watch folder instead: File > Export > Timeline... "
@@ -64,10 +72,7 @@ def run(action, namespace=None, say=None):
             session.collect(settings["wait_seconds"])
             return 0
         session.collect(0)  # what earlier runs left behind first
-        if action == "generate":
-            session.generate()
-        else:
-            session.restyle("track" if action == "restyle-track" else None)
+        WORK[action](session)
         return 0
     except (HostError, SelectionError, SettingsError, BridgeError) as exc:
         say("Kling Bridge: %s" % exc)
