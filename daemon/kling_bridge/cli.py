@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
+from . import cli_chains as chain_options
 from .cli_checks import Asked, CliError, asked_provider, in_cli_words, no_credential, number_in
 from .cli_output import emit, print_jobs
 from .cli_submit import cmd_submit, connect, credential_configured, settings_for
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", help="result timeline format: otio, fcp_xml, fcpx_xml, "
                    "cmx_3600 (EDL), aaf (default: the input's)")
     job_options(r)
+    chain_options.add_restyle_options(r)
 
     g = cmd("generate", "generate a clip from words or a picture (Kling 3.0)")
     g.add_argument("--prompt", default="",
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--audio", action="store_true",
                    help="native generated sound (default: off, silent)")
     job_options(g)
+    chain_options.add_generate_options(g)
 
     ls = cmd("lipsync", "make a face speak a dialogue clip")
     ls.add_argument("--audio", type=Path, required=True,
@@ -204,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch_arguments(cmd("watch", "watch a folder: drop clips, timelines or prompts in, "
                                  "results come out (for any editor)"))
+
+    chain_options.add_character_parser(cmd)
 
     from .installer.command import add_parsers as add_install_parsers
 
@@ -442,6 +447,17 @@ def cmd_watch(args: argparse.Namespace, paths: Paths) -> int:
         raise CliError(exc.message, exc.hint) from exc
 
 
+def cmd_character(args: argparse.Namespace, paths: Paths) -> int:
+    """Characters live in the daemon: the running one, or one started for this command."""
+    client = connect(paths)
+    if client is not None:
+        return chain_options.cmd_character(args, client)
+    from .inprocess import InProcessDaemon
+
+    with InProcessDaemon(settings_for(args), paths) as here:
+        return chain_options.cmd_character(args, here)
+
+
 def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
     from .demo import run_demo
 
@@ -462,6 +478,7 @@ COMMANDS = {
     "retry": cmd_cancel_retry, "login": cmd_login, "logout": cmd_logout,
     "restyle": cmd_submit, "generate": cmd_submit, "lipsync": cmd_submit, "demo": cmd_demo,
     "watch": cmd_watch, "install": _install_verb, "uninstall": _install_verb,
+    "character": cmd_character,
 }
 
 

@@ -156,6 +156,8 @@ def _timecode(frame: int, rate: str) -> str:
 
 def describe_job(job: dict[str, Any]) -> str:
     """One line of a plan: what, which frames, which look, what it costs."""
+    from .jobs.chain_model import PENDING_SOURCE  # a chain's links follow earlier results
+
     spec = job.get("spec") or {}
     price = job["estimate"]["units"]
     cost = f"{price:g} units" if price else "free"
@@ -163,6 +165,8 @@ def describe_job(job: dict[str, Any]) -> str:
     if isinstance(src, dict):
         clip = spec.get("clip") or {}
         name = clip.get("name") or Path(src["path"]).name
+        if src["path"] == PENDING_SOURCE:  # a chain's link: its clip is made by an earlier one
+            name = "the clip an earlier link makes"
         first, count = src["start_frame"], src["frame_count"]
         where = ""
         if clip.get("record_duration"):
@@ -178,13 +182,19 @@ def describe_job(job: dict[str, Any]) -> str:
     if job.get("kind") == "lipsync":
         return f"lip-sync {Path(spec.get('audio', '')).name}: {cost}"
     words = spec.get("prompt") or "; ".join(s["prompt"] for s in spec.get("shots", [])) or "image"
+    follows = ""
+    if PENDING_SOURCE in (spec.get("feature_video"), spec.get("style_image")):
+        follows = (" as the next shot after an earlier link's result"
+                   if spec.get("feature_mode") == "next_shot"
+                   else " in the look of an earlier link's result")
     place = spec.get("placement") or {}
     where = (f", timeline +{_timecode(place['record_start'], place.get('timeline_rate', '24'))}"
              if place else "")
     fit = spec.get("conform") or {}
     if fit.get("frames"):
         where += f", cut to {fit['frames']} frames at {fit['rate']} fps"
-    return f"generate \"{words[:60]}\": {spec.get('duration', 5)} s{where}: {cost}"
+    return (f"generate \"{words[:60]}\"{follows}: {spec.get('duration', 5)} s{where}: "
+            f"{cost}")
 
 
 def plan_text(answer: dict[str, Any]) -> str:

@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cli_chains import (
+    chain_lines,
+    compare_pictures,
+    generate_fields,
+    resolve_apply_look,
+    restyle_fields,
+)
 from .cli_checks import (
     LOGIN_HINT,
     Asked,
@@ -92,7 +99,7 @@ def restyle_body(args: argparse.Namespace, paths: Paths) -> dict[str, Any]:
     src = args.input.expanduser().resolve()
     if not src.exists():
         raise CliError(f"{args.input}: no such file", "check the path", reason="no_input")
-    if not args.preset and not (args.prompt and args.prompt.strip()):
+    if not args.preset and not (args.prompt and args.prompt.strip()) and not args.apply_look:
         raise CliError("restyle needs a look: --preset NAME or --prompt WORDS (or both)",
                        "kling-bridge presets lists the looks", reason="no_look")
     _check_presets(args.preset, paths)
@@ -110,8 +117,10 @@ def restyle_body(args: argparse.Namespace, paths: Paths) -> dict[str, Any]:
     body: dict[str, Any] = {
         "looks": looks, "variants": args.variants, "resolution": args.resolution,
         "keep_audio": not args.no_audio, "provider": args.provider, "dry_run": args.dry_run,
-        "select": {"handles": args.handles},
+        "select": {"handles": args.handles}, **restyle_fields(args),
     }
+    if args.apply_look:
+        body.pop("looks")  # the look comes from the job (resolved with the daemon)
     if _timeline_suffix(src):
         body["timeline_path"] = str(src)
         mode, values, rng = _select(args.select)
@@ -162,13 +171,17 @@ def generate_body(args: argparse.Namespace, paths: Paths) -> dict[str, Any]:
     if shots and not 3 <= sum(s["duration"] for s in shots) <= 15:
         raise CliError(f"the --shot lengths add up to {sum(s['duration'] for s in shots)} s; "
                        "they must total 3-15 s", "shorten or lengthen the shots")
-    if not args.prompt.strip() and not shots and args.image is None:
+    fields = generate_fields(args)
+    if (not args.prompt.strip() and not shots and args.image is None
+            and "reference" not in fields):
         raise CliError("generate needs --prompt WORDS, --shot SECONDS:WORDS or --image FILE",
                        "e.g. --prompt 'rain on a tin roof, close up'", reason="no_prompt")
+    _check_presets(args.then, paths)
     image = _existing(args.image, "--image")
     return {"prompt": args.prompt, "image": image, "shots": shots, "duration": args.duration,
             "aspect_ratio": args.aspect, "resolution": args.resolution, "audio": args.audio,
-            "variants": args.variants, "provider": args.provider, "dry_run": args.dry_run}
+            "variants": args.variants, "provider": args.provider, "dry_run": args.dry_run,
+            **fields}
 
 
 def _existing(path: Path | None, flag: str) -> str | None:
@@ -258,6 +271,10 @@ def _provider_of_running(client: BridgeClient, asked: Asked | None,
 def _submit_and_follow(args: argparse.Namespace, client: BridgeClient,
                        body: dict[str, Any]) -> int:
     send = getattr(client, args.command)
+    if args.command == "restyle" and args.apply_look:
+        body["apply_look"] = resolve_apply_look(client, args)
+    if getattr(args, "compare", False) and not args.dry_run:
+        args.wait = True  # the picture needs the looks
     if args.out is not None and not args.dry_run:
         # The plan first (nothing created): is there room in --out for what it makes?
         plan = send({**body, "dry_run": True})
@@ -297,9 +314,17 @@ def _submit_and_follow(args: argparse.Namespace, client: BridgeClient,
         notes += said  # the export says when no result timeline was written
     elif timeline_input and not succeeded:
         notes.append("no result timeline written: every job failed")
+    pictures: list[str] = []
+    if getattr(args, "compare", False) and succeeded:
+        pictures = compare_pictures(client, final["batch_id"], args.out)
+        written += pictures
     failed = len(final["jobs"]) - len(succeeded)
-    emit(args, {**final, "written": written, "notes": notes},
-         final_text(final, written, notes))
+    failed += sum(1 for c in final.get("chains") or [] for lk in c["links"]
+                  if lk["state"] in ("blocked", "refused"))
+    text = final_text(final, written, notes)
+    text += "".join(f"\n{line}" for line in chain_lines(final))
+    text += "".join(f"\n  comparison picture: {p}" for p in pictures)
+    emit(args, {**final, "written": written, "notes": notes, "comparisons": pictures}, text)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -174,6 +174,35 @@ class GenerateSpec:
     variant: int = 0
     conform: ConformTarget | None = None
     placement: ClipRef | None = None  # where the B-roll goes (marker, playhead or gap)
+    # References (Kling's omni inputs). A clip whose look or motion to follow -- "more like
+    # this" (``feature_mode`` "style") or the shot before this one ("next_shot") -- sent as
+    # a ``feature_video`` (frames ``feature_start`` .. + ``feature_frames``; None: as much as
+    # the provider takes from the right end of the clip).
+    feature_video: str | None = None
+    feature_mode: str = "style"
+    feature_start: int = 0
+    feature_frames: int | None = None
+    # A look to follow as one picture ("more like this" by frame): a still, or a clip whose
+    # middle frame is taken; sent as a ``refer_image``.
+    style_image: str | None = None
+    # Stills to keep consistent (a character's or product's), sent as ``refer_image``.
+    # ``elements`` are provider element ids (Kling's ``element``), with ``element_stills``
+    # the same characters' stills for providers or standards that take no element ids.
+    # ``still_labels`` names the character of each still (refer_images, then
+    # element_stills), for the prompt and for people.
+    refer_images: tuple[str, ...] = ()
+    elements: tuple[str, ...] = ()
+    element_stills: tuple[str, ...] = ()
+    still_labels: tuple[str, ...] = ()
+
+    @property
+    def has_references(self) -> bool:
+        return bool(self.feature_video or self.style_image or self.refer_images
+                    or self.elements)
+
+    @property
+    def characters(self) -> tuple[str, ...]:
+        return tuple(n for n in dict.fromkeys(self.still_labels) if n)
 
 
 @dataclass(frozen=True)
@@ -213,6 +242,8 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             value = _build(nested[key], value)
         elif key == "shots":
             value = tuple(Shot(**s) if isinstance(s, dict) else s for s in value)
+        elif isinstance(value, list):  # JSON arrays of plain values: tuples, as declared
+            value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
 

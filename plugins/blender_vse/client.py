@@ -197,6 +197,38 @@ class BridgeClient:
         answer = self.post("/batches/%s/export" % batch_id, body)  # type: Dict[str, Any]
         return answer
 
+    def chain(self, chain_id):
+        # type: (str) -> Any
+        """A chain: its links (each a job, created when the one it follows succeeded)."""
+        return self.get("/chains/" + chain_id)
+
+    def compare(self, batch_id, frames=4, tile_width=320, source=True):
+        # type: (str, int, int, bool) -> Any
+        """The batch's comparison picture(s): the same frames of every look side by side."""
+        return self.post("/batches/%s/compare" % batch_id,
+                         {"frames": frames, "tile_width": tile_width, "source": source})
+
+    def elements(self, project="default"):
+        # type: (str) -> Any
+        """The characters and products registered in ``project``."""
+        return self.get("/elements", project=project)["elements"]
+
+    def add_element(self, name, images, project="default", element_id=None, description=""):
+        # type: (str, List[str], str, Optional[str], str) -> Any
+        body = {"name": name, "images": list(images), "project": project,
+                "description": description}  # type: Dict[str, Any]
+        if element_id:
+            body["element_id"] = element_id
+        return self.post("/elements", body)
+
+    def rename_element(self, element_id, name):
+        # type: (str, str) -> Any
+        return self.post("/elements/%s/rename" % element_id, {"name": name})
+
+    def remove_element(self, element_id):
+        # type: (str) -> Any
+        return self._request("DELETE", API + "/elements/" + element_id)
+
     def events(self, batch=None, timeout=60.0):
         # type: (Optional[str], float) -> Iterator[Tuple[str, Any]]
         """Yield (event, data) from the server-sent event stream until it closes."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from kling_bridge.jobs.costs import predicted_requests
 from kling_bridge.jobs.pipeline import JobContext, PipelineError
 from kling_bridge.providers.base import TaskRequest
-from kling_bridge.specs import GenerateSpec, JobResult, OutputFile
+from kling_bridge.specs import GenerateSpec, JobResult, OutputFile, RestyleSpec
 
 
 class PassthroughPipeline:
@@ -30,9 +30,24 @@ class PassthroughPipeline:
     async def finish(self, ctx: JobContext, fetched: Sequence[Sequence[Path]]) -> JobResult:
         self.finished[ctx.job_id] = self.finished.get(ctx.job_id, 0) + 1
         outputs = []
+        frames, rate = _length(ctx.spec)
         for files in fetched:
             for f in files:
                 dest = ctx.outputs_dir / f"{ctx.job_id}-{f.name}"
                 dest.write_bytes(f.read_bytes())
-                outputs.append(OutputFile(path=str(dest), role="video"))
-        return JobResult(outputs=tuple(outputs), metadata={"segments": len(fetched)})
+                # the length a real result would have (a chain's next link reads it)
+                outputs.append(OutputFile(path=str(dest), role="video", frames=frames,
+                                          rate=rate))
+        meta: dict[str, object] = {"segments": len(fetched)}
+        if isinstance(ctx.spec, RestyleSpec):
+            meta["look_words"] = ctx.spec.look.prompt or ctx.spec.look.label
+        return JobResult(outputs=tuple(outputs), metadata=meta)
+
+
+def _length(spec: object) -> tuple[int | None, str | None]:
+    if isinstance(spec, RestyleSpec):
+        return spec.source.frame_count, spec.source.rate
+    if isinstance(spec, GenerateSpec):
+        seconds = sum(s.duration for s in spec.shots) if spec.shots else spec.duration
+        return seconds * 24, "24"
+    return None, None

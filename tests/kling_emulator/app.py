@@ -338,7 +338,7 @@ class KlingEmulator:
             self.stats.ignored_top_level_callback += 1  # silently ignored (observed)
         options = body.get("options") if isinstance(body.get("options"), dict) else {}
         def plan(fetch: validation.Fetch) -> Awaitable[validation.Plan]:
-            return validation.check_new(kind, model, body, fetch)
+            return validation.check_new(kind, model, body, fetch, account.elements)
 
         task = await self._create(request, account, "new", request.path, options.get(
             "external_task_id"), plan)

@@ -41,6 +41,9 @@ class Account:
     concurrency: int = 10
     name: str = "default"
     last_costs_call: float = 0.0
+    # Element ids this account holds. kling-api.md documents no way to create one (they are
+    # made in Kling's own tools), only how a task refers to one; empty: any id is taken.
+    elements: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -140,8 +140,28 @@ def _external(options: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- new standard
 
 
-async def check_new(kind: str, model: str, body: dict[str, Any], fetch: Fetch) -> Plan:
-    """``kind``: omni-video | text-to-video | image-to-video."""
+MENTION_RE = re.compile(r"@([A-Za-z]+_[0-9]+)")
+
+
+def contents_of(items: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [item for group in items.values() for item in group]
+
+
+def _check_ids(prompt: str, contents: list[dict[str, Any]]) -> None:
+    """kling-api.md: "The prompt refers to inputs as @video_1, @image_1" -- so every input
+    it names must be there, under one id each."""
+    ids = [str(c["id"]) for c in contents if c.get("type") != "prompt" and c.get("id")]
+    if len(ids) != len(set(ids)):
+        raise bad("contents ids must be unique")
+    for name in MENTION_RE.findall(prompt):
+        if name not in ids:
+            raise bad(f"the prompt refers to @{name}, which is not in contents")
+
+
+async def check_new(kind: str, model: str, body: dict[str, Any], fetch: Fetch,
+                    elements: frozenset[str] | None = None) -> Plan:
+    """``kind``: omni-video | text-to-video | image-to-video. ``elements``: the element ids
+    the account holds (empty or None: any)."""
     if (kind == "omni-video" and model not in NEW_OMNI_MODELS) or (
         kind != "omni-video" and model not in NEW_GEN_MODELS
     ):
@@ -191,6 +211,14 @@ async def check_new(kind: str, model: str, body: dict[str, Any], fetch: Fetch) -
         prompt = str(prompts[0].get("text", "")) if prompts else ""
     if len(prompt) > 3072:
         raise bad("prompt must be at most 3072 characters")
+
+    _check_ids(prompt, contents_of(items))
+    for element in items.get("element", []):
+        eid = element.get("element_id")
+        if not isinstance(eid, str) or not eid.strip():
+            raise bad("element needs an element_id")
+        if elements is not None and elements and eid not in elements:
+            raise bad(f"element_id {eid} not found")
 
     videos = items.get("base_video", []) + items.get("feature_video", [])
     if len(videos) > 1:

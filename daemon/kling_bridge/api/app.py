@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from .routes_chains import register as register_chain_routes
+from .routes_elements import register as register_element_routes
 from .routes_jobs import register as register_job_routes
 from .routes_submit import register as register_submit_routes
 from .security import error_middleware, security_middleware
@@ -25,8 +27,11 @@ def create_app(services: Services, *, manage_engine: bool = True) -> web.Applica
         client_max_size=services.settings.server.max_body_bytes,
     )
     app[SERVICES] = services
+    services.chain_driver()  # listens to the engine from now on
     register_job_routes(app)
     register_submit_routes(app)
+    register_chain_routes(app)
+    register_element_routes(app)
     if manage_engine:
         app.cleanup_ctx.append(_engine_lifetime)
     return app
@@ -34,6 +39,9 @@ def create_app(services: Services, *, manage_engine: bool = True) -> web.Applica
 
 async def _engine_lifetime(app: web.Application) -> AsyncIterator[None]:
     engine = app[SERVICES].engine
+    chains = app[SERVICES].chain_driver()
     await engine.start()
+    await chains.start()  # its first pass starts the links a stop or crash left waiting
     yield
+    await chains.stop()
     await engine.stop()

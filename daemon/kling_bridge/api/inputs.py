@@ -144,3 +144,22 @@ RangeEnd = Annotated[
     _schema(RANGE_END_PATTERN, "a frame number (240) or a timecode (01:00:10:00)"),
     _matching(RANGE_END_PATTERN, "a frame number (240) or a timecode (01:00:10:00)"),
 ]
+
+#: A job's id (j + 23 hex digits), e.g. the restyle whose look B-roll follows.
+JOB_ID_PATTERN = r"^j[0-9a-f]{23}$"
+JobId = Annotated[str, _schema(JOB_ID_PATTERN, "a job id (kling-bridge jobs lists them)"),
+                  _matching(JOB_ID_PATTERN, "a job id such as j0190a3c2e4f5a6b7c8d9e0f1")]
+
+#: A project characters are kept in: a name the caller gives ("default" when none).
+PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
+ProjectName = Annotated[str, _schema(PROJECT_PATTERN, "project name: letters, digits, space . _ -"),
+                        _matching(PROJECT_PATTERN, "a project name (letters, digits, space . _ -, "
+                                  "at most 64)")]
+
+#: A character's or product's name, as editors write it (any language, no control chars).
+CharacterName = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(check_text)]
+
+#: An element id from Kling's own tools (the API documents no way to create one).
+ELEMENT_REF_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+ElementRef = Annotated[str, _schema(ELEMENT_REF_PATTERN, "Kling element_id (from Kling's tools)"),
+                       _matching(ELEMENT_REF_PATTERN, "an element id (letters, digits . _ : -)")]

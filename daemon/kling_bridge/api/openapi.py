@@ -16,10 +16,13 @@ from pydantic import BaseModel
 from .. import __version__
 from ..jobs import model as m
 from . import schemas as s
+from .inputs import PROJECT_PATTERN
 from .state import SERVICES
 
 JOB_ID = {"type": "string", "pattern": r"^j[0-9a-f]{23}$"}
 BATCH_ID = {"type": "string", "pattern": r"^b[0-9a-f]{23}$"}
+CHAIN_ID = {"type": "string", "pattern": r"^c[0-9a-f]{23}$"}
+ELEMENT_ID = {"type": "string", "pattern": r"^e[0-9a-f]{23}$"}
 STATES = "|".join(st.value for st in m.JobState)
 #: The timeline answer's media type for each ``format`` (what ``media_type_for`` sends).
 TIMELINE_MEDIA_TYPES = ("application/json", "application/zip", "application/xml",
@@ -94,6 +97,29 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Server-sent events: `job` events carrying the whole job (JobOut)",
         content_type="text/event-stream", query=(("batch", "only this batch", BATCH_ID),)),
     ("GET", "openapi"): Operation("This document", public=True),
+    ("GET", "get_chain"): Operation(
+        "A chain: its links (each an ordinary job, created when the one it follows has "
+        "succeeded), their states, what it costs, and -- when a link failed or was refused -- "
+        "the results kept and where it stopped", answer=s.ChainOut, id_schema=CHAIN_ID),
+    ("POST", "compare_batch"): Operation(
+        "One comparison picture per restyled clip of the batch: the same frames of every "
+        "look side by side, each column labelled with its look, price and job id (the job id "
+        "is what apply_look takes)", s.CompareIn, s.CompareOut, id_schema=BATCH_ID),
+    ("GET", "list_elements"): Operation(
+        "Characters and products registered in a project", answer=s.ElementListOut,
+        query=(("project", "project name (default: default)",
+                {"type": "string", "pattern": PROJECT_PATTERN}),)),
+    ("POST", "add_element"): Operation(
+        "Register a character or product from 1-4 stills (copied in), named within its "
+        "project; with Kling's element_id it is sent as an element, else its stills as "
+        "refer_image", s.ElementIn, s.ElementOut, 201),
+    ("GET", "get_element"): Operation("One element", answer=s.ElementOut,
+                                      id_schema=ELEMENT_ID),
+    ("POST", "rename_element"): Operation("Rename an element (unique within its project)",
+                                          s.RenameIn, s.ElementOut, id_schema=ELEMENT_ID),
+    ("DELETE", "remove_element"): Operation(
+        "Remove an element and its copied stills (refused while unfinished jobs use it)",
+        answer=s.ElementOut, id_schema=ELEMENT_ID),
 }
 
 

@@ -146,15 +146,23 @@ def batch_or_404(request: web.Request) -> tuple[dict[str, Any], list[m.Job]]:
 
 async def get_batch(request: web.Request) -> web.Response:
     batch, jobs = batch_or_404(request)
+    chains = [s.ChainOut.model_validate(c)
+              for c in services(request).chain_driver().of_batch(batch["id"])]
+    state = batch_state(jobs)
+    if any(c.state == "running" for c in chains):
+        state = "running"  # links still to come: the batch is not done
+    estimate = (sum(c.estimate_units for c in chains) if chains
+                else sum(j.estimate_units for j in jobs))
     return json_response(
         s.BatchStatusOut(
             batch_id=batch["id"],
             kind=batch["kind"],
-            state=batch_state(jobs),
+            state=state,
             created_at=batch["created_at"],
-            estimate=money(sum(j.estimate_units for j in jobs)),
+            estimate=money(estimate),
             billed=money(sum(j.billed_units for j in jobs)),
             jobs=[job_out(j) for j in jobs],
+            chains=chains,
         )
     )
 

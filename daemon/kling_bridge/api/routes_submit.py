@@ -35,7 +35,6 @@ from ..specs import (
     ClipRef,
     ConformTarget,
     GenerateSpec,
-    JobSpec,
     LipsyncSpec,
     Look,
     RestyleSpec,
@@ -44,6 +43,7 @@ from ..specs import (
     rate_str,
     spec_to_dict,
 )
+from . import chain_requests as chains
 from . import schemas as s
 from .bodies import parse_body
 from .routes_jobs import engine_error, job_out, json_response, money
@@ -153,10 +153,13 @@ def _prior_batch(sv: Services, key: str | None) -> s.BatchOut | None:
         return None
     jobs = sv.engine.store.batch_jobs(rows[0][0])
     prov = sv.engine.providers.get(jobs[0].provider) if jobs else None
+    chained = [s.ChainOut.model_validate(c) for c in sv.chain_driver().of_batch(rows[0][0])]
+    units = (sum(c.estimate_units for c in chained) if chained
+             else sum(j.estimate_units for j in jobs))
     return s.BatchOut(
         batch_id=rows[0][0], provider=prov.name if prov else "", jobs=[job_out(j) for j in jobs],
         paid=bool(prov and prov.capabilities.paid), draft=bool(prov and prov.capabilities.draft),
-        estimate=money(sum(j.estimate_units for j in jobs)),
+        estimate=money(units), chains=chained,
         notes=["already submitted with this idempotency_key: this is that batch"],
     )
 
@@ -235,11 +238,19 @@ async def restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, in
 
 
 async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, int]:
-    looks = _check_looks(sv, body.looks or [body.look])
+    reference: RestyleSpec | None = None
+    settings: dict[str, Any] = {
+        "resolution": body.resolution, "model": body.model or sv.settings.kling.edit_model,
+        "keep_audio": body.keep_audio,
+        "reference_image": _existing_file(body.reference_image, "reference image")}
+    if body.apply_look is not None:
+        look, settings, reference = chains.apply_look(sv, body)
+        looks = [look]
+    else:
+        looks = _check_looks(sv, body.looks or [body.look])
     per_source = len(looks) * body.variants
     if len(body.clips) * per_source > s.MAX_JOBS_PER_REQUEST:
         raise too_many_jobs(len(body.clips) * per_source)
-    reference = _existing_file(body.reference_image, "reference image")
     sources: list[tuple[ClipRef, SourceRange]] = []
     for clip in body.clips:
         sources.append(await clip_source(clip, body.select.handles))
@@ -253,29 +264,50 @@ async def _restyle_batch(sv: Services, body: s.RestyleIn) -> tuple[s.BatchOut, i
         count = len(sources) * per_source + len(selection.generations)
         if count > s.MAX_JOBS_PER_REQUEST:
             raise too_many_jobs(count)
-    if not sources and not selection.generations and not (body.dry_run and selection.skipped):
-        raise ApiError(400, "empty_selection", "nothing to restyle: no clips given or selected",
+    skipped = [s.SkippedOut(name=n, reason=r) for n, r in selection.skipped]
+    notes = list(selection.notes)
+    if reference is not None and body.apply_look is not None:
+        picked = body.apply_look.job_id
+        if body.apply_look.to == "rest":
+            skipped += [s.SkippedOut(name=ref.name or Path(src.path).stem,
+                                     reason=f"the reference clip: already in this look "
+                                     f"(job {picked})")
+                        for ref, src in sources if chains.overlaps(src, reference.source)]
+            sources = [(ref, src) for ref, src in sources
+                       if not chains.overlaps(src, reference.source)]
+        whom = "the rest of the selection" if body.apply_look.to == "rest" else "all of it"
+        notes.append(f"the look {looks[0].label!r} of job {picked}, applied to {whom}")
+    if not sources and not selection.generations and not (body.dry_run and (selection.skipped
+                                                                           or skipped)):
+        raise ApiError(400, "empty_selection", "nothing to restyle: no clips given or selected"
+                       + (" besides the reference clip" if reference is not None else ""),
                        "mark clips in the host, pass clips, or choose select.mode")
-    items: list[tuple[m.JobKind, NewJob]] = []
+    restyles: list[tuple[RestyleSpec, str]] = []
     for ref, source in sources:
         for look in looks:
             for variant in range(body.variants):
                 label = f"{ref.name or Path(source.path).stem} · {look.label}"
                 if body.variants > 1:
                     label += f" v{variant + 1}"
-                spec = RestyleSpec(source=source, look=look, resolution=body.resolution,
-                                   variant=variant, keep_audio=body.keep_audio,
-                                   model=body.model or sv.settings.kling.edit_model,
-                                   reference_image=reference, clip=ref)
-                items.append((m.JobKind.RESTYLE, NewJob(spec, label)))
-    for broll in selection.generations:
-        items.append((m.JobKind.GENERATE, NewJob(broll, f"B-roll · {broll.prompt[:40]}")))
+                spec = RestyleSpec(source=source, look=look, variant=variant, clip=ref,
+                                   **settings)
+                restyles.append((spec, label))
     batch_request = {"kind": "restyle", "timeline": selection.timeline_json,
                      "format": selection.format, "source": selection.source,
                      "document": selection.document}
-    skipped = [s.SkippedOut(name=n, reason=r) for n, r in selection.skipped]
+    if body.more_like_this is not None:
+        plans = chains.restyle_plans(sv, body, restyles, selection.generations,
+                                     selection.timeline_json, notes)
+        return await chains.chain_answer(sv, plans, kind="restyle_then_broll",
+                                         provider=body.provider, dry_run=body.dry_run,
+                                         request=batch_request, skipped=skipped, notes=notes,
+                                         idempotency_key=body.idempotency_key)
+    items: list[tuple[m.JobKind, NewJob]] = [
+        (m.JobKind.RESTYLE, NewJob(spec, label)) for spec, label in restyles]
+    for broll in selection.generations:
+        items.append((m.JobKind.GENERATE, NewJob(broll, f"B-roll · {broll.prompt[:40]}")))
     return await _answer(sv, items, body.provider, body.dry_run, batch_request, skipped,
-                         selection.notes, body.idempotency_key)
+                         notes, body.idempotency_key)
 
 
 def _conform(c: s.ConformIn | None) -> ConformTarget | None:
@@ -316,7 +348,8 @@ async def generate_batch(sv: Services, body: s.GenerateIn) -> tuple[s.BatchOut, 
 
 async def _generate_batch(sv: Services, body: s.GenerateIn) -> tuple[s.BatchOut, int]:
     shots = tuple(Shot(x.prompt, x.duration) for x in body.shots)
-    if not body.prompt and not shots and not body.image and not body.frame_of:
+    if (not body.prompt and not shots and not body.image and not body.frame_of
+            and body.reference is None):
         raise ApiError(400, "no_prompt", "a generation needs a prompt, shots or an image",
                        "describe the shot you want in 'prompt'")
     duration = sum(x.duration for x in shots) if shots else body.duration
@@ -326,22 +359,48 @@ async def _generate_batch(sv: Services, body: s.GenerateIn) -> tuple[s.BatchOut,
     image = _existing_file(body.image, "image")
     if body.frame_of is not None:
         image = await grab_frame(sv, body.frame_of)
-    specs: list[JobSpec] = [
+    if body.reference is not None and body.reference.clip is not None:
+        _existing_file(body.reference.clip.path, "reference clip")
+    extra = {**chains.reference_fields(body.reference, body.audio),
+             **chains.character_fields(sv, body.characters, body.project)}
+    model = chains.omni_model(sv, body.model, extra) or sv.settings.kling.generate_model
+    specs: list[GenerateSpec] = [
         GenerateSpec(prompt=body.prompt, negative_prompt=body.negative_prompt, image=image,
                      end_image=_existing_file(body.end_image, "end image"), shots=shots,
                      duration=duration, aspect_ratio=body.aspect_ratio,
-                     resolution=body.resolution, audio=body.audio, variant=v,
-                     model=body.model or sv.settings.kling.generate_model,
-                     conform=_conform(body.conform), placement=_placement(body.placement))
+                     resolution=body.resolution, audio=body.audio, variant=v, model=model,
+                     conform=_conform(body.conform), placement=_placement(body.placement),
+                     **extra)
         for v in range(body.variants)
     ]
-    label = body.prompt[:48] or (shots[0].prompt[:48] if shots else "image to video")
-    items = [
-        (m.JobKind.GENERATE, NewJob(spec, label + (f" v{n + 1}" if body.variants > 1 else "")))
-        for n, spec in enumerate(specs)
-    ]
+    label = _generate_label(body, shots)
+    labels = [label + (f" v{n + 1}" if body.variants > 1 else "") for n in range(len(specs))]
+    parent = body.reference.job_id if body.reference is not None else None
+    if body.then or parent:
+        looks = _check_looks(sv, body.then) if body.then else []
+        request = chains.parent_request(sv, parent) if parent else {}
+        kind = ("generate_then_restyle" if looks else
+                "next_shot" if body.reference and body.reference.mode == "next_shot"
+                else "more_like_this")
+        plans = chains.generate_plans(sv, body, specs, labels, looks)
+        return await chains.chain_answer(sv, plans, kind=kind, provider=body.provider,
+                                         dry_run=body.dry_run,
+                                         request={**request, "kind": kind},
+                                         idempotency_key=body.idempotency_key)
+    items = [(m.JobKind.GENERATE, NewJob(spec, lab))
+             for spec, lab in zip(specs, labels, strict=True)]
     return await _answer(sv, items, body.provider, body.dry_run, {"kind": "generate"},
                          idempotency_key=body.idempotency_key)
+
+
+def _generate_label(body: s.GenerateIn, shots: tuple[Shot, ...]) -> str:
+    if body.reference is not None:
+        what = "next shot" if body.reference.mode == "next_shot" else "more like this"
+        return f"{what}{' · ' + body.prompt[:40] if body.prompt else ''}"
+    label = body.prompt[:48] or (shots[0].prompt[:48] if shots else "image to video")
+    if body.characters:
+        label += f" · {', '.join(body.characters)}"
+    return label
 
 
 async def grab_frame(sv: Services, clip: s.ClipIn) -> str:

@@ -12,11 +12,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .inputs import (
+    CharacterName,
+    ElementRef,
     IdempotencyKey,
+    JobId,
     LocalPath,
     ModelName,
     Name,
     PresetId,
+    ProjectName,
     Prompt,
     ProviderName,
     RangeEnd,
@@ -41,6 +45,7 @@ MAX_JOBS_PER_REQUEST = 1000
 MAX_CLIPS = 500
 MAX_LOOKS = 20
 MAX_SELECT_VALUES = 100
+MAX_CHARACTERS = 3  # Kling's image to video takes up to 3 elements: the same for every model
 #: Deepest JSON nesting a body may have (OTIO timelines need about 15; metadata a few more).
 MAX_JSON_DEPTH = 64
 
@@ -117,6 +122,37 @@ class RestyleIn(_In):
     model: ModelName | None = Field(None, description="default: kling.edit_model in the settings")
     dry_run: bool = Field(False, description="price it, create nothing")
     idempotency_key: IdempotencyKey | None = None
+    more_like_this: BrollIn | None = Field(
+        None, description="then B-roll in each restyled clip's look (a chain: each restyle, "
+        "then a generation fed by its result)")
+    apply_look: ApplyLookIn | None = Field(
+        None, description="the look of an earlier restyle job (e.g. the one picked from a "
+        "comparison), applied to these clips; instead of look/looks")
+
+
+class BrollIn(_In):
+    """B-roll that follows a restyled clip's look: its words plus the restyled clip as a
+    reference (Kling's ``feature_video``, or one frame of it as a ``refer_image``)."""
+
+    prompt: Prompt = Field("", description="what the B-roll shows (the look's words are "
+                           "added)")
+    duration: int = Field(5, ge=3, le=15, description="seconds")
+    place: Literal["after", "gap", "markers"] = Field(
+        "after", description="after the clip; in the gap after it on its track (cut to the "
+        "gap); or at the timeline's kling: markers (each fed by the nearest restyled clip "
+        "before it)")
+    send_as: Literal["video", "frame"] = Field(
+        "video", description="the restyled clip as a feature_video, or its middle frame as a "
+        "refer_image")
+    resolution: Resolution | None = Field(None, description="default: the restyle's")
+
+
+class ApplyLookIn(_In):
+    job_id: JobId = Field(..., description="a restyle job whose look (preset, words, "
+                          "resolution, model, reference image) to use")
+    to: Literal["rest", "all"] = Field(
+        "rest", description="rest: leave out the clip that job restyled; all: every clip "
+        "selected (the reference clip's job is served from the result cache)")
 
 
 class ShotIn(_In):
@@ -153,9 +189,35 @@ class GenerateIn(_In):
     placement: PlacementIn | None = None
     provider: ProviderName | None = None
     model: ModelName | None = Field(None,
-                                    description="default: kling.generate_model in the settings")
+                                    description="default: kling.generate_model in the settings "
+                                    "(kling.edit_model, the omni model, with references)")
     dry_run: bool = False
     idempotency_key: IdempotencyKey | None = None
+    then: list[LookIn] = Field(
+        default_factory=list, max_length=MAX_LOOKS,
+        description="then restyle each generated clip in these looks (a chain: only the "
+        "restyled clips are placed)")
+    reference: ReferenceIn | None = Field(
+        None, description="a clip to follow: its look (more like this) or as the shot before "
+        "(next shot)")
+    characters: list[CharacterName] = Field(
+        default_factory=list, max_length=MAX_CHARACTERS,
+        description="characters or products registered in the project (GET /v1/elements)")
+    project: ProjectName = Field("default", description="the project the characters are in")
+
+
+class ReferenceIn(_In):
+    """A clip a generation follows: a job's result (the generation waits for that job when
+    it has not finished), or a media file (range)."""
+
+    job_id: JobId | None = Field(None, description="a restyle or generate job")
+    clip: ClipIn | None = Field(None, description="or a media file (range)")
+    mode: Literal["style", "next_shot"] = Field(
+        "style", description="style: new footage in its look (more like this); next_shot: "
+        "the shot that follows it")
+    send_as: Literal["video", "frame"] = Field(
+        "video", description="as a feature_video, or one frame of it as a refer_image "
+        "(style only)")
 
 
 class LipsyncIn(_In):
@@ -222,6 +284,52 @@ class SkippedOut(_Out):
     reason: str
 
 
+class LinkOut(_Out):
+    index: int
+    job_id: str = Field(..., description="the link's job (created when its parent succeeds)")
+    kind: str
+    label: str
+    after: str | None = Field(None, description="the job whose result feeds this link")
+    feed: str = Field(..., description="source (restyled), feature (video reference) or frame")
+    state: str = Field(..., description="the job's state; waiting (not created yet), blocked "
+                       "(its parent ended without a result), refused (its result could not "
+                       "feed it)")
+    estimate_units: float
+    billed_units: float
+    video: str | None = None
+    error: ErrorBody | None = None
+
+
+class KeptOut(_Out):
+    index: int
+    job_id: str
+    label: str
+    video: str | None
+
+
+class StoppedOut(_Out):
+    index: int
+    job_id: str
+    label: str
+    state: str
+    error: ErrorBody | None
+
+
+class ChainOut(_Out):
+    id: str
+    batch_id: str
+    kind: str
+    provider: str
+    created_at: float
+    state: str = Field(..., description="running | succeeded | partial (a later link failed: "
+                       "the earlier results are kept) | failed | needs_attention | cancelled")
+    links: list[LinkOut]
+    estimate_units: float
+    billed_units: float
+    kept: list[KeptOut] = Field(default_factory=list)
+    stopped_at: StoppedOut | None = None
+
+
 class BatchOut(_Out):
     batch_id: str | None
     provider: str
@@ -232,6 +340,8 @@ class BatchOut(_Out):
     skipped: list[SkippedOut] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     dry_run: bool = False
+    chains: list[ChainOut] = Field(default_factory=list, description="the batch's chains: "
+                                   "every link, including those still to come")
 
 
 class BatchStatusOut(_Out):
@@ -242,6 +352,7 @@ class BatchStatusOut(_Out):
     estimate: Money
     billed: Money
     jobs: list[JobOut]
+    chains: list[ChainOut] = Field(default_factory=list)
 
 
 class JobListOut(_Out):
@@ -306,3 +417,71 @@ class ExportOut(_Out):
         default_factory=list, description="the result timeline(s), linking to the copies")
     skipped: list[SkippedOut] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- comparison pictures
+
+
+class CompareIn(_In):
+    frames: int = Field(4, ge=1, le=8, description="frames of each look, top to bottom")
+    tile_width: int = Field(320, ge=96, le=960, description="pixels per frame")
+    source: bool = Field(True, description="the source's frames as the first column")
+
+
+class CompareColumnOut(_Out):
+    index: int = Field(..., description="column number on the picture (0: the source)")
+    look: str
+    job_id: str | None
+    state: str
+    estimate: Money
+    billed: Money
+
+
+class ComparisonOut(_Out):
+    path: str
+    source: str
+    start_frame: int
+    frame_count: int
+    frames: list[int] = Field(..., description="offsets into the range shown, top to bottom")
+    columns: list[CompareColumnOut]
+
+
+class CompareOut(_Out):
+    batch_id: str
+    pictures: list[ComparisonOut]
+    notes: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- elements (characters)
+
+
+class ElementIn(_In):
+    name: CharacterName
+    images: list[LocalPath] = Field(..., min_length=1, max_length=4,
+                                    description="stills of it (PNG/JPEG); copied in")
+    project: ProjectName = "default"
+    element_id: ElementRef | None = Field(
+        None, description="Kling's element_id, made in Kling's own tools; without one the "
+        "stills are sent as refer_image")
+    description: Prompt = ""
+
+
+class RenameIn(_In):
+    name: CharacterName
+
+
+class ElementOut(_Out):
+    id: str
+    project: str
+    name: str
+    images: list[str]
+    element_id: str | None
+    description: str
+    created_at: float
+    updated_at: float
+    sent_as: str = Field(..., description="element or refer_image")
+
+
+class ElementListOut(_Out):
+    project: str
+    elements: list[ElementOut]

@@ -10,6 +10,8 @@ from aiohttp import web
 
 from .. import __version__
 from ..config import Paths, Settings
+from ..elements import Elements
+from ..jobs.chains import Chains
 from ..jobs.engine import Engine
 from .security import allowed_hosts
 
@@ -25,6 +27,18 @@ class Services:
     version: str = __version__
     port: int = 0  # the bound port, known after the site starts
     extra_hosts: Sequence[str] = field(default_factory=list)
+    chains: Chains | None = None  # made by create_app when not given
+    elements: Elements | None = None
+
+    def chain_driver(self) -> Chains:
+        if self.chains is None:
+            self.chains = Chains(self.engine)
+        return self.chains
+
+    def element_register(self) -> Elements:
+        if self.elements is None:
+            self.elements = Elements(self.engine.store, self.paths.data_dir / "elements")
+        return self.elements
 
     def hosts(self) -> frozenset[str]:
         """The Host values this daemon answers to (asked on every request: kept per port)."""

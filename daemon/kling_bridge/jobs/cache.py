@@ -26,6 +26,10 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _digest_or_path(path: Path) -> dict[str, str]:
+    return {"sha256": file_digest(path)} if path.exists() else {"missing": str(path)}
+
+
 def request_key(provider: str, request: TaskRequest) -> str:
     """Blocking (reads the inputs): call it from a worker thread."""
     parts: dict[str, Any] = {"provider": provider}
@@ -34,7 +38,8 @@ def request_key(provider: str, request: TaskRequest) -> str:
         if isinstance(value, Path):
             value = {"sha256": file_digest(value)} if value.exists() else {"missing": str(value)}
         elif isinstance(value, tuple):
-            value = [getattr(v, "__dict__", v) for v in value]
+            value = [_digest_or_path(v) if isinstance(v, Path) else getattr(v, "__dict__", v)
+                     for v in value]
         parts[f.name] = value
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -59,6 +59,11 @@ def predicted_requests(spec: JobSpec, limits: InputLimits) -> list[TaskRequest]:
                 duration=duration,
                 resolution=Resolution(spec.resolution),
                 audio_mode=AudioMode.NATIVE if spec.audio else AudioMode.OFF,
+                # a video reference prices the task as "O3 with a video input"
+                feature_video=Path(spec.feature_video) if spec.feature_video else None,
+                feature_mode=spec.feature_mode,
+                refer_images=tuple(Path(p) for p in spec.refer_images),
+                elements=spec.elements,
             )
         ]
     assert isinstance(spec, LipsyncSpec)

@@ -118,6 +118,9 @@ class Engine:
         self._pollers: dict[str, Poller] = {}
         self._stopping = False
         self.ready = False
+        #: Called (synchronously, after the row is durable) with a job whose state changed:
+        #: chains (jobs.chains) start a link's successor when it succeeds.
+        self.hooks: list[Callable[[m.Job], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -276,7 +279,17 @@ class Engine:
             await self.store.asave(new)
         if self.events.subscribers:  # a summary per transition costs; only for listeners
             self.events.publish("job", m.job_summary(new))
+        if new.state != job.state:
+            for hook in self.hooks:
+                try:
+                    hook(new)
+                except Exception:  # a listener's bug must not undo a durable transition
+                    log.exception("job hook failed for %s", new.id)
         return new
+
+    def wake(self) -> None:
+        """Look at the queue now (jobs were added outside :meth:`submit`: a chain's link)."""
+        self._wake.set()
 
     # ------------------------------------------------------------------ dispatch
 

@@ -27,7 +27,7 @@ from ..media.conform import ConformOptions, GeneratedTarget, aconform, aconform_
 from ..media.errors import MediaError, RangeOutsideMedia
 from ..media.extract import adetect_scene_cuts, aextract
 from ..media.fit import FitPlan, plan_fit, scene_windows
-from ..media.presets import PresetLibrary, kling_prompt, load_presets
+from ..media.presets import PresetLibrary, kling_prompt, load_presets, look_words
 from ..media.probe import MediaInfo, probe, require_motion_video
 from ..media.run import link_or_copy
 from ..providers.base import AudioMode, Operation, Resolution, TaskRequest
@@ -38,11 +38,14 @@ from ..specs import (
     LipsyncSpec,
     OutputFile,
     RestyleSpec,
+    SourceRange,
     parse_rate,
     rate_str,
 )
 from .pipeline import JobContext, PipelineError
 
+#: Seconds of a reference clip sent as Kling's ``feature_video`` (within its 3-15.5 s).
+FEATURE_SECONDS = 10
 PLAN_FILE = "plan.json"
 RESULT_FILE = "result.json"
 NAME_FILE = "name.json"
@@ -201,6 +204,14 @@ class MediaPipeline:
                                 code="bad_request")
         return kling_prompt(preset, spec.look.prompt), preset.id if preset else None
 
+    def _look_words(self, spec: RestyleSpec) -> str:
+        """The look in words for new footage in it (a chain's B-roll follows them)."""
+        try:
+            preset = self._library().get(spec.look.preset) if spec.look.preset else None
+        except MediaError:
+            preset = None
+        return look_words(preset, spec.look.prompt) or spec.look.label
+
     def _prompt_for_record(self, spec: RestyleSpec) -> str:
         """The prompt as sent -- or the editor's words if the preset vanished since."""
         try:
@@ -281,6 +292,7 @@ class MediaPipeline:
         meta: dict[str, Any] = {
             "draft": draft, "provider": ctx.provider.name, "kind": "restyle", "look": look,
             "preset": spec.look.preset, "prompt": self._prompt_for_record(spec),
+            "look_words": self._look_words(spec),
             "variant": spec.variant,
             "source": spec.source.path, "start_frame": spec.source.start_frame,
             "frame_count": spec.source.frame_count, "rate": spec.source.rate,
@@ -315,13 +327,58 @@ class MediaPipeline:
             raise PipelineError(f"resolution {spec.resolution!r} is not offered",
                                 "use 720p, 1080p or 4k", code="bad_request") from None
         duration = sum(s.duration for s in spec.shots) if spec.shots else spec.duration
+        feature, feature_seconds = await self._feature(ctx, spec, resolution)
+        style = await self._reference(ctx, spec.style_image,
+                                      await self._middle_frame(spec.style_image))
+        stills = [await self._reference(ctx, p, None) for p in spec.refer_images]
+        element_stills = [await self._reference(ctx, p, None) for p in spec.element_stills]
         return TaskRequest(
             operation=Operation.IMAGE_TO_VIDEO if image else Operation.TEXT_TO_VIDEO,
             model=spec.model, prompt=spec.prompt, negative_prompt=spec.negative_prompt,
             image=image, end_image=end_image, shots=tuple(spec.shots), duration=duration,
             resolution=resolution, aspect_ratio=None if image else spec.aspect_ratio,
             audio_mode=AudioMode.NATIVE if spec.audio else AudioMode.OFF, seed=spec.variant,
+            reference_image=style, feature_video=feature, feature_seconds=feature_seconds,
+            feature_mode=spec.feature_mode, refer_images=tuple(p for p in stills if p),
+            elements=tuple(spec.elements),
+            element_stills=tuple(p for p in element_stills if p),
+            labels=tuple(spec.still_labels),
         )
+
+    async def _middle_frame(self, path: str | None) -> int | None:
+        if path is None:
+            return None
+        info = await asyncio.to_thread(probe, path)
+        if info.is_still or info.video is None:
+            return None
+        return info.video.frame_count // 2
+
+    async def _feature(self, ctx: JobContext, spec: GenerateSpec, resolution: Resolution
+                       ) -> tuple[Path | None, float | None]:
+        """The reference clip fitted into the provider's limits (one segment): the first
+        seconds of it for a look to follow, the last ones for a shot to continue."""
+        if spec.feature_video is None:
+            return None, None
+        info = await asyncio.to_thread(probe, spec.feature_video)
+        video = require_motion_video(info)
+        lim = ctx.provider.limits
+        total = video.frame_count
+        start = min(max(0, spec.feature_start), total - 1)
+        count = total - start if spec.feature_frames is None else min(spec.feature_frames,
+                                                                      total - start)
+        most = int(FEATURE_SECONDS * video.rate)
+        if count > most:  # a style needs its opening, a next shot the end it continues
+            start = start if spec.feature_mode != "next_shot" else start + count - most
+            count = most
+        rate = rate_str(video.rate)
+        source = SourceRange(spec.feature_video, start, count, rate,
+                             handle_before=start, handle_after=total - start - count)
+        plan = plan_fit(source, info, lim, resolution=resolution.value, keep_audio=False,
+                        crf=self.crf, preset=self.encode_preset)
+        folder = ctx.workdir / "feature"
+        folder.mkdir(parents=True, exist_ok=True)
+        files = await aextract(plan, folder)
+        return files[0], round(plan.segments[0].seconds(plan.fit_rate), 3)
 
     async def _prepare_lipsync(self, ctx: JobContext, spec: LipsyncSpec) -> TaskRequest:
         audio = await asyncio.to_thread(probe, spec.audio, require_video=False)
@@ -363,7 +420,10 @@ class MediaPipeline:
         kind = ctx.kind
         if isinstance(spec, GenerateSpec):
             words = spec.prompt or (spec.shots[0].prompt if spec.shots else "image")
-            base = output_base(ctx, f"{kind}.{_safe_name(words, 40)}.v{spec.variant + 1}", draft)
+            what = kind
+            if spec.feature_video or spec.style_image:
+                what = "next-shot" if spec.feature_mode == "next_shot" else "more-like-this"
+            base = output_base(ctx, f"{what}.{_safe_name(words, 40)}.v{spec.variant + 1}", draft)
         else:
             base = output_base(ctx, f"{kind}.{_safe_name(Path(spec.audio).stem, 40)}", draft)
         target = spec.conform
@@ -393,6 +453,12 @@ class MediaPipeline:
             meta |= {"prompt": spec.prompt, "shots": [asdict(s) for s in spec.shots],
                      "duration": spec.duration, "variant": spec.variant,
                      "aspect_ratio": spec.aspect_ratio}
+            if spec.feature_video or spec.style_image:
+                meta["reference"] = {"clip": spec.feature_video or spec.style_image,
+                                     "mode": spec.feature_mode,
+                                     "as": "video" if spec.feature_video else "frame"}
+            if spec.characters:
+                meta["characters"] = list(spec.characters)
         else:
             meta |= {"audio": spec.audio, "audio_start": spec.audio_start,
                      "audio_end": spec.audio_end}

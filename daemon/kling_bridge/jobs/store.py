@@ -37,7 +37,7 @@ from .model import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Ordered migrations: index i upgrades a database at version i to i + 1.
 MIGRATIONS: tuple[str, ...] = (
@@ -81,6 +81,45 @@ MIGRATIONS: tuple[str, ...] = (
         job_id TEXT NOT NULL,
         created_at REAL NOT NULL
     );
+    """,
+    # Chains (jobs.chains): links are ordinary jobs whose ids are chosen -- and recorded
+    # with each link's spec template -- before anything is paid; a link's job is inserted
+    # when its parent job has succeeded. Elements: characters and products kept per project.
+    """
+    CREATE TABLE chains (
+        id TEXT PRIMARY KEY,
+        batch_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX chains_by_batch ON chains (batch_id);
+    CREATE TABLE chain_links (
+        chain_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        job_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        parent TEXT NOT NULL,
+        feed TEXT NOT NULL,
+        template TEXT NOT NULL,
+        label TEXT NOT NULL,
+        estimate_units REAL NOT NULL,
+        created INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        PRIMARY KEY (chain_id, idx)
+    );
+    CREATE INDEX chain_links_open ON chain_links (created, parent);
+    CREATE TABLE elements (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        images TEXT NOT NULL,
+        element_id TEXT,
+        description TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX elements_by_name ON elements (project, name COLLATE NOCASE);
     """,
 )
 
@@ -186,6 +225,14 @@ def job_from_row(row: Sequence[Any]) -> Job:
         updated_at=row[16],
         label=row[17],
         committed_at=row[18],
+    )
+
+
+def insert_jobs(conn: sqlite3.Connection, jobs: Iterable[Job]) -> None:
+    """New job rows (inside a caller's write: see :meth:`JobStore.awrite`)."""
+    conn.executemany(
+        f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+        [job_to_row(j) for j in jobs],
     )
 
 
@@ -342,13 +389,11 @@ class JobStore:
 
     @staticmethod
     def _insert_jobs(conn: sqlite3.Connection, jobs: Iterable[Job]) -> None:
-        conn.executemany(
-            f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 19)})",
-            [job_to_row(j) for j in jobs],
-        )
+        insert_jobs(conn, jobs)
 
     def _create_batch_fn(
-        self, batch_id: str, kind: str, request: dict[str, Any], jobs: Sequence[Job]
+        self, batch_id: str, kind: str, request: dict[str, Any], jobs: Sequence[Job],
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> Callable[[sqlite3.Connection], None]:
         def fn(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -356,6 +401,8 @@ class JobStore:
                 (batch_id, kind, time.time(), _dumps(request)),
             )
             self._insert_jobs(conn, jobs)
+            if also is not None:  # rows that belong with the batch (a chain's links)
+                also(conn)
 
         return fn
 
@@ -365,9 +412,11 @@ class JobStore:
         self.write(self._create_batch_fn(batch_id, kind, request, jobs))
 
     async def acreate_batch(
-        self, batch_id: str, kind: str, request: dict[str, Any], jobs: Sequence[Job]
+        self, batch_id: str, kind: str, request: dict[str, Any], jobs: Sequence[Job],
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
-        await self.awrite(self._create_batch_fn(batch_id, kind, request, jobs))
+        """The batch and its jobs -- and ``also``'s rows -- in one transaction."""
+        await self.awrite(self._create_batch_fn(batch_id, kind, request, jobs, also))
 
     @staticmethod
     def _save_fn(job: Job, expect_updated_at: float | None) -> Callable[[sqlite3.Connection], Job]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from ..specs import rate_str
 from .errors import RangeOutsideMedia
 from .extract import seek_seconds
-from .fonts import drawtext_font
+from .fonts import drawtext_font, escape_filter_value
 from .probe import MediaInfo, probe, require_motion_video
 from .run import atomic_output, ffmpeg_args, run
 
@@ -201,3 +202,125 @@ def fit_image(src: str | Path, workdir: str | Path, *, frame: int | None = None,
         target.unlink(missing_ok=True)
         return jpeg
     return target
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+#: Each column of a comparison picture carries its number as this many cells along the top
+#: of its header (white = 1, least significant bit left), so software -- and a test reading
+#: the picture back -- can tell which look each column holds without reading words.
+CODE_BITS = 6
+_MARGIN = 4  # ffmpeg's tile margin and padding, as in the contact sheets
+
+
+@dataclass(frozen=True)
+class CompareColumn:
+    """One column: ``video`` (None: the look failed, a dark column), the frame of it that
+    lines up with the range's first frame, the header's lines, and its number."""
+
+    video: Path | None
+    first_frame: int
+    lines: tuple[str, ...]
+    number: int
+
+
+def header_layout(tile_width: int) -> tuple[int, int, int]:
+    """``(font size, line height, header height)`` of a comparison column's header."""
+    # a job id line ("job " + 24 characters) fits the column
+    size = max(9, min(tile_width // 18, int(tile_width / (0.6 * 30))))
+    line = size + size // 2
+    return size, line, code_cell(tile_width)[1] + 3 * line + 2 * _MARGIN
+
+
+def code_cell(tile_width: int) -> tuple[int, int]:
+    """``(width, height)`` of one code cell."""
+    return max(2, tile_width // CODE_BITS), max(6, tile_width // 40)
+
+
+def code_cells(tile_width: int) -> list[tuple[int, int, int, int]]:
+    """Where bit ``b`` of a column's number is drawn: ``(x, y, w, h)`` within the column."""
+    w, h = code_cell(tile_width)
+    return [(_MARGIN + b * w, _MARGIN // 2, w - 2, h) for b in range(CODE_BITS)]
+
+
+def _column_graph(index: int, column: CompareColumn, prefix: str, count: int,
+                  offsets: Sequence[int], tile: tuple[int, int], textfile: Path,
+                  font: str | None) -> str:
+    w, h = tile
+    rows = len(offsets)
+    size, line, header = header_layout(w)
+    if column.video is None:
+        chain = f"[{index}:v]setsar=1"  # a colour source of ``rows`` frames, one per tile
+    else:
+        pick = "+".join(f"eq(n\\,{o})" for o in offsets)
+        chain = (f"[{index}:v]{prefix},trim=end_frame={count},setpts=PTS-STARTPTS,"
+                 f"select='{pick}',scale={w}:{h}:force_original_aspect_ratio=decrease,"
+                 f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=0x202020,setsar=1")
+    chain += (f",tile=1x{rows}:padding={_MARGIN}:margin={_MARGIN}:color=0x202020,"
+              f"pad=iw:ih+{header}:0:{header}:color=0x202020")
+    for bit, (x, y, cw, ch) in enumerate(code_cells(w)):
+        if column.number >> bit & 1:
+            chain += f",drawbox=x={x}:y={y}:w={cw}:h={ch}:color=white:t=fill"
+    if font is not None:
+        tf = escape_filter_value(str(textfile))
+        top = code_cell(w)[1] + _MARGIN
+        chain += (f",drawtext={font}:textfile={tf}:expansion=none:fontsize={size}:"
+                  f"fontcolor=white:line_spacing={line - size}:x={_MARGIN * 2}:y={top}")
+    return chain + f"[c{index}]"
+
+
+def comparison_sheet(columns: Sequence[CompareColumn], count: int, dest: str | Path, *,
+                     frames: int = 4, tile_width: int = 320) -> tuple[Path, list[int]]:
+    """PNG: one column per look, side by side -- the same ``frames`` moments of each, top to
+    bottom -- under a header naming the look, its price and its job (and its number as a
+    code). ``count`` is the length of the range every column shows (a restyle is conformed
+    to its source's frames, so frame k of each result is the same moment). Answers the
+    picture and the frame offsets shown."""
+    shown = [c for c in columns if c.video is not None]
+    if not shown:
+        raise RangeOutsideMedia(str(dest), "no look finished: nothing to compare",
+                                "wait for the looks to finish, or retry the failed ones")
+    first = probe(shown[0].video)  # type: ignore[arg-type]
+    v = require_motion_video(first)
+    aspect = Fraction(v.display_width, v.display_height)
+    tile = (tile_width, max(2, round(tile_width / aspect / 2) * 2))
+    offsets = sample_frames(count, frames)
+    font = drawtext_font()
+    target = Path(dest)
+    args: list[str] = []
+    graphs: list[str] = []
+    texts: list[Path] = []
+    try:
+        for n, column in enumerate(columns):
+            textfile = target.with_name(f".{target.stem}.col{n}.txt")
+            textfile.write_text("\n".join(column.lines[:3]), encoding="utf-8")
+            texts.append(textfile)
+            prefix = "null"
+            if column.video is None:
+                args += ["-f", "lavfi", "-i", f"color=c=0x101010:s={tile[0]}x{tile[1]}:r=1:"
+                         f"d={len(offsets)}"]
+            else:
+                info = probe(column.video)
+                more, prefix = _frame_source(info, column.first_frame)
+                args += more
+            graphs.append(_column_graph(n, column, prefix, count, offsets, tile, textfile,
+                                        font))
+        joined = "".join(f"[c{n}]" for n in range(len(columns)))
+        stack = (f"{joined}hstack=inputs={len(columns)},format=rgb24[sheet]"
+                 if len(columns) > 1 else "[c0]format=rgb24[sheet]")
+        with atomic_output(target) as tmp:
+            run(ffmpeg_args(*args, "-filter_complex", ";".join([*graphs, stack]), "-map",
+                            "[sheet]", "-frames:v", "1", "-update", "1", str(tmp)),
+                subject=dest, what="making the comparison picture")
+    finally:
+        for textfile in texts:
+            textfile.unlink(missing_ok=True)
+    return target, offsets
+
+
+async def acomparison_sheet(columns: Sequence[CompareColumn], count: int, dest: str | Path,
+                            *, frames: int = 4, tile_width: int = 320
+                            ) -> tuple[Path, list[int]]:
+    return await asyncio.to_thread(comparison_sheet, columns, count, dest, frames=frames,
+                                   tile_width=tile_width)

@@ -152,6 +152,22 @@ def load_presets(user_dir: Path | None = None, *, strict: bool = False,
     return PresetLibrary(presets, tuple(problems))
 
 
+def look_words(preset: Preset | None, words: str | None) -> str:
+    """A look described for new footage (B-roll "in this look"), not as an edit of a clip:
+    the preset's name and the description in its prompt's first sentence (what follows the
+    colon), then the editor's own words; no ``@video_1``."""
+    parts: list[str] = []
+    if preset is not None:
+        first = preset.kling_prompt.split(". ")[0]
+        head, sep, tail = first.partition(":")
+        described = tail if sep else head
+        described = described.replace("@video_1", "the footage").strip().rstrip(".")
+        parts.append(f"{preset.name}: {described}" if described else preset.name)
+    if words and words.strip():
+        parts.append(words.replace("@video_1", "the footage").strip().rstrip("."))
+    return ". ".join(parts)
+
+
 def kling_prompt(preset: Preset | None, words: str | None) -> str:
     """The O3 prompt for a look: the preset's, then the editor's own words."""
     parts = [preset.kling_prompt] if preset else []

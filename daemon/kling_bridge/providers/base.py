@@ -74,6 +74,22 @@ class TaskRequest:
     aspect_ratio: str | None = None  # "16:9" | "9:16" | "1:1"; None lets the input decide
     audio_mode: AudioMode = AudioMode.OFF
     seed: int = 0  # variant index; the draft provider varies its look by it
+    # Omni references of a generation (no base video): a clip to follow -- its look
+    # (``feature_mode`` "style") or as the shot before ("next_shot") -- as Kling's
+    # ``feature_video``; stills to keep consistent as ``refer_image``; provider element ids
+    # as ``element``, with ``element_stills`` standing in where elements are not taken.
+    feature_video: Path | None = None
+    feature_seconds: float | None = None
+    feature_mode: str = "style"
+    refer_images: tuple[Path, ...] = ()
+    elements: tuple[str, ...] = ()
+    element_stills: tuple[Path, ...] = ()
+    labels: tuple[str, ...] = ()  # names of the characters referred to (drafts label them)
+
+    @property
+    def has_video_input(self) -> bool:
+        """A video goes in (a base or a feature video): priced as "O3 with a video input"."""
+        return self.video is not None or self.feature_video is not None
 
     @property
     def output_seconds(self) -> float:

@@ -21,14 +21,14 @@ import os
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..config import Paths
-from ..media import drafts
+from ..media import draft_refs, drafts
 from ..media.errors import MediaError
 from ..media.looks import draft_graph
 from ..media.presets import PresetLibrary, load_presets
@@ -54,7 +54,8 @@ from .base import (
 
 log = logging.getLogger("kling_bridge.providers.draft")
 
-_PATH_FIELDS = ("video", "image", "end_image", "reference_image", "audio")
+_PATH_FIELDS = ("video", "image", "end_image", "reference_image", "audio", "feature_video")
+_PATH_TUPLES = ("refer_images", "element_stills")
 #: Like Kling's result URLs, draft tasks and outputs are kept 30 days, then swept.
 KEEP_SECONDS = 30 * 24 * 3600
 
@@ -69,6 +70,8 @@ def request_to_dict(request: TaskRequest) -> dict[str, Any]:
     data["resolution"] = request.resolution.value
     data["audio_mode"] = request.audio_mode.value
     data["audio_range"] = list(request.audio_range) if request.audio_range else None
+    for key in _PATH_TUPLES:
+        data[key] = [str(p) for p in getattr(request, key)]
     return data
 
 
@@ -81,6 +84,10 @@ def request_from_dict(data: dict[str, Any]) -> TaskRequest:
     d["resolution"] = Resolution(d["resolution"])
     d["audio_mode"] = AudioMode(d["audio_mode"])
     d["shots"] = tuple(Shot(**s) for s in d.get("shots") or ())
+    for key in _PATH_TUPLES:
+        d[key] = tuple(Path(p) for p in d.get(key) or ())
+    for key in ("elements", "labels"):
+        d[key] = tuple(d.get(key) or ())
     if d.get("audio_range") is not None:
         d["audio_range"] = (float(d["audio_range"][0]), float(d["audio_range"][1]))
     return TaskRequest(**d)
@@ -171,6 +178,13 @@ class DraftProvider:
             raise _bad("text to video needs a prompt", "describe the shot")
         if r.audio_mode is AudioMode.ORIGINAL:
             raise _bad("a generation has no original sound", "use audio 'native' or 'off'")
+        if r.feature_video is not None:
+            self._need_file(r.feature_video, "the reference clip")
+            if r.audio_mode is not AudioMode.OFF:
+                raise _bad("a generation with a reference clip is silent (as on Kling)",
+                           "turn the audio off")
+        for still in (*r.refer_images, *r.element_stills):
+            self._need_file(still, "the character still")
         if r.shots:
             if not 1 <= len(r.shots) <= lim.max_shots:
                 raise _bad(f"{len(r.shots)} shots; 1 to {lim.max_shots} are allowed")
@@ -376,6 +390,74 @@ class DraftProvider:
     async def _render(self, r: TaskRequest, dest: Path, task_id: str) -> None:
         tag = f"{drafts.DRAFT_TAG} ({r.operation.value}{', ' + r.preset if r.preset else ''}; " \
               f"task {task_id})"
+        if r.operation is not Operation.EDIT and (r.feature_video or r.refer_images
+                                                   or r.element_stills or r.reference_image):
+            await self._render_referenced(r, dest, tag)
+            return
+        await self._render_plain(r, dest, tag)
+
+    async def _render_referenced(self, r: TaskRequest, dest: Path, tag: str) -> None:
+        """A generation given references: its base (the reference clip's look, a move over
+        its last frame, or the plain slate / Ken Burns) then the band and the insets."""
+        seconds = float(sum(s.duration for s in r.shots) or r.duration or 5)
+        base = dest.with_name(f".{dest.stem}.base.mp4")
+        textfile = dest.with_name(f".{dest.stem}.band.txt")
+        try:
+            if r.feature_video is not None and r.feature_mode == "next_shot":
+                width, height = await self._picture_size(r.feature_video, r.resolution.value)
+                still = await asyncio.to_thread(_last_frame, r.feature_video,
+                                                dest.with_name(f".{dest.stem}.last.png"))
+                try:
+                    await drafts.render(drafts.kenburns_command(
+                        base, still, seconds=[seconds], width=width, height=height,
+                        end_image=None, audio=False, seed=r.seed, comment=tag,
+                        preset=self._x264), base, subject=r.feature_video,
+                        what="rendering a draft next shot")
+                finally:
+                    still.unlink(missing_ok=True)
+                kind = "next shot"
+            elif r.feature_video is None and r.reference_image is not None:
+                width, height = await self._picture_size(r.reference_image, r.resolution.value)
+                await drafts.render(drafts.kenburns_command(
+                    base, r.reference_image, seconds=[seconds], width=width, height=height,
+                    end_image=None, audio=False, seed=r.seed, comment=tag,
+                    preset=self._x264), base, subject=r.reference_image,
+                    what="rendering a draft in the reference's look")
+                kind = "more like this"
+            elif r.feature_video is not None:
+                width, height = drafts.output_size(r.resolution.value,
+                                                   drafts.aspect_of(r.aspect_ratio or "16:9"))
+                await drafts.render(draft_refs.style_base_command(
+                    base, r.feature_video, seconds=seconds, width=width, height=height,
+                    comment=tag, preset=self._x264), base, subject=r.feature_video,
+                    what="rendering a draft in the reference's look")
+                kind = "more like this"
+            else:
+                plain = replace(r, refer_images=(), element_stills=(), elements=(),
+                                reference_image=None)
+                await self._render_plain(plain, base, tag)
+                info = await asyncio.to_thread(probe, base)
+                assert info.video is not None
+                width, height = info.video.width, info.video.height
+                kind = "character"
+            names = ", ".join(n for n in dict.fromkeys(r.labels) if n)
+            if names:
+                kind += f" · {names}"
+            textfile.write_text(draft_refs.band_text(kind, r.prompt, width, height),
+                                encoding="utf-8")
+            stills = [*r.refer_images, *r.element_stills]
+            labels = [*r.labels, *[""] * len(stills)]
+            native = kind.startswith("character") and r.audio_mode is AudioMode.NATIVE
+            await drafts.render(draft_refs.overlay_command(
+                base, dest, stills=list(zip(stills, labels[:len(stills)], strict=True)),
+                textfile=textfile, width=width, height=height, comment=tag, audio=native,
+                preset=self._x264), dest, subject=r.feature_video or r.reference_image or base,
+                what="rendering a draft with references")
+        finally:
+            base.unlink(missing_ok=True)
+            textfile.unlink(missing_ok=True)
+
+    async def _render_plain(self, r: TaskRequest, dest: Path, tag: str) -> None:
         if r.operation is Operation.EDIT:
             assert r.video is not None
             preset = self._library().get(r.preset) if r.preset else None
@@ -429,3 +511,12 @@ class DraftProvider:
         aspect = Fraction(v.display_width, v.display_height)
         aspect = min(max(aspect, Fraction(2, 5)), Fraction(5, 2))
         return drafts.output_size(resolution, aspect)
+
+
+def _last_frame(video: Path, dest: Path) -> Path:
+    """The reference clip's last frame: where its next shot starts."""
+    from ..media.pictures import grab_frame
+
+    info = probe(video)
+    assert info.video is not None
+    return grab_frame(video, max(0, info.video.frame_count - 1), dest)

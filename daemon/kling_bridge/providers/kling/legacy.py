@@ -25,6 +25,7 @@ from .wire import (
     edit_prompt,
     is_omni,
     number_or_none,
+    reference_prompt,
     task_phase,
 )
 
@@ -109,8 +110,16 @@ def build_create(
         ]
     else:
         body["multi_shot"] = False
-    if request.prompt.strip():
-        body["prompt"] = " ".join(request.prompt.split())
+    words = " ".join(request.prompt.split())
+    if endpoint == OMNI and (inputs.feature_video or inputs.refer_images
+                             or inputs.reference_image):
+        # The legacy body gives its inputs no ids: the prompt names them in words.
+        words = reference_prompt(
+            words, feature=request.feature_mode if inputs.feature_video else None,
+            refer_images=len(inputs.refer_images), elements=0, labels=request.labels,
+            named=False, style_image=bool(inputs.reference_image))
+    if words:
+        body["prompt"] = words
     if endpoint == OMNI:
         images = []
         if inputs.image:
@@ -119,8 +128,12 @@ def build_create(
             images.append({"image_url": inputs.end_image, "type": "end_frame"})
         if request.reference_image is not None and inputs.reference_image:
             images.append({"image_url": inputs.reference_image})
+        images += [{"image_url": still} for still in inputs.refer_images]
         if images:
             body["image_list"] = images
+        if inputs.feature_video:
+            body["video_list"] = [{"video_url": inputs.feature_video, "refer_type": "feature",
+                                   "keep_original_sound": "no"}]
     elif endpoint == IMAGE2VIDEO:
         body["image"] = inputs.image
         if inputs.end_image:

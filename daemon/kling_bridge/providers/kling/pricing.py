@@ -50,7 +50,7 @@ def load_table() -> PriceTable:
 def variant_for(request: TaskRequest) -> str:
     """Which row of the table applies: O3 is priced by whether a video goes in, 3.0 by audio."""
     if "omni" in request.model:
-        return "with_video" if request.video is not None else "without_video"
+        return "with_video" if request.has_video_input else "without_video"
     return "native_audio" if request.audio_mode is AudioMode.NATIVE else "silent"
 
 

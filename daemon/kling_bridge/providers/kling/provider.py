@@ -100,7 +100,7 @@ class KlingProvider:
     def _facts(self, request: TaskRequest) -> dict[Path, rules.MediaFacts]:
         facts: dict[Path, rules.MediaFacts] = {}
         for path in (request.video, request.image, request.end_image, request.reference_image,
-                     request.audio):
+                     request.audio, request.feature_video, *request.refer_images):
             if path is None or path in facts or not path.exists():
                 continue
             try:
@@ -113,11 +113,23 @@ class KlingProvider:
     def _needs_host(self, request: TaskRequest) -> bool:
         if request.operation in (Operation.EDIT, Operation.LIPSYNC):
             return True
+        if request.feature_video is not None:
+            return True
         limit = self.settings.inline_image_max_bytes
         return any(p is not None and p.exists() and p.stat().st_size > limit
-                   for p in (request.image, request.end_image, request.reference_image))
+                   for p in (request.image, request.end_image, request.reference_image,
+                             *request.refer_images))
+
+    def as_sent(self, request: TaskRequest) -> TaskRequest:
+        """The request as this standard takes it: the legacy standard documents no element
+        input, so a character registered with an element id goes as its stills."""
+        if self.standard == "legacy" and request.elements:
+            return replace(request, elements=(),
+                           refer_images=(*request.refer_images, *request.element_stills))
+        return request
 
     def validate(self, request: TaskRequest) -> None:
+        request = self.as_sent(request)
         rules.check(request, self.standard, self._facts(request))
         if self.host is None and self._needs_host(request):
             raise bad_request(
@@ -167,17 +179,23 @@ class KlingProvider:
     async def _inputs(self, request: TaskRequest, external_id: str) -> Inputs:
         video = (await self._publish(request.video, external_id)
                  if request.video is not None and request.operation is Operation.EDIT else None)
+        feature = (await self._publish(request.feature_video, external_id)
+                   if request.feature_video is not None else None)
+        stills = [await self._image(p, external_id) for p in request.refer_images]
         return Inputs(
             video=video,
             image=await self._image(request.image, external_id),
             end_image=await self._image(request.end_image, external_id),
             reference_image=await self._image(request.reference_image, external_id),
+            feature_video=feature,
+            refer_images=tuple(s for s in stills if s),
         )
 
     async def submit(self, request: TaskRequest, external_id: str) -> str:
         """PAID. Never retried here: every failure goes back to the engine, which looks the
         task up by ``external_id`` before anything is sent again."""
         await self._ensure_started()
+        request = self.as_sent(request)
         rules.check(request, self.standard, self._facts(request))
         try:
             if request.operation is Operation.LIPSYNC:

@@ -197,6 +197,7 @@ def check(request: TaskRequest, standard: str, facts: Mapping[Path, MediaFacts])
         return
 
     # Generation (text or image to video, single or multi-shot).
+    _check_references(request, standard, limits, facts)
     if request.audio_mode is AudioMode.ORIGINAL:
         raise bad_request("Original sound needs a source clip; a generation makes native "
                           "sound or none", hint="choose native or off")
@@ -217,3 +218,39 @@ def check(request: TaskRequest, standard: str, facts: Mapping[Path, MediaFacts])
                        (request.reference_image, "reference image")):
         if path is not None:
             check_image(_facts(path, facts), limits, what=what)
+    for path in request.refer_images:
+        check_image(_facts(path, facts), limits, what="character still")
+
+
+#: Elements an image-to-video task takes (kling-api.md: "up to 3 elements").
+MAX_ELEMENTS = 3
+
+
+def _check_references(request: TaskRequest, standard: str, limits: InputLimits,
+                      facts: Mapping[Path, MediaFacts]) -> None:
+    """A generation's omni references (kling-api.md, new standard ``contents``): a
+    ``feature_video`` (URL only, one video per task, sound off), ``refer_image`` stills,
+    ``element`` ids (up to 3 with image-to-video); only the omni endpoint takes a video or
+    a still reference, and the legacy standard documents no element input."""
+    omni = is_omni(request.model)
+    if (request.feature_video is not None or request.refer_images) and not omni:
+        raise bad_request(f"{request.model} takes no reference clip or still",
+                          hint="references go to the omni model (kling-3.0-omni)")
+    if request.elements:
+        if standard == "legacy":
+            raise bad_request("The legacy API standard has no element input",
+                              hint="the character's stills are sent as reference images "
+                              "instead; or log in with an API key")
+        if not omni and request.operation is not Operation.IMAGE_TO_VIDEO:
+            raise bad_request(f"{request.model} takes elements only with a first frame",
+                              hint="use the omni model (kling-3.0-omni) for text to video")
+        if len(request.elements) > MAX_ELEMENTS and not omni:
+            raise bad_request(f"{len(request.elements)} elements: image to video takes at most "
+                              f"{MAX_ELEMENTS}", hint="use fewer characters")
+        if any(not e.strip() for e in request.elements):
+            raise bad_request("An element id is empty", hint="check the character's element id")
+    if request.feature_video is not None:
+        if request.audio_mode is not AudioMode.OFF:
+            raise bad_request("A generation with a reference clip (feature_video) must be "
+                              "silent", hint="turn the audio off for this generation")
+        check_video(_facts(request.feature_video, facts), limits, what="reference clip")

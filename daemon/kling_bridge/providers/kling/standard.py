@@ -13,13 +13,17 @@ from typing import Any
 from ..base import AudioMode, Operation, TaskOutput, TaskPhase, TaskRequest, TaskStatus
 from .pricing import billed_from_standard
 from .wire import (
+    FEATURE_ID,
     IMAGE_ID,
     VIDEO_ID,
     Inputs,
     edit_prompt,
+    element_id_of,
     is_omni,
     multi_shot_prompt,
     number_or_none,
+    refer_image_id,
+    reference_prompt,
     task_phase,
     with_negative,
 )
@@ -40,11 +44,21 @@ def create_path(request: TaskRequest) -> str:
 def _prompt_text(request: TaskRequest) -> str:
     if request.operation is Operation.EDIT:
         text = edit_prompt(request.prompt, request.reference_image is not None)
-    elif request.shots:
-        text = multi_shot_prompt(request.prompt, request.shots)
     else:
         text = " ".join(request.prompt.split())
+        if _has_references(request):
+            text = reference_prompt(
+                text, feature=request.feature_mode if request.feature_video else None,
+                refer_images=len(request.refer_images), elements=len(request.elements),
+                labels=request.labels, style_image=request.reference_image is not None)
+        if request.shots:
+            text = multi_shot_prompt(text, request.shots)
     return with_negative(text, request.negative_prompt)
+
+
+def _has_references(request: TaskRequest) -> bool:
+    return bool(request.feature_video or request.refer_images or request.elements
+                or (request.reference_image is not None and is_omni(request.model)))
 
 
 def _settings(request: TaskRequest) -> dict[str, Any]:
@@ -91,6 +105,13 @@ def _contents(request: TaskRequest, inputs: Inputs) -> list[dict[str, Any]]:
         contents.append({"type": "last_frame", "url": inputs.end_image, "id": "image_2"})
     if request.reference_image is not None and inputs.reference_image and is_omni(request.model):
         contents.append({"type": "refer_image", "url": inputs.reference_image, "id": "image_3"})
+    if inputs.feature_video:
+        # "next shot" or style reference; Kling wants the sound off with it (settings)
+        contents.append({"type": "feature_video", "url": inputs.feature_video, "id": FEATURE_ID})
+    for n, still in enumerate(inputs.refer_images):
+        contents.append({"type": "refer_image", "url": still, "id": refer_image_id(n)})
+    for n, element in enumerate(request.elements):
+        contents.append({"type": "element", "element_id": element, "id": element_id_of(n)})
     return contents
 
 

@@ -71,10 +71,12 @@ class Inputs:
     end_image: str | None = None
     reference_image: str | None = None
     sound: str | None = None
+    feature_video: str | None = None  # URL only, like every video Kling takes
+    refer_images: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # base64 blobs and signed URLs do not belong in logs
-        present = [k for k in ("video", "image", "end_image", "reference_image", "sound")
-                   if getattr(self, k)]
+        present = [k for k in ("video", "image", "end_image", "reference_image", "sound",
+                               "feature_video", "refer_images") if getattr(self, k)]
         return f"Inputs({', '.join(present)})"
 
 
@@ -108,4 +110,52 @@ def edit_prompt(prompt: str, has_reference: bool) -> str:
         text = f"Restyle @{VIDEO_ID}: {text}"
     if has_reference and f"@{IMAGE_ID}" not in text:
         text = f"{text} Match the look of @{IMAGE_ID}."
+    return text
+
+
+#: Ids of a generation's references in ``contents`` and in its prompt: the feature video is
+#: ``@video_1``; frames take ``image_1``/``image_2`` (and an older single reference
+#: ``image_3``), so reference stills count from 4.
+FEATURE_ID = VIDEO_ID
+FIRST_REFER_IMAGE = 4
+
+
+def refer_image_id(n: int) -> str:
+    """The id of the ``n``-th reference still (0-based) of a generation."""
+    return f"image_{FIRST_REFER_IMAGE + n}"
+
+
+def element_id_of(n: int) -> str:
+    return f"element_{n + 1}"
+
+
+#: A generation's single style still (a frame of a restyled clip: "more like this" by frame).
+STYLE_IMAGE_ID = "image_3"
+
+
+def reference_prompt(prompt: str, *, feature: str | None, refer_images: int,
+                     elements: int, labels: Sequence[str] = (), named: bool = True,
+                     style_image: bool = False) -> str:
+    """A generation's words with its references named the way the prompt refers to inputs
+    (kling-api.md: ``@video_1``, ``@image_1``): the feature video as the look to follow or
+    the shot to continue, the stills and elements as who must appear, consistently. The
+    legacy body gives its inputs no ids (``named=False``): they are named in words."""
+    text = " ".join(prompt.split())
+    video = f"@{FEATURE_ID}" if named else "the reference video"
+    if feature == "next_shot":
+        text = f"The next shot after {video}, continuing it: {text}".rstrip(": ")
+    elif feature is not None:
+        text = f"In the look and style of {video}: {text}".rstrip(": ")
+    elif style_image:
+        image = f"@{STYLE_IMAGE_ID}" if named else "the reference image"
+        text = f"In the look and style of {image}: {text}".rstrip(": ")
+    if named:
+        who = [f"@{refer_image_id(n)}" for n in range(refer_images)]
+        who += [f"@{element_id_of(n)}" for n in range(elements)]
+    else:
+        who = ["the reference images"] if refer_images or elements else []
+    if who:
+        named_ones = [n for n in dict.fromkeys(labels) if n]
+        names = f" ({', '.join(named_ones)})" if named_ones else ""
+        text = f"{text} Keep the character{names} of {', '.join(who)} consistent.".strip()
     return text
