@@ -19,8 +19,8 @@ The project: FCPXML 1.11 at 25 fps (the stock adapter cannot write 23.976) from
 01:00:00:00, a primary storyline of camera clips (each with a marker), every tenth with a
 connected clip and every fiftieth followed by a gap, media in ``media-rep``. Prints the
 figures and one JSON line; exits 0 either way. Ratios are of the best wall-clock time of
-``--repeat`` runs (CPU time beside it: the machine is shared). The spliced result is parsed
-again afterwards and checked to hold a new clip for every clip.
+``--repeat`` runs (CPU time beside it, and each phase's: the machine is shared). The spliced
+result is parsed again afterwards and checked to hold a new clip for every clip.
 """
 
 from __future__ import annotations
@@ -101,15 +101,22 @@ def make_project(clips: int) -> str:
         "        </event>\n    </library>\n</fcpxml>\n")
 
 
-PHASES: dict[str, float] = {}
+PHASES: dict[str, float] = {}  # CPU seconds of each phase: the best of the runs
+
+
+def lap(phase: str, since: float) -> float:
+    """Record the CPU time since ``since`` as ``phase`` (keeping its best); the time now."""
+    now = time.process_time()
+    PHASES[phase] = min(PHASES.get(phase, now - since), now - since)
+    return now
 
 
 def bridge(text: str) -> str:
-    clock = time.perf_counter()
+    clock = time.process_time()
     read = read_timeline_text(text, "fcpx_xml", check_media=True)
-    PHASES["read"], clock = time.perf_counter() - clock, time.perf_counter()
+    clock = lap("read", clock)
     selection = select(read.timeline, Criteria(all_clips=True, handles=12, generations=False))
-    PHASES["select"], clock = time.perf_counter() - clock, time.perf_counter()
+    clock = lap("select", clock)
     results = [
         ResultClip(job_id=f"j{n:011x}{n:012x}", kind="restyle",
                    path=f"/Users/editor/kling out/{ref.name} film-noir.mov", clip=ref,
@@ -119,7 +126,7 @@ def bridge(text: str) -> str:
                    preset="film-noir", task_id=f"t{n}", cost=0.5)
         for n, (ref, src) in enumerate(selection.restyles)]
     spliced = splice_fcpxml(text, results)
-    PHASES["splice"] = time.perf_counter() - clock
+    lap("splice", clock)
     return spliced
 
 
@@ -151,7 +158,7 @@ def main() -> int:
     args = parser.parse_args()
     text = make_project(args.clips)
     spliced = bridge(text)  # imports, caches
-    phases = dict(PHASES)
+    PHASES.clear()
     cut = otio.adapters.otio_json.write_to_string(read_timeline_text(text, "fcpx_xml").timeline)
 
     def bare_otio() -> None:
@@ -177,7 +184,8 @@ def main() -> int:
           f"(CPU {otio_cpu * 1000:.1f})")
     print(f"bridge read->jobs->splice:             {ours * 1000:8.1f} ms  "
           f"(CPU {ours_cpu * 1000:.1f})")
-    print("  last run: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
+    print("  CPU by phase (best run): "
+          + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
     print(f"ratio to bare OTIO: {ratio:.2f}x (goal <= 2.0x) "
           f"{'OK' if ratio <= 2.0 else 'OVER GOAL'}; CPU-time ratio {cpu_ratio:.2f}x")
     print(f"at {args.adapter_clips} clips: OTIO FCPXML adapter read+write {stock * 1000:.0f} ms "
@@ -191,7 +199,7 @@ def main() -> int:
                       "adapter_s": round(stock, 4), "bridge_small_s": round(ours_small, 4),
                       "adapter_ratio": round(ours_small / stock, 4),
                       "bytes_in": len(text), "bytes_out": len(spliced),
-                      "phases_s": {k: round(v, 4) for k, v in phases.items()}}))
+                      "phases_cpu_s": {k: round(v, 4) for k, v in phases.items()}}))
     return 0
 
 

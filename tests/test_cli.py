@@ -126,14 +126,14 @@ def test_bad_usage_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_copies_into_out_never_overwrite(tmp_path: Path) -> None:
-    from kling_bridge.cli_output import atomic_copy
+    from kling_bridge.export import place_copy
 
     src = tmp_path / "take.mp4"
     src.write_bytes(b"one")
     out = tmp_path / "out"
-    first = atomic_copy(src, out)
+    first = place_copy(src, out)
     src.write_bytes(b"two")
-    second = atomic_copy(src, out)
+    second = place_copy(src, out)
     assert first.name == "take.mp4" and second.name == "take (2).mp4"
     assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
     assert sorted(p.name for p in out.iterdir()) == ["take (2).mp4", "take.mp4"]

@@ -12,10 +12,7 @@ and why, and the clips whose media is missing apart.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from fractions import Fraction
@@ -87,30 +84,6 @@ def print_jobs(jobs: Sequence[dict[str, Any]]) -> None:
         print(f"{j['id']:<25} {j['state']:<16} {j['provider']:<6} {cost:>7g}  {j['label']}")
         if j.get("error"):
             print(f"{'':<25} {j['error']['message']}")
-
-
-def free_name(folder: Path, name: str) -> Path:
-    target = folder / name
-    stem, suffix = target.stem, target.suffix
-    n = 2
-    while target.exists():
-        target = folder / f"{stem} ({n}){suffix}"
-        n += 1
-    return target
-
-
-def atomic_copy(src: Path, folder: Path, name: str | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    target = free_name(folder, name or src.name)
-    tmp = folder / f".{target.name}.part"
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return target
 
 
 def export_to(client: BridgeClient, batch_id: str, out: Path,

@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets as _random
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
+from .atomic import write_text
 from .config import Paths
 
 log = logging.getLogger(__name__)
@@ -362,27 +362,12 @@ def _payload(cred: KlingCredential) -> dict[str, str]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically; the bytes never sit in a file others can read.
-
-    The temp file is created with mode 0600 by ``os.open`` itself (no chmod-after-create
-    window), in the same folder so the rename is atomic.
-    """
+    """Write ``text`` to ``path`` atomically; the bytes never sit in a file others can read
+    (the temp file is made 0600 by ``open`` itself: :func:`kling_bridge.atomic.write_bytes`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         path.parent.chmod(0o700)
-    tmp = path.with_name(f".{path.name}.{_random.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    write_text(path, text, private=True)
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,9 +19,10 @@ from typing import Any
 
 import opentimelineio as otio
 
-from .cli_output import atomic_copy
+from .atomic import write_text
 from .client import BridgeClient
 from .config import Paths, load_settings
+from .export import place_copy
 from .inprocess import InProcessDaemon
 from .media.preview import PreviewItem, render_preview
 from .media.synth import SynthSpec, make_clip
@@ -151,9 +152,7 @@ def run_demo(paths: Paths, out: Path, *, as_json: bool = False) -> int:
     result = otio.adapters.read_from_string(timeline_bytes.decode("utf-8"), "otio_json")
     _relink(result, copies)
     result_path = out / "demo.kling.otio"
-    tmp = result_path.with_name(".demo.kling.otio.part")
-    tmp.write_text(otio.adapters.write_to_string(result, "otio_json"), encoding="utf-8")
-    tmp.replace(result_path)
+    write_text(result_path, otio.adapters.write_to_string(result, "otio_json"))
     result = read_timeline(result_path).timeline
     items, total = preview_items(result)
     say("  rendering a flattened preview of the result timeline...")
@@ -215,7 +214,7 @@ def _copy_results(batch: dict[str, Any], folder: Path) -> dict[str, str]:
         for output in (job.get("result") or {}).get("outputs", []):
             src = Path(output["path"])
             if src.is_file() and output["path"] not in copies:
-                copies[output["path"]] = str(atomic_copy(src, folder))
+                copies[output["path"]] = str(place_copy(src, folder))
     return copies
 
 

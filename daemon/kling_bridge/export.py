@@ -17,15 +17,12 @@ in the daemon, may call :func:`export_batch` directly.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .atomic import copy_file, place_new
 from .jobs import model as m
 from .specs import JobResult, spec_from_dict
 from .timeline import ResultClip, TimelineError
@@ -175,45 +172,12 @@ def free_names(folder: Path, name: str) -> Iterator[Path]:
 
 
 def place_copy(source: Path, folder: Path, name: str | None = None) -> Path:
-    """``source`` copied into ``folder`` under the first free name; never overwrites."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".kling-", suffix=".part", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        shutil.copyfile(source, tmp)
-        return _link_into_place(tmp, folder, name or source.name)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    """``source`` copied into ``folder`` under the first free name; never overwrites. A copy,
+    not a link: the editor may change the file, and the bridge's own must stay as it is."""
+    return place_new(free_names(folder, name or source.name),
+                     lambda tmp: copy_file(source, tmp))
 
 
 def place_bytes(data: bytes, folder: Path, name: str) -> Path:
     """``data`` written into ``folder`` under the first free name; never overwrites."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".kling-", suffix=".part", dir=folder)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return _link_into_place(tmp, folder, name)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _link_into_place(tmp: Path, folder: Path, name: str) -> Path:
-    """A hard link fails when the name exists (an atomic "create only if new"); where the
-    file system has no hard links, rename to a name checked free a moment before."""
-    for target in free_names(folder, name):
-        try:
-            os.link(tmp, target)
-            return target
-        except FileExistsError:
-            continue
-        except OSError:
-            if target.exists():
-                continue
-            os.replace(tmp, target)
-            return target
-    raise AssertionError("unreachable")
+    return place_new(free_names(folder, name), lambda tmp: tmp.write_bytes(data))

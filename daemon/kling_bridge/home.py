@@ -9,7 +9,7 @@
 * **Private.** Folders 0700 (checked and tightened at every start, for homes made by older
   versions or under a loose umask); the database and logs 0600.
 * **No leftovers.** Work files are written under temp names and renamed (see
-  ``media.run.atomic_output``); a crash, a full disk or a kill leaves the temp names
+  :mod:`.atomic`); a crash, a full disk or a kill leaves the temp names
   behind. With the lock held nobody else is writing, so :func:`sweep_temp_files` removes
   them at start.
 """
@@ -19,11 +19,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import TEMP_NAME
 from .config import Paths
 
 LOCK_NAME = "daemon.lock"
@@ -118,16 +118,6 @@ def _chmod(path: Path, mode: int) -> None:
     with contextlib.suppress(FileNotFoundError, PermissionError):
         if stat.S_IMODE(path.stat().st_mode) != mode:
             path.chmod(mode)
-
-
-#: Temp names the bridge writes before a rename (media.run.temp_sibling ".x.tmp-PID-HEX.mp4",
-#: ".x.PID.tmp", ".x.PID.HEX.tmp", Kling downloads ".x.HEX.part", Kling prep ".x.tmpSUFFIX").
-TEMP_NAME = re.compile(
-    r"^\..+(?:\.tmp-\d+-[0-9a-f]+(?:\.[A-Za-z0-9]{1,8})?"
-    r"|\.\d+(?:\.[0-9a-f]+)?\.tmp"
-    r"|\.[0-9a-f]{8}\.part"
-    r"|\.tmp(?:\.[A-Za-z0-9]{1,8})?)$"
-)
 
 
 def temp_roots(paths: Paths) -> list[Path]:

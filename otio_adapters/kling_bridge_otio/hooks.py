@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import opentimelineio as otio
@@ -86,10 +87,9 @@ def post_adapter_write(timeline: Any, argument_map: dict[str, Any] | None = None
 
 def _replace(path: str, text: str) -> None:
     """Temp file beside the output, then rename (the output is never half-written)."""
-    tmp = f"{path}.kb-tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    from kling_bridge.atomic import write_text
+
+    write_text(Path(path), text)
 
 
 def _skipped(argument_map: dict[str, Any] | None) -> bool:

@@ -133,13 +133,8 @@ def _index(root: str) -> dict[str, tuple[str, ...]]:
 
 
 def _outputs_dir() -> str:
-    home = os.environ.get("KLING_BRIDGE_HOME")
-    if home:
-        return os.path.join(os.path.expanduser(home), "data", "outputs")
-    try:
-        import platformdirs
+    """The bridge's outputs folder, by the bridge's own rule (``KLING_BRIDGE_HOME`` or the
+    per-user data folder)."""
+    from kling_bridge.paths import Paths
 
-        return os.path.join(platformdirs.user_data_dir("kling-bridge", appauthor=False),
-                            "outputs")
-    except ImportError:  # pragma: no cover - platformdirs ships with the bridge
-        return ""
+    return str(Paths.resolve().outputs_dir)

@@ -22,6 +22,7 @@ from kling_bridge.media.fit import (
     balanced_cuts,
     fit_rate_for,
     plan_fit,
+    planned_seconds,
     restamp_rate,
     scene_windows,
 )
@@ -120,6 +121,13 @@ def test_any_clip_plans_within_limits(width: int, height: int, rate: str, frames
     src = SourceRange(m.path, before, frames, rate, before, after)
     plan = plan_fit(src, m, LIMITS, resolution=res, scene_cuts=tuple(sorted(cuts)))
     check_plan(plan)
+    # The price shown before preparing counts the same inputs, each within a frame.
+    predicted = planned_seconds(src, LIMITS)
+    assert len(predicted) == len(plan.segments)
+    if not cuts:
+        frame = 1 / float(min(plan.fit_rate, Fraction(rate))) + 1e-9
+        for seconds, seg in zip(predicted, plan.segments, strict=True):
+            assert seconds == pytest.approx(seg.seconds(plan.fit_rate), abs=frame)
 
 
 def test_short_range_uses_handles_before_padding() -> None:
@@ -273,3 +281,17 @@ def test_timecode_arithmetic(tc: str, rate: str, frames: int) -> None:
     for n in (0, 1, 1799, 1800, 17981, 17982, 107892):
         start, drop = timecode.parse(tc, r)
         assert timecode.parse(timecode.format_tc(start + n, r, drop), r)[0] == start + n
+
+
+def test_timecode_where_opentime_falls_short() -> None:
+    """Why the media layer keeps its own timecode arithmetic (media/timecode.py) instead of
+    ``otio.opentime`` (0.18): opentime refuses 100/120 fps timecode, wraps 29.97 non-drop at
+    24 hours of *real* time (``23:59:59:24`` + 0 comes back ``00:01:26:06``) and reads a
+    three-digit frame field ``119`` as frame 11. Camera timecode meets all three."""
+    ntsc = Fraction(30000, 1001)
+    assert timecode.offset("23:59:59:24", 0, ntsc) == "23:59:59:24"
+    assert timecode.offset("23:59:59:29", 1, ntsc) == "00:00:00:00"
+    assert timecode.offset("00:00:00:119", 1, Fraction(120)) == "00:00:01:00"
+    assert timecode.offset("01:00:00:00", 120, Fraction(120)) == "01:00:01:00"
+    with pytest.raises(timecode.TimecodeError):
+        timecode.parse("00:00:00:119", Fraction(30))

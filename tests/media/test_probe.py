@@ -155,16 +155,16 @@ def test_a_file_is_measured_once_per_version(
     """One job probes a file several times (fit, checks, conform, preview): ffprobe runs
     once; a file rendered again and renamed into place under the same name is measured
     afresh, and the answer names the path it was asked for."""
-    import kling_bridge.media.probe as probe_module
+    import kling_bridge.media.facts as facts_module
 
     runs: list[Path] = []
-    real = probe_module._probe_json
+    real = facts_module.ffprobe_json
 
     def counted(p: Path) -> dict[str, object]:
         runs.append(p)
         return real(p)
 
-    monkeypatch.setattr(probe_module, "_probe_json", counted)
+    monkeypatch.setattr(facts_module, "ffprobe_json", counted)
     shot = tmp_path / "shot.mp4"
     shutil.copyfile(clip("a.mp4", frames=30), shot)
     first = probe(shot)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kling_bridge.media.headers import MediaFacts
 from kling_bridge.providers.base import (
     AudioMode,
     Cost,
@@ -18,7 +19,6 @@ from kling_bridge.providers.base import (
     TaskRequest,
 )
 from kling_bridge.providers.kling import legacy, rules, standard
-from kling_bridge.providers.kling.rules import MediaFacts
 from kling_bridge.providers.kling.wire import Inputs, multi_shot_prompt
 from kling_bridge.specs import Shot
 

@@ -94,6 +94,24 @@ async def test_1303_on_the_first_creates_of_a_batch_of_8_all_finish_one_task_eac
     assert all(f.attempts == 0 for f in finals)
 
 
+async def test_1302_rate_limit_on_creates_leaves_jobs_waiting_then_sends_each_once(
+    emulator: KlingEmulator, make_engine: MakeEngine
+) -> None:
+    """1302 ("too many requests") is the other "not created" refusal: wait, send the same key."""
+    emulator.add_fault(on="create", action="error", code=1302, count=3,
+                       message="too many requests")
+    engine = make_engine(emulator.base_url, "new", max_attempts=2)
+    await engine.start()
+    jobs = await submit(engine, *[GenerateSpec(prompt=f"shot {n}", duration=3) for n in range(3)])
+    finals = [await wait_terminal(engine, j.id, timeout=240) for j in jobs]
+    assert [f.state for f in finals] == [m.JobState.SUCCEEDED] * 3, [f.error for f in finals]
+    keys = [f.tasks[0].external_id for f in finals]
+    assert dict(emulator.stats.tasks_created) == dict.fromkeys(keys, 1)
+    assert sum(emulator.stats.creates_attempted.values()) >= 3 + 3  # the 1302s went again
+    assert lookups(emulator) == []
+    assert all(f.attempts == 0 for f in finals)
+
+
 @pytest.mark.parametrize(("std", "kind", "where"), [
     ("new", "edit", "new:/omni-video/kling-3.0-omni"),
     ("new", "t2v", "new:/text-to-video/kling-3.0"),

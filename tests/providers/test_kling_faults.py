@@ -153,7 +153,7 @@ async def test_truncated_download_resumes_with_range(
     _, files = await run(provider, T2V, "job-trunc", tmp_path)
     assert probe(files[0])["frames"] == 72
     assert emulator.stats.downloads == 3
-    assert not list(tmp_path.glob(".*.part"))  # the temp file was renamed, nothing left
+    assert not list(tmp_path.glob(".*"))  # the temp file was renamed, nothing left
 
 
 async def test_download_that_never_completes_fails_cleanly(
@@ -164,7 +164,7 @@ async def test_download_that_never_completes_fails_cleanly(
     with pytest.raises(ProviderError) as exc:
         await run(provider, T2V, "job-never", tmp_path)
     assert exc.value.kind is ErrorKind.CONNECTION
-    assert not list(tmp_path.glob("*job-never*")) and not list(tmp_path.glob(".*.part"))
+    assert not list(tmp_path.glob("*job-never*")) and not list(tmp_path.glob(".*"))
 
 
 async def test_results_are_fetched_without_credentials_across_the_redirect(

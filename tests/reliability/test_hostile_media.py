@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kling_bridge.media import probe as probe_module
+from kling_bridge.media import facts as facts_module
 from kling_bridge.media.probe import probe
 
 
@@ -32,7 +32,7 @@ def test_a_flood_of_ffprobe_errors_does_not_block_the_probe(
                      f'exec {real} "$@"\n')
     noisy.chmod(0o755)
     monkeypatch.setenv("KLING_BRIDGE_FFPROBE", str(noisy))
-    probe_module._MEASURED.clear()
+    facts_module.forget_all()
     result: dict[str, object] = {}
 
     def run() -> None:

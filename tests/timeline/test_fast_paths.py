@@ -1,11 +1,18 @@
-"""The timeline layer's fast paths give exactly what the general path gives.
+"""The timeline layer's fast paths give exactly what the plain way gives.
 
-Reading, selecting and applying results over thousands of clips avoid OpenTimelineIO calls
-that cost more than the work itself (a missing metadata key or the end of an iteration
-raises a C++ exception; ``range_in_parent`` is O(n) per clip; one object at a time is slow)
-and build the result as JSON text loaded in one go. Each is checked here against the plain
-way (:mod:`tests.timeline.reference`, or the same code with the fast helpers swapped for
-OTIO's own API) on the editors' samples and on generated timelines.
+What stays, because ``bench/timeline.py`` measured the plain way too slow on 5,000 clips:
+
+- ``walk.metadata_get`` / ``walk.bridge_meta`` instead of ``metadata.get`` (a missing key
+  raises through C++: the selection took twice as long);
+- new tracks built as OTIO JSON data and loaded in one go (``results``), instead of one
+  schema constructor call at a time (five times as long);
+- ``paths.quote_path`` / ``paths.unquote_path`` instead of ``urllib``'s, for every new
+  clip's URL and every source's path.
+
+Each is checked here against the plain way (:mod:`tests.timeline.reference`, or the same code
+with the fast helpers swapped for OTIO's own API) on the editors' samples and on generated
+timelines; the OTIO schema versions the JSON is written in are pinned, so an OpenTimelineIO
+upgrade that changes one fails here first.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import copy
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -27,10 +34,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kling_bridge.timeline import paths, prompts, quirks, results, selection, walk
+from kling_bridge.timeline import paths, quirks, results, selection, walk
 from kling_bridge.timeline.errors import TimelineError
+from kling_bridge.timeline.fcpxml import read as fcpxml_read
 from kling_bridge.timeline.formats import read_timeline, read_timeline_text
-from kling_bridge.timeline.rates import exact_rate, rate_text, timeline_rate
+from kling_bridge.timeline.rates import exact_rate, timeline_rate
 from kling_bridge.timeline.results import apply_results
 from kling_bridge.timeline.selection import Criteria, Selection, select
 from kling_bridge.timeline.writing import timeline_to_string, write_timeline
@@ -60,20 +68,20 @@ def _plain_meta(metadata: Any, key: str) -> Any:
     return metadata.get(key) if metadata is not None else None
 
 
-def _plain_media_rate(rate: float) -> tuple[Fraction, str]:
-    return exact_rate(rate), rate_text(exact_rate(rate))
+def _plain_bridge_meta(item: Any) -> dict[str, Any]:
+    meta = item.metadata.get(walk.KEY) if hasattr(item, "metadata") else None
+    return dict(meta) if isinstance(meta, Mapping) else {}
 
 
 @contextlib.contextmanager
 def general_path() -> Iterator[None]:
     """The same code with every fast helper swapped for OpenTimelineIO's own API."""
     with contextlib.ExitStack() as stack:
-        for module in (walk, selection, prompts, quirks, results):
-            if hasattr(module, "listed"):
-                stack.enter_context(mock.patch.object(module, "listed", list))
-            if hasattr(module, "meta_value"):
-                stack.enter_context(mock.patch.object(module, "meta_value", _plain_meta))
-        stack.enter_context(mock.patch.object(selection, "_media_rate", _plain_media_rate))
+        for module in (walk, selection, quirks, results):
+            if hasattr(module, "metadata_get"):
+                stack.enter_context(mock.patch.object(module, "metadata_get", _plain_meta))
+            if hasattr(module, "bridge_meta"):
+                stack.enter_context(mock.patch.object(module, "bridge_meta", _plain_bridge_meta))
         stack.enter_context(mock.patch.object(paths, "quote_path", lambda p: quote(
             p, safe="/", errors="surrogateescape")))
         stack.enter_context(mock.patch.object(paths, "unquote_path", lambda t: unquote(
@@ -150,20 +158,66 @@ def test_unquote_path_is_urllib_unquote(text: str) -> None:
                                                errors="surrogateescape")
 
 
-def test_listed_and_meta_value_match_otio_containers() -> None:
-    built = build("25")
-    for track in built.timeline.tracks:
-        assert walk.listed(track) == list(track)
-        for item in track:
-            assert walk.listed(item.markers) == list(item.markers)
-            if hasattr(item, "effects"):
-                assert walk.listed(item.effects) == list(item.effects)
-            for key in ("kling_bridge", "missing", "Resolve_OTIO"):
-                assert walk.meta_value(item.metadata, key) == item.metadata.get(key)
-    assert walk.listed(built.timeline.tracks) == list(built.timeline.tracks)
-    assert walk.listed(otio.schema.Track()) == []
-    assert walk.meta_value(None, "x") is None
-    assert walk.meta_value({}, "x") is None
+KEYS = st.sampled_from(["kling_bridge", "fcp_xml", "Resolve_OTIO", "", "k", "é"])
+SMALL = st.integers(-2**63, 2**63 - 1)  # what OTIO's metadata holds (int64)
+VALUES = st.none() | st.booleans() | SMALL | st.text(max_size=4) | st.dictionaries(
+    KEYS, SMALL, max_size=3)
+
+
+@given(st.dictionaries(KEYS, VALUES, max_size=5), KEYS)
+def test_metadata_get_is_get(data: dict[str, Any], key: str) -> None:
+    """On OTIO's own metadata dictionaries (through a clip) and on plain dicts."""
+    clip = otio.schema.Clip(metadata=data)
+    assert _same_value(walk.metadata_get(clip.metadata, key), clip.metadata.get(key))
+    assert walk.metadata_get(data, key) == data.get(key)
+    assert walk.bridge_meta(clip) == _plain_bridge_meta(clip)
+
+
+def _same_value(got: Any, want: Any) -> bool:
+    if isinstance(got, Mapping) and isinstance(want, Mapping):
+        return dict(got) == dict(want)
+    return bool(got == want)
+
+
+def test_metadata_get_edges() -> None:
+    assert walk.metadata_get(None, "x") is None
+    assert walk.metadata_get({}, "x") is None
+    assert walk.bridge_meta(otio.schema.Clip(metadata={"kling_bridge": "not a mapping"})) == {}
+    assert walk.bridge_meta(object()) == {}
+
+
+def _schemas(document: Any) -> set[str]:
+    """Every ``OTIO_SCHEMA`` in parsed OTIO JSON."""
+    if isinstance(document, dict):
+        found = {document["OTIO_SCHEMA"]} if "OTIO_SCHEMA" in document else set()
+        return found.union(*(_schemas(v) for v in document.values()))
+    if isinstance(document, list | tuple):
+        return set().union(*(_schemas(v) for v in document))
+    return set()
+
+
+def test_json_schema_versions_are_otios_own(samples: Path) -> None:
+    """The OTIO JSON the bridge writes (new tracks) and has OTIO read in one go (the FCPXML
+    reader's timeline) is in the schema versions this OpenTimelineIO writes: an upgrade that
+    changes one fails here, before a stale document reaches an editor."""
+    current = {f"{name}.{version}" for name, version in otio.core.type_version_map().items()}
+    current |= {"TimeRange.1", "RationalTime.1"}
+    built = build("23.976")
+    made = results_for(select(built.timeline, Criteria(all_clips=True, handles=6)))
+    written = _schemas(json.loads(json.dumps(results.track_documents(made))))
+    assert written >= {"Track.1", "Clip.2", "ExternalReference.1"} and written <= current
+    assert set(results.SCHEMAS.values()) <= current
+    loaded: list[str] = []
+    reader = otio.adapters.otio_json.read_from_string
+    with mock.patch.object(fcpxml_read.otio.adapters.otio_json, "read_from_string",
+                           lambda text: loaded.append(text) or reader(text)):
+        for name in ("fcp111_2997df_compound_retime.fcpxml", "fcp111_60_transitions_conform"
+                     ".fcpxml", "fcp113_2398_audition.fcpxml"):
+            fcpxml_read.read_fcpxml((samples / name).read_text(encoding="utf-8"))
+    read = set().union(*(_schemas(json.loads(text)) for text in loaded))
+    assert read >= {"Timeline.1", "Stack.1", "Track.1", "Clip.2", "Gap.1", "Marker.2",
+                    "Transition.1", "LinearTimeWarp.1", "ExternalReference.1"}
+    assert read <= current
 
 
 # --------------------------------------------------------------------------- hand-built
@@ -175,15 +229,15 @@ def test_hand_built_cuts(label: str, criteria: Criteria) -> None:
     built = build(label)
     chosen = _same_selection(built.timeline, criteria)
     rate = exact_rate(built.rate)
-    assert [row for row in walk_rows(built.timeline, rate)] == reference.items(
-        built.timeline, rate)
+    assert walk_rows(built.timeline, rate) == reference.items(built.timeline, rate)
     if isinstance(chosen, Selection):
         _same_result(built.timeline, chosen)
 
 
 def walk_rows(timeline: otio.schema.Timeline, rate: Fraction) -> list[tuple[Any, ...]]:
     return [(kind, number, index, track.name, item.name, start, length)
-            for kind, number, index, track, item, start, length in walk.items(timeline, rate)]
+            for kind, number, index, track, item, start, length
+            in walk.placed_items(timeline, rate)]
 
 
 # --------------------------------------------------------------------------- the samples

@@ -113,7 +113,7 @@ def test_tracks_spliced_into_the_document(label: str, zero: bool) -> None:
     selection = select(read.timeline, Criteria(all_clips=True, handles=6))
     results = results_for(selection, handle_before=True) + results_for(
         selection, look="anime", variant=1)
-    result = splice_otio(original, results)
+    result = splice_otio(original, results).decode("utf-8")
     piece = _check(original, result, results, exact_rate(built.rate))
     check_golden(f"otio_{label}_{'00' if zero else '01'}h.otio.inserted", piece + "\n")
 
@@ -125,7 +125,7 @@ def test_real_exports(name: str, samples: Path) -> None:
     read = read_timeline(path, check_media=False)
     selection = select(read.timeline, Criteria(all_clips=True))
     results = results_for(selection, out_dir="/Volumes/Out")
-    result = splice_otio(original, results)
+    result = splice_otio(original, results).decode("utf-8")
     rate = exact_rate(read.timeline.tracks[0][0].source_range.duration.rate)
     piece = _check(original, result, results, rate)
     check_golden(f"{name}.inserted", piece + "\n")
@@ -172,7 +172,7 @@ def test_documents_in_another_key_order_take_the_general_route() -> None:
     compact = json.dumps(json.loads(JSON(built.timeline)), sort_keys=True)
     read = read_timeline_text(compact, check_media=False)
     results = results_for(select(read.timeline, Criteria(all_clips=True)))
-    result = splice_otio(compact, results)
+    result = splice_otio(compact, results).decode("utf-8")
     _check(compact, result, results, Fraction(25))
 
 

@@ -2,7 +2,8 @@
 
 ``daemon.json`` in the config dir holds ``host``, ``port``, ``token``, ``pid``, ``version``
 and ``started_at``. It is created 0600 from the first byte (never world-readable, even for
-an instant) under a temp name and renamed, so a reader never sees half a file.
+an instant) under a temp name and renamed (:mod:`kling_bridge.atomic`), so a reader never
+sees half a file.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text
+
 
 def write_discovery(path: Path, *, host: str, port: int, token: str, version: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "host": host,
         "port": port,
@@ -26,19 +28,7 @@ def write_discovery(path: Path, *, host: str, port: int, token: str, version: st
         "started_at": time.time(),
         "url": f"http://{'[' + host + ']' if ':' in host else host}:{port}/v1/",
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)  # in case a umask or ACL widened it
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text(path, json.dumps(data), private=True)
 
 
 def read_discovery(path: Path) -> dict[str, Any] | None:

@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import time
@@ -30,6 +29,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from ..atomic import write_bytes, write_text
 from .base import HostingError
 
 _JOB = re.compile(r"^[0-9a-f]{32}$")
@@ -44,11 +44,8 @@ def load_key(path: Path) -> bytes:
             return key
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
+    write_bytes(path, key, private=True)
     return key
 
 
@@ -150,10 +147,7 @@ class SignedLinkHost:
         if token is None:
             token = secrets.token_hex(8)
             data["files"][token] = {"path": resolved, "name": path.name}
-            self.registry.mkdir(parents=True, exist_ok=True)
-            tmp = manifest.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data), "utf-8")
-            os.replace(tmp, manifest)
+            write_text(manifest, json.dumps(data))
         exp = int(time.time()) + self.ttl
         sig = self._sign(job, token, exp)
         return f"{base}m/{job}/{token}/{quote(path.name)}?e={exp}&s={sig}"

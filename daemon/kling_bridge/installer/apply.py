@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .. import __version__
+from ..atomic import atomic_output, write_bytes
 from . import manifest as mf
 from .layout import Layout
 from .plan import Command, Outcome, Plan, Symlink, WriteFile, sha256
@@ -103,15 +104,11 @@ def _missing_parents(path: Path) -> list[Path]:
 
 
 def _write(action: WriteFile | Symlink) -> None:
-    tmp = action.path.with_name(f".{action.path.name}.{os.getpid()}.kling-tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
     if isinstance(action, Symlink):
-        os.symlink(action.target, tmp)
+        with atomic_output(action.path) as tmp:
+            os.symlink(action.target, tmp)
     else:
-        tmp.write_bytes(action.data)
-        os.chmod(tmp, action.mode)
-    os.replace(tmp, action.path)
+        write_bytes(action.path, action.data, mode=action.mode)
 
 
 # ---------------------------------------------------------------- install

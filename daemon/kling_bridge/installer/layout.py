@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..config import APP, Paths
+from ..paths import APP, Paths
 
 OSName = Literal["linux", "macos", "windows"]
 OS_NAMES: tuple[OSName, ...] = ("linux", "macos", "windows")
@@ -111,10 +111,7 @@ class Layout:
     def bridge(self) -> Paths:
         """The bridge's config/data/cache/log folders, as ``Paths.resolve`` finds them there."""
         root = self.env.get("KLING_BRIDGE_HOME", "").strip()
-        if root:
-            r = Path(root).expanduser()
-            return Paths(r / "config", r / "data", r / "cache", r / "logs")
-        return self.platform_bridge
+        return Paths.under(Path(root).expanduser()) if root else self.platform_bridge
 
     @property
     def platform_bridge(self) -> Paths:

@@ -1,36 +1,27 @@
 """Cost before spending: estimates from a job's spec, and the budget caps.
 
 The API must show a price *before* a job is prepared (fitting a 40 s clip takes time), so
-this module predicts the provider requests a spec will become -- the same segment split the
-media fitter makes (balanced segments within the provider's maximum, each padded to its
-minimum) -- and asks the provider to price them. After preparation the engine prices the
+this module predicts the provider requests a spec will become -- the media fitter's own
+split (:func:`kling_bridge.media.fit.planned_seconds`) -- and asks the provider to price
+them. After preparation the engine prices the
 real requests again and enforces the caps on that figure, before anything is sent.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..media.fit import planned_seconds
 from ..providers.base import (
     AudioMode,
     Cost,
-    InputLimits,
     Operation,
     Provider,
     Resolution,
     TaskRequest,
 )
-from ..specs import GenerateSpec, JobSpec, LipsyncSpec, RestyleSpec
-
-
-def segment_seconds(seconds: float, limits: InputLimits) -> list[float]:
-    """How a clip of ``seconds`` is billed: balanced segments, each at least the minimum."""
-    usable_max = math.floor(limits.video_max_seconds)  # whole seconds keep segments safe
-    count = max(1, math.ceil(seconds / usable_max))
-    each = seconds / count
-    return [max(limits.video_min_seconds, each)] * count
+from ..specs import GenerateSpec, InputLimits, JobSpec, LipsyncSpec, RestyleSpec
 
 
 def predicted_requests(spec: JobSpec, limits: InputLimits) -> list[TaskRequest]:
@@ -46,7 +37,7 @@ def predicted_requests(spec: JobSpec, limits: InputLimits) -> list[TaskRequest]:
                 resolution=Resolution(spec.resolution),
                 audio_mode=audio,
             )
-            for s in segment_seconds(spec.source.seconds, limits)
+            for s in planned_seconds(spec.source, limits)
         ]
     if isinstance(spec, GenerateSpec):
         duration = sum(s.duration for s in spec.shots) if spec.shots else spec.duration

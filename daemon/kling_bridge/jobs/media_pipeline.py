@@ -13,7 +13,6 @@ import asyncio
 import glob
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..atomic import link_or_copy, write_text
 from ..config import Paths
 from ..media import pictures
 from ..media.conform import ConformOptions, GeneratedTarget, aconform, aconform_generated
@@ -29,7 +29,6 @@ from ..media.extract import adetect_scene_cuts, aextract
 from ..media.fit import FitPlan, plan_fit, scene_windows
 from ..media.presets import PresetLibrary, kling_prompt, load_presets, look_words
 from ..media.probe import MediaInfo, probe, require_motion_video
-from ..media.run import link_or_copy
 from ..providers.base import AudioMode, Operation, Resolution, TaskRequest
 from ..specs import (
     GenerateSpec,
@@ -56,12 +55,7 @@ def _pipeline_error(exc: MediaError) -> PipelineError:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:  # a full or read-only disk leaves no temp name behind
-        tmp.unlink(missing_ok=True)
+    write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ conforms exactly what was sent.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -307,6 +308,40 @@ def plan_geometry(
 # --- the plan ---------------------------------------------------------------------------
 
 
+def seconds_window(limits: InputLimits) -> tuple[Fraction, Fraction]:
+    """The shortest and longest provider input planned for: the provider's window with
+    :data:`DURATION_MARGIN` kept inside each end."""
+    return (Fraction(limits.video_min_seconds + DURATION_MARGIN).limit_denominator(1000),
+            Fraction(limits.video_max_seconds - DURATION_MARGIN).limit_denominator(1000))
+
+
+def frame_window(clock: Fraction, limits: InputLimits) -> tuple[int, int]:
+    """The fewest and most source frames (laid at ``clock``) one provider input carries."""
+    lo, hi = seconds_window(limits)
+    return math.ceil(lo * clock), math.floor(hi * clock)
+
+
+def segment_count(frames: int, max_frames: int) -> int:
+    """The split rule: the fewest pieces of at most ``max_frames`` (balanced by
+    :func:`balanced_cuts`)."""
+    return max(1, math.ceil(frames / max_frames))
+
+
+def planned_seconds(source: SourceRange, limits: InputLimits) -> list[float]:
+    """Seconds of each provider input :func:`plan_fit` will make of ``source``, known
+    without its media -- for a price shown before anything is prepared. The same window,
+    clock and split as the plan; pieces under the minimum are held (or padded from handles)
+    up to it, as the plan does."""
+    rate = source.fps
+    clock = restamp_rate(rate, limits) or rate
+    min_src, max_src = frame_window(clock, limits)
+    n = max(1, source.frame_count)
+    count = segment_count(n, max_src)
+    cuts = balanced_cuts(n, count, min_len=min_src, max_len=max_src)
+    bounds = [0, *cuts, n]
+    return [float(max(b - a, min_src) / clock) for a, b in itertools.pairwise(bounds)]
+
+
 def check_range(source: SourceRange, media: MediaInfo) -> None:
     """Refuse a range that is not wholly inside the file, naming both."""
     v = media.video
@@ -360,10 +395,8 @@ def plan_fit(
         notes.append(f"deinterlaced ({v.field_order})")
 
     n = source.frame_count
-    min_s = Fraction(limits.video_min_seconds + DURATION_MARGIN).limit_denominator(1000)
-    max_s = Fraction(limits.video_max_seconds - DURATION_MARGIN).limit_denominator(1000)
-    min_src = math.ceil(min_s * clock)
-    max_src = math.floor(max_s * clock)
+    min_s, _ = seconds_window(limits)
+    min_src, max_src = frame_window(clock, limits)
     hb = max(0, min(source.handle_before, source.start_frame))
     ha = max(0, min(source.handle_after, v.frame_count - source.start_frame - n))
     used_b = used_a = 0
@@ -379,7 +412,7 @@ def plan_fit(
 
     segments: list[Segment] = []
     if w_frames > max_src:
-        count = math.ceil(w_frames / max_src)
+        count = segment_count(w_frames, max_src)
         rel_cuts = tuple(c - w_start for c in scene_cuts if w_start < c < w_start + w_frames)
         cuts = balanced_cuts(w_frames, count, min_len=min_src, max_len=max_src,
                              scene_cuts=rel_cuts)

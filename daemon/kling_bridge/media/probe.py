@@ -6,36 +6,28 @@ so the facts that decide a frame-exact round trip are *measured*: one demux pass
 video packets (no decoding, constant memory) gives the frame count, the true frame
 duration and whether the timing is variable.
 
-Bad input is refused here, before anything is planned, with a :mod:`.errors` exception
-that names the file and says what to do.
+The quicker facts a provider's rules check (headers only) and the one cache both live in
+:mod:`.facts`. Bad input is refused here, before anything is planned, with a
+:mod:`.errors` exception that names the file and says what to do.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import os
-import stat
 import subprocess
 import tempfile
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from ..children import child
-from ..fileguard import kind_of, path_problem
-from .errors import (
-    FfmpegFailed,
-    MediaCorrupt,
-    MediaEmpty,
-    MediaMissing,
-    MediaUnreadable,
-    NotAVideo,
-)
-from .run import ffprobe_bin, run
+from . import facts
+from .errors import MediaCorrupt, NotAVideo
+from .facts import STILL_FORMATS, check_readable, reason, remembered
+from .run import ffprobe_bin
 
 #: Rates editors use; a measured rate within 0.2 % of one of these *is* that rate.
 STANDARD_RATES: tuple[Fraction, ...] = (
@@ -45,8 +37,6 @@ STANDARD_RATES: tuple[Fraction, ...] = (
     Fraction(15000, 1001), Fraction(8), Fraction(10), Fraction(16), Fraction(18),
 )
 
-_STILL_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
-                  "gif", "gif_pipe", "j2k_pipe", "jpegxl_pipe", "qoi_pipe"}
 _STILL_CODECS = {"png", "mjpeg", "jpeg2000", "webp", "bmp", "tiff", "gif", "jpegxl", "qoi"}
 _REORDER_DEPTH = 32  # B-frame reordering window when sorting packet timestamps
 
@@ -146,7 +136,7 @@ class MediaInfo:
         v = self.video
         if v is None:
             return False
-        return self.format_name in _STILL_FORMATS or (
+        return self.format_name in STILL_FORMATS or (
             v.codec in _STILL_CODECS and v.frame_count <= 1
         )
 
@@ -181,52 +171,6 @@ class MediaInfo:
 
 def _even(n: int) -> int:
     return max(2, n - (n % 2))
-
-
-def check_readable(path: str | Path) -> Path:
-    """Refuse a missing, empty or unreadable path before ffprobe makes a vaguer complaint."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise MediaMissing(p, "file not found", "check the path; the media may be offline or "
-                           "was moved (relink it in your editor)") from None
-    except OSError as exc:
-        raise MediaUnreadable(p, f"cannot be read ({exc.strerror})",
-                              "check the drive is mounted and you have permission") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise MediaUnreadable(p, "is a folder, not a media file", "choose the clip itself")
-    kind = kind_of(st.st_mode)
-    problem = path_problem(os.path.realpath(p))
-    if kind is not None or problem:
-        # A device streams for ever, a FIFO blocks ffprobe, /proc files claim 0 bytes.
-        raise MediaUnreadable(p, f"is {kind or 'a system file'}, not a media file",
-                              "choose the clip itself (a regular file)")
-    if not os.access(p, os.R_OK):
-        raise MediaUnreadable(p, "permission denied", "make the file readable for your user")
-    if st.st_size == 0:
-        raise MediaEmpty(p, "file is empty (0 bytes)",
-                         "the copy or render that made it did not finish; export it again")
-    return p
-
-
-def _probe_json(p: Path) -> dict[str, Any]:
-    args = [ffprobe_bin(), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(p)]
-    try:
-        out = run(args, subject=p, what="ffprobe")
-    except FfmpegFailed as exc:
-        raise MediaCorrupt(
-            p, f"not a readable media file ({_reason(exc.detail)})",
-            "if it is a video, it may be truncated or damaged: copy or export it again",
-        ) from None
-    data: dict[str, Any] = json.loads(out or "{}")
-    return data
-
-
-def _reason(detail: str) -> str:
-    line = detail.splitlines()[-1] if detail else "unknown error"
-    # ffprobe prefixes "path: " -- the message already names the file.
-    return line.split(": ", 1)[-1] if ": " in line else line
 
 
 @dataclass
@@ -283,7 +227,7 @@ def _scan_packets(p: Path, stream_index: int) -> _PacketScan:
     while heap:
         take(heapq.heappop(heap))
     if proc.returncode != 0 or err.strip():
-        scan.truncated_error = _reason(err.strip())
+        scan.truncated_error = reason(err.strip())
     return scan
 
 
@@ -344,32 +288,11 @@ def _float(value: Any, default: float = 0.0) -> float:
         return default
 
 
-#: Measured files, newest last, keyed by the file's identity and version (device, inode,
-#: size, mtime): one job probes the same source, fitted input and answer several times
-#: (fit, checks, conform, preview), and each probe is a process plus a pass over every
-#: packet. Files the bridge writes are renamed into place (a new inode), so a rewrite is
-#: never mistaken for the file measured before.
-_MEASURED: OrderedDict[tuple[str, int, int, int, int], MediaInfo] = OrderedDict()
-_MEASURED_MAX = 256
-_MEASURED_LOCK = threading.Lock()  # probes run in worker threads
-
-
 def probe(path: str | Path, *, require_video: bool = True) -> MediaInfo:
-    """Measure ``path`` (once per version of the file). Raises a :class:`MediaError` for
-    anything an editor must fix."""
+    """Measure ``path`` (once per version of the file: :func:`.facts.remembered`). Raises a
+    :class:`MediaError` for anything an editor must fix."""
     p = check_readable(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    with _MEASURED_LOCK:
-        info = _MEASURED.get(key)
-        if info is not None:
-            _MEASURED.move_to_end(key)
-    if info is None:
-        info = _measure(p)
-        with _MEASURED_LOCK:
-            _MEASURED[key] = info
-            while len(_MEASURED) > _MEASURED_MAX:
-                _MEASURED.popitem(last=False)
+    info = remembered(p, "measured", _measure)
     if info.video is None and require_video:
         raise NotAVideo(p, "is audio only (no video stream)",
                         "choose a video clip; audio files are for lip-sync dialogue")
@@ -378,7 +301,7 @@ def probe(path: str | Path, *, require_video: bool = True) -> MediaInfo:
 
 def _measure(p: Path) -> MediaInfo:
     """One ffprobe of the streams and one demux pass over the video packets."""
-    data = _probe_json(p)
+    data = facts.ffprobe_json(p)
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
     vstreams = [s for s in streams if s.get("codec_type") == "video"
@@ -395,7 +318,7 @@ def _measure(p: Path) -> MediaInfo:
         if scan.count == 0:
             raise MediaCorrupt(p, "has a video stream but no frames could be read",
                                "the file is truncated or damaged: copy or export it again")
-        if scan.truncated_error and fmt.get("format_name", "") not in _STILL_FORMATS:
+        if scan.truncated_error and fmt.get("format_name", "") not in STILL_FORMATS:
             raise MediaCorrupt(p, f"is damaged ({scan.truncated_error})",
                                "the file is truncated or damaged: copy or export it again")
         rate, vfr = _rate_and_vfr(vs, scan, tb)

@@ -3,7 +3,8 @@
 Every media operation ends here, so three promises are kept in one place: the daemon's
 event loop never blocks (``arun`` uses an asyncio subprocess and kills it on cancel),
 memory stays flat (only a bounded tail of stderr is kept), and no half-written file ever
-carries a final name (``atomic_output`` writes beside the target and renames).
+carries a final name (``atomic_output``: :mod:`kling_bridge.atomic` writes beside the
+target, flushes and renames).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import shutil
 import subprocess
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .. import atomic
 from ..children import BACKGROUND_NICE, achild, child
 from .errors import FfmpegFailed, ToolMissing
 
@@ -107,31 +108,11 @@ async def arun(
         )
 
 
-def temp_sibling(dest: Path) -> Path:
-    """A hidden name beside ``dest`` that keeps its extension (ffmpeg picks the muxer by it)."""
-    return dest.with_name(f".{dest.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{dest.suffix}")
-
-
 @contextlib.contextmanager
 def atomic_output(dest: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``dest``; rename it over ``dest`` only if the block succeeds."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_sibling(dest)
-    try:
+    """:func:`kling_bridge.atomic.atomic_output` for an ffmpeg output: a run that ends well
+    but writes nothing is a failure naming ``dest``, not a silent no-op."""
+    with atomic.atomic_output(dest) as tmp:
         yield tmp
         if not tmp.exists():
             raise FfmpegFailed(dest, "no output was written")
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def link_or_copy(src: Path, dest: Path) -> Path:
-    """Place ``src`` at ``dest`` atomically: a hard link when possible, else a copy."""
-    with atomic_output(dest) as tmp:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-    return dest

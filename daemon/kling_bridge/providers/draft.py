@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -27,13 +26,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..atomic import link_or_copy, write_text
 from ..config import Paths
 from ..media import draft_refs, drafts
 from ..media.errors import MediaError
 from ..media.looks import draft_graph
 from ..media.presets import PresetLibrary, load_presets
 from ..media.probe import probe
-from ..media.run import ffmpeg_bin, link_or_copy
+from ..media.run import ffmpeg_bin
 from ..specs import Shot
 from .base import (
     ZERO,
@@ -230,13 +230,7 @@ class DraftProvider:
         return self.root / "keys" / f"{safe}.json"
 
     def _write_json(self, path: Path, data: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-        try:
-            tmp.write_text(json.dumps(data), encoding="utf-8")
-            os.replace(tmp, path)
-        finally:  # a full or read-only disk leaves no temp name behind
-            tmp.unlink(missing_ok=True)
+        write_text(path, json.dumps(data))
 
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         try:

@@ -126,8 +126,7 @@ def _spliced(document: Document, results: list[ResultClip]) -> list[ResultFile] 
     fmt = document.format
     if fmt == "otio_json":
         try:
-            return [ResultFile(splice_otio(text, results, name=document.name).encode("utf-8"),
-                               fmt)]
+            return [ResultFile(splice_otio(text, results, name=document.name), fmt)]
         except TimelineError:
             return None  # a bin or a bare track, not a Timeline: the adapter route
     if fmt == "fcp_xml":

@@ -26,7 +26,7 @@ from xml.etree.ElementTree import ParseError
 
 import opentimelineio as otio
 
-from kling_bridge.fileguard import read_capped
+from kling_bridge.fileguard import UnsafeFile, read_capped
 from kling_bridge.timeline import quirks
 from kling_bridge.timeline.errors import ClipIssue, TimelineError
 from kling_bridge.timeline.paths import path_from_url, url_from_path
@@ -431,7 +431,9 @@ def _finish(
 ) -> ReadResult:
     timeline = _as_timeline(loaded, where, notes)
     notes.extend(quirks.normalise(timeline, fmt, drop_frame=drop[0] if drop else None,
-                                  snap=not rates_exact))
+                                  snap=not rates_exact,
+                                  carriers=text is None or (  # OTIO JSON keeps metadata
+                                      fmt != "otio_json" and quirks.may_carry_provenance(text))))
     if folder is not None and fmt not in ("otiod", "otioz") and _may_be_relative(text, fmt):
         moved = quirks.relative_media_from(timeline, str(folder))
         if moved:
@@ -468,6 +470,8 @@ def _adapter_errors(where: str, fmt: str) -> Iterator[None]:
         if exc.path is None:
             raise TimelineError(exc.problem, path=where, item=exc.item, hint=exc.hint) from exc
         raise
+    except UnsafeFile as exc:  # the file itself (a relative path, a FIFO, too large)
+        raise TimelineError(exc.problem, path=exc.path, hint=exc.hint or None) from exc
     except ParseError as exc:
         line, column = getattr(exc, "position", (0, 0))
         raise TimelineError(

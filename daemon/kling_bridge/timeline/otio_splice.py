@@ -35,20 +35,28 @@ _STACK_HEAD = (["OTIO_SCHEMA", "metadata", "name", "source_range", "effects", "m
                 "enabled", "color"])
 
 
-def splice_otio(text: str, results: Iterable[ResultClip], *, name: str = "timeline") -> str:
-    """``text`` (an OTIO Timeline document) with the results' tracks added after its last
-    track; everything else in it stays exactly as it was."""
+def splice_otio(text: str, results: Iterable[ResultClip], *, name: str = "timeline") -> bytes:
+    """The file of ``text`` (an OTIO Timeline document) with the results' tracks added after
+    its last track, as UTF-8 bytes (what OTIO writes); everything else in it stays exactly
+    as it was.
+
+    Bytes rather than text: the editor's document is usually ASCII and the new tracks are
+    not (the provenance note's ``·``), so joining them as text would widen every character
+    of a large document to two bytes, only to encode it back to UTF-8 for the file.
+    """
     style = _first_url(text)
     tracks = track_documents(results, style)
     if not tracks:
-        return text
+        return text.encode("utf-8")
     at = _children_end(text, name)
     before = at
     while before > 0 and text[before - 1] in " \t\r\n":
         before -= 1
     empty = text[before - 1] == "["
-    added = ", ".join(json.dumps(track, ensure_ascii=False) for track in tracks)
-    return text[:before] + ("" if empty else ", ") + added + text[before:]
+    added = ", ".join(json.dumps(track, ensure_ascii=False, check_circular=False)
+                      for track in tracks)  # plain data built here, without cycles
+    return b"".join([text[:before].encode("utf-8"), b"" if empty else b", ",
+                     added.encode("utf-8"), text[before:].encode("utf-8")])
 
 
 def _first_url(text: str) -> str:

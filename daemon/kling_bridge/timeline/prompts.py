@@ -27,10 +27,8 @@ from typing import Any
 import opentimelineio as otio
 
 from kling_bridge.specs import ClipRef, ConformTarget, GenerateSpec, Shot
-from kling_bridge.timeline.rates import rate_text
-from kling_bridge.timeline.walk import frames as _frames
-from kling_bridge.timeline.walk import items as _items
-from kling_bridge.timeline.walk import listed
+from kling_bridge.timeline.rates import frame_counter, rate_text
+from kling_bridge.timeline.walk import placed_items
 
 PROMPT_PREFIX = "kling:"
 DEFAULT_SECONDS = 5
@@ -62,10 +60,10 @@ def prompt_of(marker: Any, prefix: str) -> str | None:
 def _prompt_markers(timeline: otio.schema.Timeline, prefix: str,
                     rate: Fraction) -> list[_Prompt]:
     found: dict[tuple[int, int, str], _Prompt] = {}
-    clips: list[tuple[int, int, int]] = []  # (track number, record start, record end)
-    for kind, number, _i, _t, item, rec_start, rec_len in _items(timeline, rate):
-        if kind == otio.schema.TrackKind.Video and isinstance(item, otio.schema.Clip):
-            clips.append((number, rec_start, rec_start + rec_len))
+    at_rate = frame_counter(rate)
+    placed = list(placed_items(timeline, rate))
+    clips = [(p.number, p.start, p.start + p.length) for p in placed  # the video cuts
+             if p.kind == otio.schema.TrackKind.Video and isinstance(p.item, otio.schema.Clip)]
 
     def cut_end_at(frame: int) -> int | None:
         under = [(n, end) for n, begin, end in clips if begin <= frame < end]
@@ -79,22 +77,21 @@ def _prompt_markers(timeline: otio.schema.Timeline, prefix: str,
         m = _ASKED.match(text)
         if m and text[m.end():].strip():
             asked, text = float(m.group(1)), text[m.end():].strip()
-        start = offset + _frames(marker.marked_range.start_time, rate)
-        length = _frames(marker.marked_range.duration, rate)
+        start = offset + at_rate(marker.marked_range.start_time)
+        length = at_rate(marker.marked_range.duration)
         end = owner_end if owner_end is not None and owner_end > start else cut_end_at(start)
         found.setdefault((start, length, text),
                          _Prompt(text, start, length, marker.name, end, asked))
 
-    for marker in listed(timeline.tracks.markers):
+    for marker in timeline.tracks.markers:
         add(marker, 0)
-    for track in listed(timeline.tracks):
-        for marker in listed(track.markers):
+    for track in timeline.tracks:
+        for marker in track.markers:
             add(marker, 0)
-    for kind, _n, _i, _t, item, rec_start, rec_len in _items(timeline, rate):
-        del kind
-        for marker in listed(item.markers):
-            source_start = _frames(item.trimmed_range().start_time, rate)
-            add(marker, rec_start - source_start, rec_start + rec_len)
+    for where in placed:  # a clip's markers are in its source time
+        for marker in where.item.markers[:]:
+            source_start = at_rate(where.item.trimmed_range().start_time)
+            add(marker, where.start - source_start, where.start + where.length)
     return sorted(found.values(), key=lambda p: (p.start, p.length))
 
 

@@ -41,7 +41,7 @@ from kling_bridge.timeline.rates import (
     rational,
     snap_rate,
 )
-from kling_bridge.timeline.walk import gc_paused, listed, meta_value
+from kling_bridge.timeline.walk import metadata_get
 
 KEY = "kling_bridge"  # metadata namespace and provenance marker name
 EDL_COMMENT = "KLING_BRIDGE "  # before 0.2: a JSON record (still read)
@@ -118,12 +118,15 @@ def normalise(
     *,
     drop_frame: bool | None = None,
     snap: bool = True,
+    carriers: bool = True,
 ) -> list[str]:
     """Normalise a freshly read timeline in place; returns notes on what was assumed.
 
     ``drop_frame`` is what the source file said about its timecode (EDL ``FCM`` line, FCP
     XML ``displayformat``); it is kept in ``metadata["kling_bridge"]`` for the writers.
-    ``snap=False`` skips the rate walk when the reader already knows every rate is exact.
+    ``snap=False`` skips the rate walk when the reader already knows every rate is exact;
+    ``carriers=False`` skips looking for provenance in markers and comments when the
+    document's text shows it holds none (:func:`may_carry_provenance`).
     """
     notes: list[str] = []
     if drop_frame is not None:
@@ -138,7 +141,15 @@ def normalise(
         notes.append("frame rates snapped to exact SMPTE rates")
     if _edl_offsets_to_start(timeline):
         notes.append("record start moved from the EDL's track offset to the timeline start")
-    # carriers: looked for in every format when the hook cannot say which one it read
+    if carriers:  # looked for in every format when the hook cannot say which one it read
+        _lift_carriers(timeline, fmt)
+    if "Resolve_OTIO" in timeline.metadata:
+        notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
+    return notes
+
+
+def _lift_carriers(timeline: otio.schema.Timeline, fmt: str | None) -> None:
+    """Provenance kept in what a format keeps (see :mod:`.provenance`) back to metadata."""
     if fmt in (None, "cmx_3600"):
         _lift_edl_comments(timeline)
     if fmt in (None, "AAF"):
@@ -147,9 +158,14 @@ def normalise(
         _lift_log_notes(timeline)
     if fmt not in ("otio_json", "otioz", "otiod"):  # OTIO's own formats keep metadata
         _lift_provenance_markers(timeline)
-    if "Resolve_OTIO" in timeline.metadata:
-        notes.append("DaVinci Resolve OTIO export (bare media paths, 01:00:00:00 start)")
-    return notes
+
+
+def may_carry_provenance(text: str) -> bool:
+    """Whether a document's text can hold a record the bridge wrote: every record names its
+    job (``job_id: ...`` in a marker or comment, ``"job_id"`` in an older JSON record,
+    ``kling_bridge.job_id`` in FCPXML metadata), so one look at the text answers for
+    thousands of markers."""
+    return "job_id" in text
 
 
 def relative_media_from(timeline: otio.schema.Timeline, folder: str) -> int:
@@ -158,7 +174,7 @@ def relative_media_from(timeline: otio.schema.Timeline, folder: str) -> int:
     Returns how many references changed."""
     base = folder.replace("\\", "/")
     changed = 0
-    for clip, _track in _clips_with_tracks(timeline.tracks, ""):
+    for clip in timeline.find_clips():
         url = getattr(clip.media_reference, "target_url", "")
         local = path_from_url(url) if url else None
         if not local or _absolute(local):
@@ -183,29 +199,20 @@ def _absolute(path: str) -> bool:
 def media_issues(
     timeline: otio.schema.Timeline, exists: Callable[[str], bool]
 ) -> list[ClipIssue]:
-    """Clips whose media cannot be found on this machine (reported, never fatal)."""
-    with gc_paused():
-        return _media_issues(timeline, exists)
-
-
-def _media_issues(
-    timeline: otio.schema.Timeline, exists: Callable[[str], bool]
-) -> list[ClipIssue]:
+    """Clips whose media cannot be found on this machine (reported, never fatal), each
+    with the name of the track it is on."""
     issues: list[ClipIssue] = []
     seen: dict[str, tuple[str | None, bool]] = {}  # url -> (path, exists): media repeats
-    external = otio.schema.ExternalReference
-    for clip, track in _clips_with_tracks(timeline.tracks, ""):
+    for clip in timeline.find_clips():
         ref = clip.media_reference
-        if type(ref) is external:  # the usual case, answered by one comparison
-            url = ref.target_url
-        elif isinstance(ref, otio.schema.GeneratorReference):
+        if isinstance(ref, otio.schema.GeneratorReference):
             continue
-        elif isinstance(ref, otio.schema.MissingReference) or ref is None:
+        track = _track_name(clip)
+        if isinstance(ref, otio.schema.MissingReference) or ref is None:
             issues.append(ClipIssue(clip.name or "<unnamed>", "offline: the editor exported no "
                                     "media path for it; relink it before exporting", track))
             continue
-        else:
-            url = getattr(ref, "target_url", "")
+        url = getattr(ref, "target_url", "")
         if not url:
             continue
         if url not in seen:
@@ -221,24 +228,12 @@ def _media_issues(
     return issues
 
 
-def _clips_with_tracks(composition: Any, track: str) -> Iterator[tuple[Any, str]]:
-    """Every clip as ``find_clips`` orders them (depth first), with the name of the track
-    holding it (the nearest one, for clips nested in a compound) -- one walk instead of a
-    climb up the parents for each clip."""
-    if isinstance(composition, otio.schema.Track):
-        track = composition.name
-    clip_type = otio.schema.Clip
-    for child in listed(composition):
-        kind = type(child)
-        if kind is clip_type:  # most children: no isinstance walk up the class tree
-            yield child, track
-            continue
-        if kind is otio.schema.Gap:
-            continue
-        if isinstance(child, clip_type):
-            yield child, track
-        if isinstance(child, otio.core.Composition):
-            yield from _clips_with_tracks(child, track)
+def _track_name(item: Any) -> str:
+    """The name of the track holding ``item`` (the nearest, for a clip in a compound)."""
+    parent = item.parent()
+    while parent is not None and not isinstance(parent, otio.schema.Track):
+        parent = parent.parent()
+    return str(parent.name) if parent is not None else ""
 
 
 def _walk(root: Any) -> Iterator[Any]:
@@ -285,7 +280,7 @@ def _snap_rates(timeline: otio.schema.Timeline) -> bool:
         rng = _snap_range(item.source_range)
         if rng is not None:
             item.source_range, changed = rng, True
-        for marker in listed(item.markers):
+        for marker in item.markers[:]:
             mrng = _snap_range(marker.marked_range)
             if mrng is not None:
                 marker.marked_range, changed = mrng, True
@@ -320,7 +315,7 @@ def _edl_offsets_to_start(timeline: otio.schema.Timeline) -> bool:
 def _fcp_switched_off(timeline: otio.schema.Timeline) -> bool:
     """``<enabled>FALSE</enabled>`` on FCP 7 clip items and tracks -> ``enabled = False``."""
     found = False
-    for track in listed(timeline.tracks):
+    for track in timeline.tracks:
         if _fcp_false(track):
             track.enabled = False
             found = True
@@ -336,15 +331,17 @@ def _fcp_marker_comments(timeline: otio.schema.Timeline) -> None:
     """A marker's ``<comment>`` (where Premiere keeps its note, and an editor writes
     ``kling: ...``) is only metadata to the adapter: it becomes the marker's comment."""
     for holder in [timeline.tracks, *timeline.tracks.find_children()]:
-        for marker in listed(getattr(holder, "markers", [])):
-            fcp = meta_value(marker.metadata, "fcp_xml")
+        if not isinstance(holder, otio.core.Item):
+            continue  # a transition has no markers
+        for marker in holder.markers[:]:
+            fcp = metadata_get(marker.metadata, "fcp_xml")
             comment = fcp.get("comment") if isinstance(fcp, Mapping) else None
             if isinstance(comment, str) and comment and not marker.comment:
                 marker.comment = comment
 
 
 def _fcp_false(item: Any) -> bool:
-    fcp = meta_value(getattr(item, "metadata", None), "fcp_xml")
+    fcp = metadata_get(getattr(item, "metadata", None), "fcp_xml")
     value = fcp.get("enabled") if isinstance(fcp, Mapping) else None
     return isinstance(value, str) and value.strip().upper() == "FALSE"
 
@@ -352,7 +349,7 @@ def _fcp_false(item: Any) -> bool:
 def _lift_log_notes(timeline: otio.schema.Timeline) -> None:
     """The record the FCP 7 splice writes in a new clip item's ``<logginginfo><lognote>``."""
     for clip in timeline.find_clips():
-        fcp = meta_value(clip.metadata, "fcp_xml")
+        fcp = metadata_get(clip.metadata, "fcp_xml")
         logging = fcp.get("logginginfo") if isinstance(fcp, Mapping) else None
         if not isinstance(logging, Mapping):
             continue
@@ -363,7 +360,7 @@ def _lift_log_notes(timeline: otio.schema.Timeline) -> None:
 
 def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
-        cmx = meta_value(clip.metadata, "cmx_3600")
+        cmx = metadata_get(clip.metadata, "cmx_3600")
         if not cmx or not cmx.get("comments"):
             continue
         kept = []
@@ -382,7 +379,7 @@ def _lift_edl_comments(timeline: otio.schema.Timeline) -> None:
 
 def _lift_aaf_comments(timeline: otio.schema.Timeline) -> None:
     for clip in timeline.find_clips():
-        aaf = meta_value(clip.metadata, "AAF")
+        aaf = metadata_get(clip.metadata, "AAF")
         comments = aaf.get("UserComments") if isinstance(aaf, Mapping) else None
         if not isinstance(comments, Mapping):
             continue

@@ -33,7 +33,10 @@ def snap_rate(rate: float) -> float:
     return rate
 
 
-@lru_cache(maxsize=256)
+# Rates come as floats (OTIO), Fractions and text: ``typed`` keeps 25.0 and Fraction(25)
+# apart in the caches. Equal, they would share an entry, but every look-up of one would
+# compare it with the other through Fraction's own ``==`` (about 10 us).
+@lru_cache(maxsize=256, typed=True)
 def exact_rate(rate: float | Fraction | str) -> Fraction:
     """``23.976`` -> ``Fraction(24000, 1001)``; ``25.0`` -> ``Fraction(25)``."""
     if isinstance(rate, str):
@@ -68,6 +71,35 @@ def frames(time: otio.opentime.RationalTime, rate: float | Fraction) -> int:
         int(time.value)
     )
     return round(value * target / source)
+
+
+class FrameCounter:
+    """Counts OTIO times in whole frames of one rate: ``at_24(clip.duration())``.
+
+    Nearly every time in a timeline is already at the rate it is counted in (a clip's at its
+    track's, a media range at its file's): that is a rounding of its value. Any other time
+    is converted exactly by :func:`frames`. A counter is made once per rate
+    (:func:`frame_counter`), since OTIO holds rates as floats and the comparison needs one.
+    """
+
+    __slots__ = ("fps", "rate", "text")
+
+    def __init__(self, rate: Fraction) -> None:
+        self.rate = rate
+        self.fps = float(rate)  # the float OTIO holds for this rate
+        self.text = rate_text(rate)
+
+    def __call__(self, time: otio.opentime.RationalTime) -> int:
+        if time.rate == self.fps:
+            value: float = time.value
+            return round(value)
+        return frames(time, self.rate)
+
+
+@lru_cache(maxsize=64, typed=True)
+def frame_counter(rate: float | Fraction | str) -> FrameCounter:
+    """The :class:`FrameCounter` of ``rate`` (any spelling; snapped to the exact rate)."""
+    return FrameCounter(exact_rate(rate))
 
 
 def rational(count: int, rate: float | Fraction) -> otio.opentime.RationalTime:

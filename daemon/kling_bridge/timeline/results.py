@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -45,7 +45,7 @@ from kling_bridge.timeline.placement import (
     source_in,
 )
 from kling_bridge.timeline.rates import exact_rate
-from kling_bridge.timeline.walk import bridge_meta, gc_paused, listed
+from kling_bridge.timeline.walk import bridge_meta
 
 __all__ = ["BROLL_TRACK", "KEY", "ResultClip", "apply_results", "new_clips",
            "track_documents", "url_style"]
@@ -71,8 +71,8 @@ def apply_results(
         holder = otio.adapters.otio_json.read_from_string(json.dumps({
             "OTIO_SCHEMA": "SerializableCollection.1", "metadata": {}, "name": "",
             "children": tracks}))
-        loaded = listed(holder)
-        del holder[:]
+        loaded = holder[:]
+        del holder[:]  # a track belongs to one parent at a time
         output.tracks.extend(loaded)
     return output
 
@@ -84,13 +84,12 @@ def track_documents(results: Iterable[ResultClip], style: str = "file:") -> list
     ``style`` is a media URL of the editor's timeline: result paths are written bare where
     the editor wrote bare paths (Resolve), as percent-encoded ``file:`` URLs otherwise.
     """
-    with gc_paused():
-        return [_track(planned, style) for planned in plan_tracks(results)]
+    return [_track(planned, style) for planned in plan_tracks(results)]
 
 
 def url_style(timeline: otio.schema.Timeline) -> str:
     """The first clip's media URL (depth first), or ``file:`` when no clip has one."""
-    for clip in _clips_depth_first(timeline.tracks):
+    for clip in timeline.find_clips():
         url = getattr(clip.media_reference, "target_url", "")
         if url:
             return str(url)
@@ -99,12 +98,7 @@ def url_style(timeline: otio.schema.Timeline) -> str:
 
 def new_clips(timeline: otio.schema.Timeline) -> list[otio.schema.Clip]:
     """Clips the bridge added (they carry a job id), in track order."""
-    found = []
-    for clip in timeline.find_clips():
-        meta = bridge_meta(clip)
-        if isinstance(meta, Mapping) and meta.get("job_id"):
-            found.append(clip)
-    return found
+    return [clip for clip in timeline.find_clips() if bridge_meta(clip).get("job_id")]
 
 
 # --------------------------------------------------------------------------- building
@@ -174,11 +168,3 @@ def _clip(result: ResultClip, length: int, rate: float, bare: bool) -> dict[str,
 def _float_rate(text: str) -> float:
     """``"24000/1001"`` -> the float OTIO writes for it (asked for every new clip)."""
     return float(exact_rate(text))
-
-
-def _clips_depth_first(composition: Any) -> Iterable[otio.schema.Clip]:
-    for child in listed(composition):
-        if isinstance(child, otio.schema.Clip):
-            yield child
-        if isinstance(child, otio.core.Composition):
-            yield from _clips_depth_first(child)

@@ -19,11 +19,11 @@ facts come in as callbacks (``media_start``, ``media_exists``).
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 
 import opentimelineio as otio
@@ -41,10 +41,8 @@ from kling_bridge.timeline.prompts import (
     generations,
     prompt_of,
 )
-from kling_bridge.timeline.rates import exact_rate, rate_text, timeline_rate
-from kling_bridge.timeline.walk import bridge_meta, clip_id, gc_paused, listed, meta_value
-from kling_bridge.timeline.walk import frames as _frames
-from kling_bridge.timeline.walk import items as _items
+from kling_bridge.timeline.rates import frame_counter, rate_text, timeline_rate
+from kling_bridge.timeline.walk import bridge_meta, clip_id, metadata_get, placed_items
 from kling_bridge.timeline.walk import name as _name
 
 KEY = "kling_bridge"
@@ -141,14 +139,7 @@ def select(
     (EDLs); without it a file is assumed to start at 00:00:00:00 and a note says so.
     ``source`` names the timeline in error messages.
     """
-    with gc_paused():
-        return _select(timeline, criteria or Criteria(), media_start, media_exists, source,
-                       allow_empty)
-
-
-def _select(timeline: otio.schema.Timeline, criteria: Criteria, media_start: MediaStart | None,
-            media_exists: Callable[[str], bool] | None, source: str | None,
-            allow_empty: bool) -> Selection:
+    criteria = criteria or Criteria()
     rate = timeline_rate(timeline)
     start = _start_frames(timeline, rate)
     window = _resolve_range(criteria.time_range, rate, start) if criteria.time_range else None
@@ -156,13 +147,9 @@ def _select(timeline: otio.schema.Timeline, criteria: Criteria, media_start: Med
     auto = not criteria.has_filter
     audio_ignored = 0
     rate_name = rate_text(rate)
-    last_track: Any = None
-    track_name, track_on = "", True
-    for kind, number, index, track, item, rec_start, rec_len in _items(timeline, rate):
-        if track is not last_track:  # asked once per track, not once per clip
-            last_track, track_name, track_on = track, track.name, track.enabled
+    for kind, number, index, track, item, rec_start, rec_len in placed_items(timeline, rate):
         meta = bridge_meta(item)
-        marked = meta is not None and isinstance(meta, Mapping) and bool(meta.get("selected"))
+        marked = bool(meta.get("selected"))
         if kind == otio.schema.TrackKind.Audio:
             if marked:
                 result.skipped.append((_name(item), "audio-only: the bridge restyles picture"))
@@ -174,16 +161,15 @@ def _select(timeline: otio.schema.Timeline, criteria: Criteria, media_start: Med
             continue
         item_name = _name(item)
         ref = ClipRef(
-            clip_id=clip_id(item, number, index, meta), name=item_name,
-            track_index=number - 1,
-            track_name=track_name, record_start=rec_start, record_duration=rec_len,
+            clip_id=clip_id(meta, number, index), name=item_name, track_index=number - 1,
+            track_name=track.name, record_start=rec_start, record_duration=rec_len,
             timeline_rate=rate_name,
         )
-        if not track_on:
-            result.skipped.append((item_name, f"its track ({track_name or f'V{number}'}) is "
+        if not track.enabled:
+            result.skipped.append((item_name, f"its track ({track.name or f'V{number}'}) is "
                                    "switched off in the timeline: switch it on to restyle it"))
             continue
-        outcome = _source_range(item, criteria.handles, media_start, media_exists)
+        outcome = _source_range(item, meta, criteria.handles, media_start, media_exists)
         if isinstance(outcome, str):
             result.skipped.append((item_name, outcome))
             continue
@@ -228,15 +214,10 @@ def clip_colour(item: Any) -> str | None:
     color = getattr(item, "color", None)
     if color is not None and color.name:
         return str(color.name)
-    meta = item.metadata
     for keys in _COLOUR_KEYS:
-        value: Any = meta
+        value: Any = item.metadata
         for key in keys:
-            try:
-                value = value[key]
-            except (KeyError, TypeError, IndexError):
-                value = None
-                break
+            value = metadata_get(value, key) if hasattr(value, "keys") else None
         if value and value != "NONE":
             return str(value)
     return None
@@ -289,15 +270,15 @@ def _marker_matches(wanted: tuple[str, ...], marker: Any, prefix: str) -> bool:
 def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
                   timeline: otio.schema.Timeline, rec_start: int, rec_len: int,
                   prefix: str) -> bool:
-    if any(_marker_matches(wanted, m, prefix) for m in listed(item.markers)):
+    if any(_marker_matches(wanted, m, prefix) for m in item.markers[:]):
         return True
-    rate = timeline_rate(timeline)
+    at_rate = frame_counter(timeline_rate(timeline))
     for holder in (track, timeline.tracks):
-        for marker in listed(holder.markers):
+        for marker in holder.markers[:]:
             if not _marker_matches(wanted, marker, prefix):
                 continue
-            begin = _frames(marker.marked_range.start_time, rate)
-            end = begin + max(1, _frames(marker.marked_range.duration, rate))
+            begin = at_rate(marker.marked_range.start_time)
+            end = begin + max(1, at_rate(marker.marked_range.duration))
             if begin < rec_start + rec_len and end > rec_start:
                 return True
     return False
@@ -306,40 +287,21 @@ def _under_marker(wanted: tuple[str, ...], item: Any, track: Any,
 # --------------------------------------------------------------------------- sources
 
 
-def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
-    """Why ``item`` cannot be restyled as it stands (None when it can), and its media."""
+def _cannot_restyle(item: Any, meta: dict[str, Any]) -> tuple[str | None, Any]:
+    """Why ``item`` cannot be restyled as it stands (None when it can), and its media;
+    ``meta`` is its :func:`bridge_meta`."""
     if not item.enabled:
         return "disabled in the timeline (switched off): enable it to restyle it", None
-    meta = bridge_meta(item)
-    if isinstance(meta, Mapping) and meta.get("cannot_restyle"):  # what only the reader saw
+    if meta.get("cannot_restyle"):  # what only the reader saw (an FCPXML retime...)
         return str(meta["cannot_restyle"]), None
-    if type(item) is not otio.schema.Clip:  # (the usual case answered by one comparison)
-        if isinstance(item, otio.schema.Stack):
-            return ("nested/compound clip: open it and select the clips inside, or flatten "
-                    "it"), None
-        if not isinstance(item, otio.schema.Clip):
-            return f"{item.schema_name()} is not a clip", None
-    effects = item.effects
-    for effect in listed(effects) if len(effects) else ():
-        if isinstance(effect, otio.schema.LinearTimeWarp):
-            scalar = effect.time_scalar
-            if scalar == 0:
-                return "freeze frame (speed 0%): there is no motion to restyle", None
-            if scalar < 0:
-                return (f"reversed (speed {scalar * 100:g}%): render the reverse or remove it "
-                        "first"), None
-            if scalar != 1:
-                return (f"retimed (speed {scalar * 100:g}%): render the speed change or reset "
-                        "it"), None
-        elif isinstance(effect, otio.schema.FreezeFrame):
-            return "freeze frame: there is no motion to restyle", None
-        elif isinstance(effect, otio.schema.TimeEffect):
-            return f"time effect {effect.effect_name!r}: render it first", None
-        elif _is_time_remap(effect):
-            return "retimed (time remap): render the speed change or reset it", None
+    if isinstance(item, otio.schema.Stack):
+        return "nested/compound clip: open it and select the clips inside, or flatten it", None
+    if not isinstance(item, otio.schema.Clip):
+        return f"{item.schema_name()} is not a clip", None
+    retimed = _time_effect_reason(item.effects, bool(meta.get("frame_for_frame")))
+    if retimed:
+        return retimed, None
     ref = item.media_reference
-    if type(ref) is otio.schema.ExternalReference:
-        return None, ref
     if isinstance(ref, otio.schema.GeneratorReference):
         kind = ref.generator_kind or ref.name or "generator"
         return f"generator or title ({kind}): there is no footage to restyle", ref
@@ -351,31 +313,59 @@ def _cannot_restyle(item: Any) -> tuple[str | None, Any]:
     return None, ref
 
 
+def _time_effect_reason(effects: Any, frame_for_frame: bool = False) -> str | None:
+    """Why a clip's time effects stop a frame-exact restyle (None when it plays its media at
+    normal speed): the result would have to be retimed the same way, and the bridge does
+    not guess how the editor's application interpolates. A constant speed the reader knows
+    the editor plays frame for frame (``frame_for_frame``: Final Cut's Automatic Speed
+    between 29.97 and 30 fps...) is no obstacle: each record frame is a media frame."""
+    if not effects:  # most clips (read by index below: see :mod:`.walk`)
+        return None
+    for effect in effects[:]:
+        if isinstance(effect, otio.schema.LinearTimeWarp) and frame_for_frame:
+            continue
+        if isinstance(effect, otio.schema.LinearTimeWarp):
+            scalar = effect.time_scalar
+            if scalar == 0:
+                return "freeze frame (speed 0%): there is no motion to restyle"
+            if scalar < 0:
+                return f"reversed (speed {scalar * 100:g}%): render the reverse or remove it first"
+            if scalar != 1:
+                return f"retimed (speed {scalar * 100:g}%): render the speed change or reset it"
+        elif isinstance(effect, otio.schema.FreezeFrame):
+            return "freeze frame: there is no motion to restyle"
+        elif isinstance(effect, otio.schema.TimeEffect):
+            return f"time effect {effect.effect_name!r}: render it first"
+        elif _is_time_remap(effect):
+            return "retimed (time remap): render the speed change or reset it"
+    return None
+
+
 def _is_time_remap(effect: Any) -> bool:
-    value = meta_value(effect.metadata, "fcp_xml")
+    value = metadata_get(effect.metadata, "fcp_xml")
     text = str(value if value is not None else "").lower() + effect.effect_name.lower()
     return "timeremap" in text or "time remap" in text
 
 
-@lru_cache(maxsize=64)
-def _media_rate(rate: float) -> tuple[Fraction, str]:
-    """A media rate as OTIO holds it -> exact, and as ``kling_bridge.specs`` writes it."""
-    exact = exact_rate(rate)
-    return exact, rate_text(exact)
-
-
 def _source_range(
-    item: Any, handles: int, media_start: MediaStart | None,
+    item: Any, meta: dict[str, Any], handles: int, media_start: MediaStart | None,
     media_exists: Callable[[str], bool] | None,
 ) -> tuple[SourceRange, str] | str:
-    reason, ref = _cannot_restyle(item)
+    """The frames of its media file a clip shows, with the handles its media has around
+    them -- or why the clip cannot be restyled (a sentence for the editor).
+
+    Frames count from the file's first frame: a clip's source times are in the media's
+    timecode, and the media's available range says where that timecode starts (else
+    ``media_start`` asks the file, else it is assumed to start at 00:00:00:00).
+    """
+    reason, ref = _cannot_restyle(item, meta)
     if reason:
         return reason
     url = getattr(ref, "target_url", "")
     path = path_from_url(url) if url else None
     if not path:
         return f"media is not a local file ({url or 'no path'}): download it and relink"
-    suffix = ("." + path.rsplit(".", 1)[-1].lower()) if "." in path.rsplit("/", 1)[-1] else ""
+    suffix = posixpath.splitext(path)[1].lower()
     if suffix in AUDIO_SUFFIXES:
         return "audio-only media: the bridge restyles picture"
     if suffix in STILL_SUFFIXES:
@@ -386,21 +376,24 @@ def _source_range(
     available = ref.available_range
     note = ""
     available_length = available.duration if available is not None else None
+    length: int | None = None
     if available_length is not None and available_length.value > 0:
-        media_rate, media_rate_text = _media_rate(available_length.rate)
-        origin = _frames(available.start_time, media_rate)
-        length: int | None = _frames(available_length, media_rate)
+        at_media_rate = frame_counter(available_length.rate)
+        origin = at_media_rate(available.start_time)
+        length = at_media_rate(available_length)
     else:
-        media_rate, media_rate_text = _media_rate(trimmed.duration.rate)
+        at_media_rate = frame_counter(trimmed.duration.rate)
         first = media_start(path) if media_start else None
         if first is None:
             origin = 0
             note = "media start timecode unknown; assumed the file starts at 00:00:00:00"
         else:
-            origin = _frames(first, media_rate)
-        length = None
-    start = _frames(trimmed.start_time, media_rate) - origin
-    count = _frames(trimmed.duration, media_rate)
+            origin = at_media_rate(first)
+    start = at_media_rate(trimmed.start_time) - origin
+    if meta.get("frame_for_frame"):  # one media frame per record frame (see the reader)
+        count = frame_counter(trimmed.duration.rate)(trimmed.duration)
+    else:
+        count = at_media_rate(trimmed.duration)
     if count <= 0:
         return "zero length"
     if start < 0:
@@ -413,7 +406,7 @@ def _source_range(
         unchecked = "handles after the clip not checked (media length unknown)"
         note = f"{note}; {unchecked}" if note else unchecked
     return SourceRange(path=path, start_frame=start, frame_count=count,
-                       rate=media_rate_text, handle_before=before,
+                       rate=at_media_rate.text, handle_before=before,
                        handle_after=after), note
 
 
@@ -427,7 +420,7 @@ def _int_or_text(value: str) -> int | str:
 
 def _start_frames(timeline: otio.schema.Timeline, rate: Fraction) -> int:
     start = timeline.global_start_time
-    return _frames(start, rate) if start is not None else 0
+    return frame_counter(rate)(start) if start is not None else 0
 
 
 _TIMECODE = re.compile(r"^\d{1,2}:\d{2}:\d{2}[:;]\d{2}$")
@@ -440,7 +433,7 @@ def _resolve_range(span: tuple[int | str, int | str], rate: Fraction,
         if isinstance(value, int):
             return value
         if _TIMECODE.match(value):
-            return _frames(otio.opentime.from_timecode(value, float(rate)), rate) - start
+            return frame_counter(rate)(otio.opentime.from_timecode(value, float(rate))) - start
         raise TimelineError(f"cannot read {value!r} as a timecode or frame number",
                             hint="write range:HH:MM:SS:FF-HH:MM:SS:FF or range:FRAMES-FRAMES")
     begin, end = one(span[0]), one(span[1])

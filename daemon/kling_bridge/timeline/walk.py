@@ -1,120 +1,101 @@
-"""Walking a timeline the way selection and results both need it: items with their record
-frames, the bridge's metadata, and the ids clips are known by between the two.
+"""Walking a timeline the way selection, prompts and results need it: every item with where
+it plays, in whole frames, and the bridge's metadata on it.
 
-OpenTimelineIO's Python binding answers a missing dictionary key, and the end of every
-iteration over one of its containers (``for effect in clip.effects``, ``for key in
-metadata``), by raising a C++ exception that costs about 25 us -- more than everything
-else the bridge asks of a clip. Over a 5,000-clip cut that is most of the time, so the
-helpers here never run off the end of an OTIO container: they count first (``len`` is
-cheap) and take exactly that many items.
+Plain OpenTimelineIO, with one exception that ``bench/timeline.py`` measured: reading an
+OTIO metadata dictionary. Its ``get`` answers a missing key by raising ``KeyError`` through
+C++ (pybind11), which costs about 20 us -- more than everything else the bridge asks of a
+clip -- and the bridge asks every clip for keys most clips lack (``kling_bridge``,
+``cannot_restyle``). Reading the keys by count instead (:func:`metadata_get`) halves the
+selection of a 5,000-clip cut. ``tests/timeline/test_fast_paths.py`` checks it answers what
+``get`` answers, and runs the whole selection both ways on the editors' samples and on
+generated timelines.
+
+For the same reason an item's own small lists (its markers, its effects) are read as a
+slice (``item.markers[:]``, by index), or not at all when empty, rather than iterated: an
+iteration over an OTIO list ends with a C++ ``StopIteration`` of the same cost, paid for
+every clip even when the list is empty. Tracks and the timeline's stack are iterated as
+usual (once each).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
 import opentimelineio as otio
 
-from kling_bridge.timeline.rates import exact_rate
+from kling_bridge.timeline.rates import frame_counter
 
 KEY = "kling_bridge"
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Selecting from or adding to a 5,000-clip cut allocates tens of thousands of small
-    objects that all live on (job specs, result tracks): the cyclic collector would scan
-    them again and again and find nothing to free. It is off for the length of the walk
-    (nothing built here holds a cycle) and back on after, as it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+class Placed(NamedTuple):
+    """An item of a track and where it plays: ``start`` and ``length`` in whole frames of
+    the timeline's rate, counted from the timeline's start."""
+
+    kind: str  # the track's kind: "Video" or "Audio"
+    number: int  # the track's 1-based number among the tracks of its kind (V2 -> 2)
+    item_index: int  # the item's index in its track
+    track: otio.schema.Track
+    item: Any  # a Clip, or a Stack (a nested compound)
+    start: int
+    length: int
 
 
-def clip_id(item: Any, track_number: int, index: int, meta: Any = False) -> str:
-    """The plugin's id for a clip when it gave one, else its place (``v2-5``)."""
-    meta = bridge_meta(item) if meta is False else meta
-    if isinstance(meta, Mapping) and meta.get("clip_id"):
-        return str(meta["clip_id"])
-    return f"v{track_number}-{index}"
+def placed_items(timeline: otio.schema.Timeline, rate: Fraction) -> Iterator[Placed]:
+    """Every item of every track that shows something (gaps and transitions left out), in
+    track order, with where it plays at ``rate``.
 
-
-def listed(container: Any) -> list[Any]:
-    """``list(container)`` for an OTIO vector, dictionary or composition, without the
-    exception that ends an iteration over it (see the module doc)."""
-    count = len(container)
-    if not count:
-        return []
-    walker = iter(container)
-    return [next(walker) for _ in range(count)]
-
-
-def meta_value(metadata: Any, key: str) -> Any:
-    """``metadata[key]``, or None when it is missing (without OTIO's KeyError)."""
-    if metadata is None:
-        return None
-    count = len(metadata)
-    if not count:
-        return None
-    keys = iter(metadata)
-    for _ in range(count):
-        if next(keys) == key:
-            return metadata[key]
-    return None
-
-
-def bridge_meta(item: Any) -> Any:
-    """``item.metadata["kling_bridge"]`` or None (each item is asked once per walk)."""
-    return meta_value(getattr(item, "metadata", None), KEY)
-
-
-def items(
-    timeline: otio.schema.Timeline, rate: Fraction
-) -> Iterator[tuple[str, int, int, otio.schema.Track, Any, int, int]]:
-    """(kind, 1-based number within its kind, index, track, item, record start, length)."""
-    numbers = {otio.schema.TrackKind.Video: 0, otio.schema.TrackKind.Audio: 0}
-    for track in listed(timeline.tracks):
+    A track plays its items one after another (a transition overlaps its neighbours and
+    moves nothing), each for its duration rounded to whole frames: editors cut on frames.
+    (OTIO's ``range_in_parent`` makes the same sum for one item, so asking it of every item
+    would take time quadratic in the track's length; ``tests/timeline/reference.py`` does
+    that, and the tests compare.)
+    """
+    at_rate = frame_counter(rate)
+    numbers: Counter[str] = Counter()
+    for track in timeline.tracks:
         if not isinstance(track, otio.schema.Track):
             continue
-        numbers[track.kind] = numbers.get(track.kind, 0) + 1
-        position = 0  # frames at the timeline rate: editors cut on whole frames
-        for index, item in enumerate(listed(track)):
+        numbers[track.kind] += 1
+        position = 0
+        for index, item in enumerate(track):
             if isinstance(item, otio.schema.Transition):
                 continue
-            begin = position
-            position += frames(item.duration(), rate)
-            if isinstance(item, otio.schema.Gap):
-                continue
-            yield (track.kind, numbers[track.kind], index, track, item, begin,
-                   position - begin)
+            start = position
+            position += at_rate(item.duration())
+            if not isinstance(item, otio.schema.Gap):
+                yield Placed(track.kind, numbers[track.kind], index, track, item, start,
+                             position - start)
+
+
+def metadata_get(metadata: Any, key: str) -> Any:
+    """``metadata.get(key)`` for an OTIO metadata dictionary (None when it has no such key),
+    without the exception OTIO raises for a missing key (see the module doc)."""
+    if not metadata:
+        return None
+    return metadata[key] if key in islice(metadata, len(metadata)) else None
+
+
+def bridge_meta(item: Any) -> dict[str, Any]:
+    """What the bridge keeps on an item (``metadata["kling_bridge"]``) as a plain dict: the
+    plugin's mark and clip id, what the reader found, a result's provenance ({} if none)."""
+    meta = metadata_get(getattr(item, "metadata", None), KEY)
+    if not isinstance(meta, Mapping):
+        return {}
+    return {key: meta[key] for key in islice(meta, len(meta))}
+
+
+def clip_id(meta: Mapping[str, Any], track_number: int, index: int) -> str:
+    """The plugin's id for a clip when it gave one (in ``meta``, the item's
+    :func:`bridge_meta`), else its place (``v2-5``)."""
+    given = meta.get("clip_id")
+    return str(given) if given else f"v{track_number}-{index}"
 
 
 def name(item: Any) -> str:
+    """An item's name as messages show it."""
     return str(item.name) or "<unnamed>"
-
-
-_last_rate: tuple[Fraction | None, float] = (None, 0.0)  # a walk asks about one rate
-
-
-def frames(time: otio.opentime.RationalTime, rate: Fraction) -> int:
-    """Whole frames of ``time`` at ``rate`` (a fast path when the rates already agree)."""
-    global _last_rate
-    last = _last_rate
-    if last[0] is rate:
-        as_float = last[1]
-    else:
-        as_float = rate.numerator / rate.denominator
-        _last_rate = (rate, as_float)
-    time_rate: float = time.rate
-    if time_rate == as_float:
-        value: float = time.value
-        return round(value)
-    return round(Fraction(time.value).limit_denominator(1000) * rate / exact_rate(time_rate))

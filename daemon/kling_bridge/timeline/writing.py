@@ -17,6 +17,7 @@ from pathlib import Path
 import opentimelineio as otio
 from opentimelineio.adapters import file_bundle_utils, otiod, otioz
 
+from kling_bridge.atomic import atomic_output
 from kling_bridge.timeline import writeback
 from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.formats import (
@@ -106,23 +107,11 @@ def write_timeline(
     info = FORMATS[fmt]
     if path.suffix.lower() == ".fcpxmld" or info.directory:
         return _write_folder(timeline, path, fmt)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(path) as tmp:
         if info.binary:
-            tmp.unlink()
             _write_binary(timeline, tmp, fmt)
         else:
-            data = timeline_to_string(timeline, fmt, video_track=video_track).encode("utf-8")
-            with tmp.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            tmp.write_bytes(timeline_to_string(timeline, fmt, video_track=video_track).encode())
     return path
 
 

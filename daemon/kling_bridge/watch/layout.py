@@ -21,10 +21,11 @@ always says which look it was for and a restart knows how to resume it.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from ..atomic import place_new
 
 RESTYLE = "restyle"
 GENERATE = "generate"
@@ -220,15 +221,5 @@ def _write_new(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` unless something is there already (atomic, no clobber)."""
     if path.exists():
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    except OSError:  # file systems without hard links (some SMB shares)
-        if not path.exists():
-            os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    with contextlib.suppress(FileExistsError):
+        place_new([path], lambda tmp: tmp.write_text(text, encoding="utf-8"))

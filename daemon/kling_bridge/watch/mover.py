@@ -4,7 +4,8 @@
   folder keeps its ``.fcpxmld``), the first one free in a folder.
 - :func:`move_new` -- a rename that never replaces: a hard link then unlink for files (atomic,
   fails if the target appeared), a plain rename for folders after checking.
-- :func:`place_copy` -- results go to a temporary name first, then into place.
+- :func:`place_copy` -- results go to a temporary name first, then into place (never
+  over a file already there).
 - :func:`write_error` -- the ``<name>.error.txt`` beside a failed source.
 
 All blocking (file system calls): the service runs them in worker threads.
@@ -12,13 +13,14 @@ All blocking (file system calls): the service runs them in worker threads.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
 import time
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
+
+from ..atomic import copy_file, place_new, write_text
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -77,25 +79,11 @@ def place_copy(src: Path, target: Path) -> Path:
             return target
         raise FileExistsError(f"{target} appeared while results were being written; "
                               "it was left as it is")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
     try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    try:
-        os.link(tmp, target)  # no clobber
+        return place_new([target], lambda tmp: copy_file(src, tmp, link=True))
     except FileExistsError:
         raise FileExistsError(f"{target} appeared while results were being written; "
                               "it was left as it is") from None
-    except OSError:
-        os.replace(tmp, target)  # no hard links here: the name was checked just above
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return target
 
 
 def error_text(name: str, problem: str, hint: str, where: str, details: str = "") -> str:
@@ -117,11 +105,7 @@ def error_text(name: str, problem: str, hint: str, where: str, details: str = ""
 
 def write_error(source: Path, text: str) -> Path:
     """``<source name>.error.txt`` beside the (moved) source, written atomically."""
-    target = source.with_name(source.name + ".error.txt")
-    tmp = target.with_name(f".{target.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_text(source.with_name(source.name + ".error.txt"), text)
 
 
 def remove_tree(path: Path) -> None:

@@ -17,12 +17,12 @@ copies in ``out/``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..atomic import atomic_output
 from .items import Kind
 from .mover import place_copy, split_name
 
@@ -230,16 +230,12 @@ def write_result_timeline(source: Path, batch: Mapping[str, Any], paths: Mapping
     files = result_files(keep(read, path=source), clips, fmt, timeline=read.timeline)
     track = clips[0].track_label if clips else None
     chosen = next((f for f in files if f.track == track), files[0])  # EDL: the look's track
-    tmp = target.with_name(f".{target.name}.part")
-    inner = tmp
-    if target.suffix.lower() == ".fcpxmld":  # a bundle in, a bundle out: Info.fcpxml inside
-        tmp.mkdir(exist_ok=True)
-        inner = tmp / "Info.fcpxml"
-    with inner.open("wb") as handle:
-        handle.write(chosen.data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    with atomic_output(target) as tmp:
+        inner = tmp
+        if target.suffix.lower() == ".fcpxmld":  # a bundle in, a bundle out: Info.fcpxml inside
+            tmp.mkdir()
+            inner = tmp / "Info.fcpxml"
+        inner.write_bytes(chosen.data)
     return target
 
 

@@ -28,15 +28,15 @@ FCPXML_SAMPLES = [
     ("fcp111_24_with_25_media_1h.fcpxml", "1.11", Fraction(24), 86400, False, 0, 2),
     ("fcp111_2398_multicam_1h.fcpxml", "1.11", Fraction(24000, 1001), 86400, False, 2, 0),
     ("fcp111_25_syncclip_1h.fcpxml", "1.11", Fraction(25), 90000, False, 1, 0),
-    ("fcp111_24_disabled_titles.fcpxml", "1.11", Fraction(24), 0, False, 0, 4),
+    ("fcp111_24_disabled_titles.fcpxml", "1.11", Fraction(24), 0, False, 1, 3),
     ("fcp111_25_compound_generators_1h.fcpxml", "1.11", Fraction(25), 90000, False, 0, 2),
     ("fcp19_2997_markers_1h.fcpxml", "1.9", Fraction(30000, 1001), 108000, False, 0, 1),
     ("fcp113_24_transitions_disabled_1h.fcpxml", "1.13", Fraction(24), 86400, False, 0, 2),
     ("fcp113_2398_multicam_cuts.fcpxml", "1.13", Fraction(24000, 1001), 0, False, 5, 2),
     ("fcp113_2398_audition.fcpxml", "1.13", Fraction(24000, 1001), 0, False, 1, 0),
     ("fcp114_25_hidden_markers.fcpxml", "1.14", Fraction(25), 0, False, 0, 2),
-    ("fcp113_30_gopro_transitions.fcpxmld", "1.13", Fraction(30), 0, False, 0, 3),
-    ("fcp113_30_multi_workout.fcpxml", "1.13", Fraction(30), 0, False, 1, 2),
+    ("fcp113_30_gopro_transitions.fcpxmld", "1.13", Fraction(30), 0, False, 3, 0),
+    ("fcp113_30_multi_workout.fcpxml", "1.13", Fraction(30), 0, False, 3, 0),
     ("resolve111_90_immersive.fcpxmld", "1.11", Fraction(90), 0, False, 3, 0),
     ("fcpx_project.fcpxml", "1.8", Fraction(30), 0, False, 8, 2),
 ]
@@ -104,14 +104,18 @@ def test_retimes_and_speed_conforms_are_refused_per_clip(samples: Path) -> None:
     # timeMap 0s->0s, 65872008/360000s->149819760/360000s: 227.4 %
     assert "retimed (speed 227.4%)" in reasons[1]
     assert "Modify > Retime" in reasons[1]
-    # 25 fps media (conform-rate srcFrameRate="25") played at 23.976: 95.9 %
+    # 25 fps media (conform-rate srcFrameRate="25") played at 23.976: 95.9 %, and nothing
+    # shows Final Cut plays it frame for frame (only 1001/1000 changes are restyled)
     assert "plays its 25 fps media at 23.98 fps" in reasons[0]
     assert len(selection.restyles) == 6  # the rest of the file goes through
 
 
-def test_30p_stays_30_and_gopro_media_is_found(samples: Path) -> None:
+def test_30p_stays_30_and_gopro_media_is_restyled_frame_for_frame(samples: Path) -> None:
     """A real .fcpxmld bundle: a 30p project (frameDuration 100/3000s) of 29.97 GoPro files
-    (frameDuration 1001/30000s) in media-rep; the adapter made the project 29.97."""
+    (frameDuration 1001/30000s) in media-rep; the adapter made the project 29.97. Final Cut
+    plays the files at 30 fps (conform-rate srcFrameRate="29.97": Automatic Speed), one
+    media frame per project frame: each clip restyles as many of its file's frames as it
+    lasts, from its start in the file's own time."""
     result = read_timeline(samples / "fcp113_30_gopro_transitions.fcpxmld")
     assert timeline_rate(result.timeline) == 30
     first = result.timeline.find_clips()[0]
@@ -121,8 +125,15 @@ def test_30p_stays_30_and_gopro_media_is_found(samples: Path) -> None:
     assert exact_rate(media_rate) == Fraction(30000, 1001)
     # asset start 1499755257/30000s is frame 1498257 of the file's own 29.97 timecode
     assert first.media_reference.available_range.start_time.value == 1498257
-    with pytest.raises(TimelineError, match=r"plays its 29\.97 fps media at 30 fps"):
-        select(result.timeline, Criteria(all_clips=True, generations=False))
+    found = select(result.timeline, Criteria(all_clips=True, generations=False)).restyles
+    # start="302553251/6000s" is 1511255 frames of 1001/30000s, 12998 after the asset's
+    # start; duration="34200/3000s" is 342 project frames, so 342 media frames
+    assert [(r.record_start, r.record_duration, s.start_frame, s.frame_count, s.rate)
+            for r, s in found] == [(0, 342, 12998, 342, "30000/1001"),
+                                   (342, 309, 18841, 309, "30000/1001"),
+                                   (651, 321, 18536, 321, "30000/1001")]
+    assert first.metadata["kling_bridge"]["frame_for_frame"] is True
+    assert first.effects[0].time_scalar == pytest.approx(1.001)  # the speed, kept for OTIO
 
 
 def test_drop_frame_and_hour_start(samples: Path) -> None:
@@ -153,10 +164,14 @@ def test_sync_clip_shows_its_video(samples: Path) -> None:
 
 def test_disabled_titles_and_compounds_are_skipped_with_reasons(samples: Path) -> None:
     disabled = read_timeline(samples / "fcp111_24_disabled_titles.fcpxml").timeline
-    with pytest.raises(TimelineError) as caught:
-        select(disabled, Criteria(all_clips=True, generations=False))
-    assert "disabled in the timeline" in str(caught.value)  # the enabled="0" asset-clip
-    assert "generator or title (Basic Title)" in str(caught.value)
+    chosen = select(disabled, Criteria(all_clips=True, generations=False))
+    reasons = "; ".join(why for _name, why in chosen.skipped)
+    assert "disabled in the timeline" in reasons  # the enabled="0" asset-clip
+    assert "generator or title (Basic Title)" in reasons
+    # the enabled TestVideo: 23.98 media Final Cut plays frame for frame in the 24p project
+    [(ref, source)] = chosen.restyles
+    assert (ref.record_duration, source.frame_count, source.rate) == (9978, 9978,
+                                                                      "24000/1001")
     compound = read_timeline(samples / "fcp111_25_compound_generators_1h.fcpxml").timeline
     stacks = [i for i in compound.tracks[0] if isinstance(i, otio.schema.Stack)]
     assert [s.name for s in stacks] == ["Title Compound Clip", "Clouds Compound Clip"]

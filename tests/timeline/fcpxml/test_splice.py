@@ -41,7 +41,7 @@ from kling_bridge.timeline.fcpxml import read_fcpxml, splice_fcpxml
 from kling_bridge.timeline.rates import rate_text
 from kling_bridge.timeline.results import ResultClip, new_clips
 from kling_bridge.timeline.selection import Criteria, Selection, select
-from kling_bridge.timeline.walk import items
+from kling_bridge.timeline.walk import placed_items as items
 from tests.timeline.conftest import GOLDEN, SAMPLES
 from tests.timeline.fcpxml.cuts import Cut, all_cuts, cut_id
 from tests.timeline.fcpxml.xmltext import El, align, record, seconds, time_of, tree
@@ -220,6 +220,13 @@ def _check_clip(clip: El, at: Fraction, by_job: dict[str, ResultClip], resources
         assert abs(shown - result.handle_before) <= Fraction(1, 2)
         if source.tag == "asset-clip":  # the same local time: the same frames, exactly
             assert seconds(clip.get("start")) == seconds(source.get("start", "0s"))
+            # and played the same way: frame sampling, or Automatic Speed frame for frame
+            # (29.97 media in 30p: record frames are media frames, so is the rendered file)
+            conform = source.first("conform-rate")
+            copied = clip.first("conform-rate")
+            assert (copied.attrs if copied else None) == (conform.attrs if conform else None)
+            if conform is not None and conform.get("scaleEnabled", "1") == "1":
+                assert source_range.frame_count == round(length * rate)
         assert clip.get("srcEnable") == "video"  # the source keeps the sound
     else:
         assert at == Fraction(result.clip.record_start) / rate

@@ -17,11 +17,8 @@ made (refused, unresolvable): nothing was sent, so it is reported as "not create
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,10 +26,12 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from ...atomic import atomic_output
+from ...media.errors import MediaError
+from ...media.facts import verify_video
 from ..base import ErrorKind, ProviderError
 from .auth import Auth
 from .errors import connection_error, from_answer, not_connected, scrub
-from .probe import ProbeError, verify_video
 
 log = logging.getLogger("kling_bridge.providers.kling")
 
@@ -191,11 +190,9 @@ class KlingClient:
     async def download(self, url: str, dest: Path) -> Path:
         """Stream ``url`` to a temp file beside ``dest``, resuming with Range after a drop,
         check it is a video (its headers, or ffprobe), then rename it into place."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        have = 0
-        failures = 0
-        try:
+        with atomic_output(dest) as tmp:
+            have = 0
+            failures = 0
             while True:
                 try:
                     have = await self._fetch_into(url, tmp, have)
@@ -213,17 +210,13 @@ class KlingClient:
                     await asyncio.sleep(self._resume_backoff * 2 ** (failures - 1))
             try:
                 await verify_video(tmp)
-            except ProbeError as exc:
+            except MediaError as exc:
                 raise ProviderError(
                     ErrorKind.SERVER,
-                    f"The downloaded Kling result is not a playable video ({exc})",
+                    f"The downloaded Kling result is not a playable video ({exc.problem})",
                     hint="it is fetched again on the next attempt",
                 ) from None
-            os.replace(tmp, dest)
-            return dest
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        return dest
 
     async def _fetch_into(self, url: str, tmp: Path, have: int) -> int:
         headers = {"Range": f"bytes={have}-"} if have else {}

@@ -9,31 +9,26 @@ name and renamed, so a retry after a crash reuses them.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import os
 from pathlib import Path
 
-from ...children import BACKGROUND_NICE, achild
+from ...media.errors import MediaError
+from ...media.run import arun, atomic_output, ffmpeg_args
 from ..base import ErrorKind, ProviderError
 
 
 async def _ffmpeg(args: list[str], dest: Path) -> Path:
     if dest.exists():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
-    async with achild(["ffmpeg", "-y", "-v", "error", *args, str(tmp)], nice=BACKGROUND_NICE,
-                      stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) as proc:
-        _, err = await proc.communicate()
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
+    try:
+        with atomic_output(dest) as tmp:
+            await arun(ffmpeg_args(*args, str(tmp)), subject=dest)
+    except MediaError as exc:
         raise ProviderError(
             ErrorKind.BAD_REQUEST,
-            f"Could not prepare '{dest.name}' for Kling ({err.decode(errors='replace')[-200:]})",
+            f"Could not prepare '{dest.name}' for Kling ({exc.problem[-200:]})",
             hint="check that the source media plays",
-        )
-    os.replace(tmp, dest)
+        ) from None
     return dest
 
 

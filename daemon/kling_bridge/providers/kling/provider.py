@@ -24,6 +24,9 @@ from typing import ParamSpec, TypeVar
 from ...config import KlingSettings, Paths, Settings
 from ...credentials import KlingCredential
 from ...hosting import HostingError, MediaHost, build_media_host
+from ...media.errors import MediaError
+from ...media.facts import header_facts
+from ...media.headers import MediaFacts
 from ..base import (
     Capabilities,
     Cost,
@@ -40,7 +43,6 @@ from .auth import Auth, auth_for
 from .client import KlingClient
 from .errors import bad_request
 from .prep import b64, sound_clip, still_video
-from .probe import ProbeError, probe
 from .wire import Inputs
 
 log = logging.getLogger("kling_bridge.providers.kling")
@@ -97,17 +99,17 @@ class KlingProvider:
 
     # ------------------------------------------------------------------ free, local
 
-    def _facts(self, request: TaskRequest) -> dict[Path, rules.MediaFacts]:
-        facts: dict[Path, rules.MediaFacts] = {}
+    def _facts(self, request: TaskRequest) -> dict[Path, MediaFacts]:
+        facts: dict[Path, MediaFacts] = {}
         for path in (request.video, request.image, request.end_image, request.reference_image,
                      request.audio, request.feature_video, *request.refer_images):
             if path is None or path in facts or not path.exists():
                 continue
             try:
-                facts[path] = probe(path)
-            except ProbeError as exc:
-                raise bad_request(f"'{path.name}' is not readable media ({exc})",
-                                  hint="check that the file plays") from None
+                facts[path] = header_facts(path)
+            except MediaError as exc:
+                raise bad_request(f"'{path.name}' is not readable media ({exc.problem})",
+                                  hint=exc.hint or "check that the file plays") from None
         return facts
 
     def _needs_host(self, request: TaskRequest) -> bool:
@@ -142,12 +144,12 @@ class KlingProvider:
     def estimate(self, request: TaskRequest) -> Cost:
         if (request.operation is Operation.EDIT and request.video_duration is None
                 and request.video is not None and request.video.exists()):
-            with contextlib.suppress(ProbeError):
-                request = replace(request, video_duration=probe(request.video).duration)
+            with contextlib.suppress(MediaError):
+                request = replace(request, video_duration=header_facts(request.video).duration)
         if (request.operation is Operation.LIPSYNC and request.audio_range is None
                 and request.audio is not None and request.audio.exists()):
-            with contextlib.suppress(ProbeError):
-                request = replace(request, audio_range=(0.0, probe(request.audio).duration))
+            with contextlib.suppress(MediaError):
+                request = replace(request, audio_range=(0.0, header_facts(request.audio).duration))
         return pricing.estimate(request, self.table)
 
     # ------------------------------------------------------------------ paid
@@ -217,7 +219,7 @@ class KlingProvider:
     async def _submit_lipsync(self, request: TaskRequest, external_id: str) -> str:
         assert request.audio is not None
         work = self.scratch / _safe(external_id)
-        start, end = request.audio_range or (0.0, probe(request.audio).duration)
+        start, end = request.audio_range or (0.0, header_facts(request.audio).duration)
         sound = await sound_clip(request.audio, start, end, work / "sound.m4a")
         video = request.video
         if video is None:

@@ -1,16 +1,18 @@
 """Every input rule of kling-api.md, checked before anything is paid (pure).
 
-``check`` takes the request and the probed facts of its files and raises
+``check`` takes the request and the facts of its files and raises
 ``ProviderError(BAD_REQUEST)`` naming the file or field and what to do. The facts come from
-:mod:`.probe`; keeping the rules pure lets tests cover every limit without media.
+:func:`kling_bridge.media.facts.header_facts`; keeping the rules pure lets tests cover every
+limit without media.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
+from ...media.headers import MediaFacts
 from ...specs import InputLimits
 from ..base import AudioMode, Operation, Resolution, TaskRequest
 from .errors import bad_request
@@ -33,22 +35,6 @@ def limits_for(standard: str, model: str) -> InputLimits:
     if model == "kling-o1":  # O1 takes 3-10 s and at most 2160 px a side
         return replace(base, video_max_seconds=10.0, side_max=2160)
     return base
-
-
-@dataclass(frozen=True)
-class MediaFacts:
-    """What ffprobe says of a file (only what the rules need)."""
-
-    path: Path
-    size_bytes: int
-    format_name: str = ""
-    codec: str = ""  # first video (or audio) stream's codec
-    width: int = 0
-    height: int = 0
-    fps: float = 0.0
-    duration: float = 0.0
-    has_video: bool = False
-    has_audio: bool = False
 
 
 def _name(path: Path) -> str:

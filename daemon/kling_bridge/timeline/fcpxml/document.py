@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
+import weakref
 import xml.parsers.expat
 from collections.abc import Iterator
 from fractions import Fraction
@@ -30,22 +31,29 @@ class Node:
     ``start`` is the offset of its ``<``; ``end`` the offset just past its last byte;
     ``close`` the offset of its ``</tag>`` (-1 when it was written self-closing ``<tag/>``).
     ``index`` counts elements in document order from 0 (the root): a stable name for an
-    element as long as the document is the same.
+    element as long as the document is the same. An element knows its parent through a
+    weak reference, so a tree nobody holds any more is freed at once, not left to the cyclic
+    garbage collector (which took a tenth of a second to find a 5,000-clip project's).
     """
 
-    __slots__ = ("attrs", "children", "close", "end", "index", "parent", "start", "tag", "text")
+    __slots__ = ("__weakref__", "_parent", "attrs", "children", "close", "end", "index",
+                 "start", "tag", "text")
 
     def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None, index: int,
                  start: int) -> None:
         self.tag = tag
         self.attrs = attrs
-        self.parent = parent
+        self._parent = weakref.ref(parent) if parent is not None else None
         self.index = index
         self.start = start
         self.children: list[Node] = []
         self.end = -1
         self.close = -1
         self.text = ""
+
+    @property
+    def parent(self) -> Node | None:
+        return self._parent() if self._parent is not None else None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.attrs.get(name, default)
@@ -228,10 +236,13 @@ def frame_rate(format_node: Node | None) -> Fraction | None:
     if format_node is None:
         return None
     value = format_node.attrs.get("frameDuration")
-    if not value:
-        return None
+    return _rate_of(value) if value else None
+
+
+@lru_cache(maxsize=256)  # asked for every clip; a project has a handful of formats
+def _rate_of(frame_duration: str) -> Fraction | None:
     try:
-        duration = parse_time(value)
+        duration = parse_time(frame_duration)
     except ValueError:
         return None
     return 1 / duration if duration > 0 else None

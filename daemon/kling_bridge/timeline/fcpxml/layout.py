@@ -22,6 +22,16 @@ Each placed element carries why it cannot be restyled as it stands, when it cann
 (retimed by a ``timeMap`` or a speed-changing ``conform-rate``, disabled, a generator, a
 compound, a multicam or sync clip whose picture changes source inside it, offline), so one
 odd element never stops the rest of the file.
+
+One speed change is frame-exact and so restyled: Final Cut's Automatic Speed between an
+NTSC rate and its whole rate (``conform-rate srcFrameRate="29.97"`` in a 30p project, 23.98
+in 24p, 59.94 in 60p...). Final Cut then plays the media frame for frame at the project's
+rate (a 1001/1000 speed change): the element's ``start`` is in its media's time, its
+``duration`` in the project's, and each project frame shows the next media frame. Such an
+element is marked ``conformed``; the restyle of those media frames, written back with the
+same ``conform-rate``, plays frame for frame over it. Other Automatic Speed changes (25 fps
+media in a 24p project) stay refused: nothing here shows Final Cut plays them frame for
+frame rather than sampling frames.
 """
 
 from __future__ import annotations
@@ -52,6 +62,9 @@ CLIP_ITEMS = frozenset({"audio", "video", "clip", "title", "mc-clip", "ref-clip"
 ANCHOR_ITEMS = frozenset({"audio", "video", "clip", "title", "caption", "mc-clip", "ref-clip",
                           "sync-clip", "asset-clip", "audition", "spine", "live-drawing"})
 MARKERS = frozenset({"marker", "chapter-marker"})
+#: Automatic Speed changes that play media frame for frame: an NTSC rate in a project at its
+#: whole rate (29.97 in 30p) and back.
+FRAME_FOR_FRAME = frozenset({Fraction(1001, 1000), Fraction(1000, 1001)})
 _MAX_NESTING = 16  # compound clips inside compound clips
 
 
@@ -96,6 +109,7 @@ class Item:
     storyline: Node | None = None
     retime: Fraction | None = None  # constant speed of a retimed element (1 = none)
     inner: Layout | None = None  # a compound clip's own layout
+    conformed: bool = False  # plays its media frame for frame at an NTSC <-> whole rate
 
     def anchor_offset(self, record: Fraction) -> Fraction:
         """``record`` (seconds from tcStart) in the anchor's local time."""
@@ -419,7 +433,9 @@ def _enabled(node: Node) -> bool:
 
 
 def _timing_reason(node: Node, rate: Fraction, item: Item | None) -> str | None:
-    """Why a retimed element cannot be restyled as it stands (None when it plays at 1x)."""
+    """Why a retimed element cannot be restyled as it stands (None when it plays at 1x, or
+    frame for frame: see the module doc; only an element placed on its own, ``item``, is
+    marked so -- media inside a clip or sync clip keeps the refusal)."""
     time_map = node.first("timeMap")
     if time_map is not None:
         points = []
@@ -458,6 +474,9 @@ def _timing_reason(node: Node, rate: Fraction, item: Item | None) -> str | None:
             speed = rate / source
             if item is not None:
                 item.retime = speed
+                if speed in FRAME_FOR_FRAME:
+                    item.conformed = True
+                    return None
             return (f"Final Cut plays its {_rate_name(source)} fps media at {_rate_name(rate)} "
                     f"fps (Automatic Speed, {_percent(speed)}%): set the clip to Normal (100%) "
                     "speed (Modify > Retime > Normal) to restyle it, or restyle it in a "

@@ -18,7 +18,10 @@ The shape, built from :mod:`.layout`:
   messages find it by that), and ``metadata["fcpxml"]`` with the tag, lane, roles,
   keywords and note; a reason the reader found why it cannot be restyled as it stands
   (retimed, a multicam angle cut inside it...) is ``metadata["kling_bridge"]
-  ["cannot_restyle"]``;
+  ["cannot_restyle"]``; a clip Final Cut plays frame for frame at a 1001/1000 speed
+  (Automatic Speed, see :mod:`.layout`) has a ``LinearTimeWarp`` of that speed and
+  ``metadata["kling_bridge"]["frame_for_frame"] = True``: its source range starts in its
+  media's time and lasts its record length, one media frame per record frame;
 - markers (``marker``, ``chapter-marker``) on their clip in the clip's source time; markers
   on gaps become track markers at their record time (selection reads ``kling:`` prompts from
   both); compound clips (``ref-clip``) are nested stacks.
@@ -134,7 +137,7 @@ class _Builder:
             "tracks": {"OTIO_SCHEMA": "Stack.1", "name": "tracks", "metadata": {},
                        "children": self.tracks(layout)}}
         loaded: otio.schema.Timeline = otio.adapters.otio_json.read_from_string(
-            json.dumps(document))
+            json.dumps(document, check_circular=False))  # plain data: no cycles to look for
         return loaded
 
     # ------------------------------------------------------------------ tracks
@@ -249,6 +252,8 @@ class _Builder:
         meta: dict[str, Any] = {"clip_id": clip_id(node)}
         if item.reason and item.kind not in ("generator", "compound") and item.enabled:
             meta["cannot_restyle"] = item.reason
+        if item.conformed:  # its retime is Automatic Speed, frame for frame (see .layout)
+            meta["frame_for_frame"] = True
         meta.update(_provenance(node))
         fcp: dict[str, Any] = {"tag": node.tag, "lane": item.lane}
         fcp.update(_annotations(node))

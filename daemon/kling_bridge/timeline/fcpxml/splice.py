@@ -177,9 +177,12 @@ class _Splice:
         shown = media.time
         new_start = asset_start + Fraction(first) / media_rate - Fraction(
             result.handle_before) / out_rate
+        # what the source shows of its media: its duration, or as many media frames as it
+        # lasts record frames when Final Cut plays it frame for frame (see .layout)
+        span = item.duration * item.retime if item.conformed and item.retime else item.duration
         length = (Fraction(result.frames) / out_rate if result.frames
-                  else shown - new_start + item.duration)
-        if shown + item.duration > new_start + length + 1 / out_rate:
+                  else shown - new_start + span)
+        if shown + span > new_start + length + 1 / out_rate:
             raise TimelineError(
                 f"the rendered file ({result.frames} frames) is shorter than its source",
                 path=self.name, item=result.clip.name or result.job_id,
@@ -188,8 +191,8 @@ class _Splice:
         fmt = (source_format if out_rate == media_rate and source_format
                else self._format(out_rate, self.doc.resource(source_format)))
         asset_id = self._asset(result, new_start, length, fmt)
-        attrs = [("ref", asset_id), ("lane", str(lane)),
-                 ("offset", format_time(item.anchor_offset(item.start))),
+        offset = item.anchor_offset(item.start)
+        attrs = [("ref", asset_id), ("lane", str(lane)), ("offset", format_time(offset)),
                  ("name", _clip_name(result)), ("start", format_time(shown)),
                  ("duration", format_time(item.duration))]
         if fmt != self.layout.sequence.get("format"):
@@ -200,8 +203,7 @@ class _Splice:
             attrs.append(("srcEnable", "video"))  # the source below keeps its own sound
         timing = [_copy(self.doc, c) for c in _conforms(item)]
         clip = element("asset-clip", attrs, [_note(result), *timing, _metadata(result)])
-        return _Placed(item.anchor, lane, item.anchor_offset(item.start), clip, item.start,
-                       item.start + item.duration)
+        return _Placed(item.anchor, lane, offset, clip, item.start, item.start + item.duration)
 
     # ------------------------------------------------------------------ B-roll
 
@@ -336,10 +338,11 @@ def _pack(spans: list[tuple[Fraction, Fraction]]) -> list[int]:
 
 
 def _conforms(item: Item) -> list[Node]:
-    """A frame-sampling ``conform-rate`` of the source (media at another rate, played at
-    normal speed) applies to the restyle too."""
+    """The source's ``conform-rate`` applies to the restyle too: frame sampling (media at
+    another rate played at normal speed), or Automatic Speed frame for frame (29.97 media
+    in a 30p project: the restyle's media frames then play over the source's one to one)."""
     found = item.node.first("conform-rate")
-    if found is not None and found.get("scaleEnabled") == "0":
+    if found is not None and (found.get("scaleEnabled") == "0" or item.conformed):
         return [found]
     return []
 

@@ -98,34 +98,32 @@ class Style:
         """Insert ``blocks`` (indented ``indent``) at ``at``, the start of a line's content
         after its indentation ``existing``: what was there follows on its own line."""
         nl = self.newline.decode()
-        lines = self._lines(blocks, indent)
-        edits.add(at, lines[0][len(existing):] + "".join(nl + line for line in lines[1:])
-                  + nl + existing)
+        text = nl.join(self._lines(blocks, indent))
+        edits.add(at, text[len(existing):] + nl + existing)
 
     def insert_children(self, edits: Edits, parent: Node, before: Node | None,
                         blocks: list[list[str]]) -> None:
         """``blocks`` as children of ``parent``, before its child ``before`` (else last)."""
-        compact = "".join(_retab(line, "") for block in blocks for line in block)
         if before is not None:
             indent = self._indent(before) if self.pretty else None
             if indent is None:
-                edits.add(before.start, compact)
+                edits.add(before.start, _compact(blocks))
             else:
                 self._at_line(edits, before.start, indent, indent, blocks)
             return
         if parent.self_closing:  # <x .../> becomes <x ...>...</x>; its start tag stays
             parent_indent = self._indent(parent) if self.pretty else None
             if parent_indent is None:
-                edits.add(parent.end - 2, f">{compact}</{parent.tag}>", replace=2)
+                edits.add(parent.end - 2, f">{_compact(blocks)}</{parent.tag}>", replace=2)
                 return
             nl = self.newline.decode()
-            lines = self._lines(blocks, parent_indent + self.unit)
-            edits.add(parent.end - 2, ">" + "".join(nl + line for line in lines) + nl
-                      + parent_indent + f"</{parent.tag}>", replace=2)
+            text = nl.join(self._lines(blocks, parent_indent + self.unit))
+            edits.add(parent.end - 2, f">{nl}{text}{nl}{parent_indent}</{parent.tag}>",
+                      replace=2)
             return
         close_indent = self._close_indent(parent) if self.pretty else None
         if close_indent is None:
-            edits.add(parent.close, compact)
+            edits.add(parent.close, _compact(blocks))
         else:
             self._at_line(edits, parent.close, close_indent, close_indent + self.unit, blocks)
 
@@ -137,6 +135,11 @@ class Style:
             return
         nl = self.newline.decode()
         edits.add(at, "".join(nl + self.unit + _retab(line, self.unit) for line in block))
+
+
+def _compact(blocks: list[list[str]]) -> str:
+    """``blocks`` on one line, for a document written without line breaks."""
+    return "".join(_retab(line, "") for block in blocks for line in block)
 
 
 def _retab(line: str, unit: str) -> str:

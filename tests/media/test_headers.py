@@ -1,9 +1,9 @@
 """Header-read facts agree with ffprobe's, and anything uncertain is left to ffprobe.
 
 ``validate`` reads MP4/MOV/PNG/JPEG headers in-process instead of starting ffprobe (see
-``providers/kling/headers.py``); a disagreement would let the rules pass a file Kling
-refuses, so every field the rules use is compared with ffprobe's on real files of each
-kind the bridge meets.
+``media/headers.py``); a disagreement would let the rules pass a file Kling refuses, so
+every field the rules use is compared with ffprobe's on real files of each kind the bridge
+meets.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from tests.providers.conftest import ffmpeg
 
-from kling_bridge.providers.kling import probe as probe_mod
-from kling_bridge.providers.kling.headers import read_facts
-from kling_bridge.providers.kling.probe import ProbeError, ffprobe_facts, probe
+from kling_bridge.media import facts as facts_mod
+from kling_bridge.media.errors import MediaError
+from kling_bridge.media.facts import ffprobe_facts, header_facts
+from kling_bridge.media.headers import read_facts
 
 SRC = "testsrc2=size={size}:rate={rate}:duration=1"
 TONE = ["-f", "lavfi", "-i", "sine=duration=1"]
@@ -86,10 +87,10 @@ def test_uncertain_files_are_left_to_ffprobe(name: str, files: dict[str, Path]) 
     path = files[name]
     assert read_facts(path, path.stat().st_size) is None
     if name == "truncated.mp4":
-        with pytest.raises(ProbeError, match=r"truncated\.mp4"):
-            probe(path)
+        with pytest.raises(MediaError, match=r"truncated\.mp4"):
+            header_facts(path)
     else:
-        assert probe(path) == ffprobe_facts(path, path.stat().st_size)
+        assert header_facts(path) == ffprobe_facts(path, path.stat().st_size)
 
 
 def test_probe_starts_no_ffprobe_for_a_segment(files: dict[str, Path],
@@ -97,8 +98,9 @@ def test_probe_starts_no_ffprobe_for_a_segment(files: dict[str, Path],
     def refuse(*_: object) -> None:
         raise AssertionError("ffprobe was started")
 
-    monkeypatch.setattr(probe_mod, "ffprobe_facts", refuse)
-    facts = probe(files["segment.mp4"])
+    monkeypatch.setattr(facts_mod, "ffprobe_facts", refuse)
+    facts_mod.forget_all()
+    facts = header_facts(files["segment.mp4"])
     assert (facts.width, facts.height, facts.fps, facts.has_audio) == (160, 90, 25.0, True)
 
 
@@ -106,5 +108,23 @@ def test_garbage_with_an_mp4_name_is_not_read_as_one(tmp_path: Path) -> None:
     fake = tmp_path / "fake.mp4"
     fake.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 16 + b"\xff" * 64)
     assert read_facts(fake, fake.stat().st_size) is None
-    with pytest.raises(ProbeError):
-        probe(fake)
+    with pytest.raises(MediaError):
+        header_facts(fake)
+
+
+def test_ffprobe_is_the_one_configured_and_asked_once_per_file_version(
+        files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kling's checks used to start a bare ``ffprobe``: now the media facts service asks the
+    one ``KLING_BRIDGE_FFPROBE`` names, and remembers the answer in the one cache."""
+    import shutil
+
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "ffprobe"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("ffprobe")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("KLING_BRIDGE_FFPROBE", str(wrapper))
+    facts_mod.forget_all()
+    first = header_facts(files["clip.mkv"])
+    assert header_facts(files["clip.mkv"]) == first
+    assert first.has_video and (first.width, first.height) == (160, 90)
+    assert len(calls.read_text().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""The facts Kling's rules need, read from file headers in-process (no ffprobe).
+"""The facts a file's headers state (what a provider's input rules check), read in-process.
 
 Every paid task is validated just before it is sent, while other jobs' ffmpeg encodes may
 hold every core: an ffprobe subprocess costs a tenth of a CPU-second to start and, under
@@ -22,7 +22,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from .rules import MediaFacts
+
+@dataclass(frozen=True)
+class MediaFacts:
+    """What a file's headers say (as ffprobe reports them): only what input rules need.
+
+    Not :class:`~.probe.MediaInfo`: these are the container's claims, read in microseconds,
+    not frames counted by a pass over the packets."""
+
+    path: Path
+    size_bytes: int
+    format_name: str = ""
+    codec: str = ""  # first video (or audio) stream's codec
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    duration: float = 0.0
+    has_video: bool = False
+    has_audio: bool = False
+
 
 #: ffprobe's format name for every ISO BMFF file (mp4, mov, m4a, 3gp...).
 ISO_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"
