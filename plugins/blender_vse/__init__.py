@@ -56,9 +56,9 @@ HANDLERS = (("load_pre", _on_load_pre), ("load_post", _on_load_post),
 def register():
     import bpy
 
-    from . import api, operators, runtime, service, ui
+    from . import api, chain_operators, operators, runtime, service, ui
 
-    for cls in ui.CLASSES + operators.CLASSES:
+    for cls in ui.CLASSES + operators.CLASSES + chain_operators.CLASSES:
         bpy.utils.register_class(cls)
     for menu, fn in ui.MENUS:
         getattr(bpy.types, menu).append(fn)
@@ -78,7 +78,7 @@ def register():
 def unregister():
     import bpy
 
-    from . import operators, service, ui
+    from . import chain_operators, operators, service, ui
 
     if service.RUNTIME is not None:
         service.RUNTIME.stop()
@@ -89,7 +89,7 @@ def unregister():
             handlers.remove(fn)
     for menu, fn in ui.MENUS:
         getattr(bpy.types, menu).remove(fn)
-    for cls in reversed(ui.CLASSES + operators.CLASSES):
+    for cls in reversed(ui.CLASSES + operators.CLASSES + chain_operators.CLASSES):
         bpy.utils.unregister_class(cls)
     if sys.modules.get(ALIAS) is not None and sys.modules[ALIAS].__name__.startswith(
             __name__):

@@ -24,19 +24,24 @@ from typing import Any, Dict, List
 
 import bpy
 
-from . import compat, host, placement, records, service
+from . import chains, compat, host, placement, records, service
 from .client import BridgeError
 
 __all__ = [
     "BridgeError",
     "apply_finished",
+    "apply_look",
     "cancel",
+    "compare_looks",
+    "comparison",
     "drain",
     "estimate",
     "generate",
     "jobs",
     "lipsync",
+    "more_like_this",
     "multishot",
+    "next_shot",
     "restyle",
     "wait",
 ]
@@ -67,14 +72,17 @@ def restyle(strips=None, scene=None, preset="", prompt="", resolution="1080p", v
 
 
 def generate(prompt="", frame=None, scene=None, duration=5, aspect="", resolution="1080p",
-             audio=True, image="", use_current_frame=False, dry_run=False) -> Dict[str, Any]:
+             audio=True, image="", use_current_frame=False, dry_run=False,
+             then="") -> Dict[str, Any]:
     """Generate a clip placed at ``frame`` (default: the playhead) on the first free channel,
     conformed to the scene's rate and size; ``image``: a first-frame still, or
-    ``use_current_frame`` for the picture under the playhead."""
+    ``use_current_frame`` for the picture under the playhead; ``then``: a preset the clip
+    is restyled in before it is placed (only the restyled clip lands)."""
     service.require_online()
     scene = _scene(scene)
     body = service.generate_request(scene, prompt, frame, duration, aspect, resolution, audio,
-                                    image, use_current_frame, dry_run=dry_run)
+                                    image, use_current_frame, dry_run=dry_run,
+                                    then=[{"preset": then}] if then else None)
     where = {"frame": scene.frame_current if frame is None else int(frame), "above": 0}
     return service.send_now(scene, "/generate", body, "generate", prompt[:40] or "B-roll",
                             placement_info=where)
@@ -108,6 +116,53 @@ def lipsync(sound, face, scene=None, resolution="1080p", dry_run=False) -> Dict[
     start = compat.timing(sound)[0]
     return service.send_now(scene, "/lipsync", body, "lipsync", "lip-sync · " + sound.name,
                             placement_info={"frame": start, "above": face.channel})
+
+
+def more_like_this(strip, prompt="", scene=None, duration=5, resolution="1080p",
+                   dry_run=False) -> Dict[str, Any]:
+    """New footage in the look of ``strip`` -- a restyled result follows its job (its look's
+    words and the result itself), any other movie strip its own frames -- placed right
+    after it, silent."""
+    return _follow(strip, "style", prompt, scene, duration, resolution, dry_run)
+
+
+def next_shot(strip, prompt, scene=None, duration=5, resolution="1080p",
+              dry_run=False) -> Dict[str, Any]:
+    """The shot that follows ``strip`` (what ``prompt`` says happens next), right after it."""
+    return _follow(strip, "next_shot", prompt, scene, duration, resolution, dry_run)
+
+
+def _follow(strip, mode, prompt, scene, duration, resolution, dry_run) -> Dict[str, Any]:
+    service.require_online()
+    scene = _scene(scene)
+    if dry_run:
+        body, _where = chains.follow_request(scene, strip, mode, prompt, duration, resolution,
+                                             dry_run=True)
+        return service.runtime().client(start=True).post("/generate", body)
+    return chains.follow(scene, strip, mode, prompt, duration, resolution, now=True)
+
+
+def compare_looks(strip, looks, scene=None, resolution="1080p") -> Dict[str, Any]:
+    """``strip`` restyled in every preset of ``looks`` (results stacked above it); once they
+    have finished (:func:`wait`), :func:`comparison` has the picture and its columns."""
+    service.require_online()
+    return chains.compare(_scene(scene), strip, list(looks), resolution, now=True)
+
+
+def comparison(scene=None) -> Any:
+    """The last comparison of the scene: ``{"path", "image", "columns": [{"index", "look",
+    "job_id"}]}`` (None before one finished)."""
+    return chains.last_comparison(_scene(scene))
+
+
+def apply_look(strips=None, scene=None, job_id="", column=0, to="rest") -> Dict[str, Any]:
+    """The look of a restyle job -- ``job_id``, a ``column`` of the last comparison, or the
+    restyled strip among ``strips`` (default: the selected ones) -- on the other strips."""
+    service.require_online()
+    scene = _scene(scene)
+    strips = host.selected(scene) if strips is None else list(strips)
+    job, reference = chains.look_job(scene, strips, column, job_id)
+    return chains.apply_look(scene, strips, job, to, now=True, reference=reference)
 
 
 def estimate(kind, **kwargs) -> str:

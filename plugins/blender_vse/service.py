@@ -77,7 +77,9 @@ def conform_of(scene) -> Dict[str, Any]:
 
 def generate_request(scene, prompt="", frame=None, duration=5, aspect="", resolution="1080p",
                      audio=True, image="", use_current_frame=False, shots=None,
-                     dry_run=False) -> Dict[str, Any]:
+                     dry_run=False, then=None) -> Dict[str, Any]:
+    """``POST /v1/generate`` at ``frame``; ``then``: looks the clip is restyled in before
+    it is placed (a chain: only the restyled clip lands)."""
     frame = scene.frame_current if frame is None else int(frame)
     body = {"prompt": prompt, "duration": int(duration),
             "aspect_ratio": aspect or host.aspect_of(scene), "resolution": resolution,
@@ -89,6 +91,8 @@ def generate_request(scene, prompt="", frame=None, duration=5, aspect="", resolu
     if shots:
         body["shots"] = list(shots)
         body.pop("duration")
+    if then:
+        body["then"] = [dict(look) for look in then]
     if image:
         body["image"] = host.abspath(image)
     elif use_current_frame:
@@ -357,14 +361,25 @@ def on_status(batch_id, status, error) -> None:
     host.tag_redraw()
 
 
-def apply_status(scene, status) -> List[str]:
+def apply_status(scene, status, now=False) -> List[str]:
     """Fold a batch answer into ``scene``'s record and apply its finished jobs; returns the
-    names of the new strips. Idempotent: a job with a strip already is not applied twice."""
+    names of the new strips. Idempotent: a job with a strip already is not applied twice.
+    A finished Compare Looks batch then asks for its picture (``now``: on this thread)."""
+    from . import chains
+
     data = host.read_record(scene)
     todo = records.update(data, status)
     record = records.find(data, status["batch_id"])
+    if record is not None and (record.get("placement") or {}).get("compare") \
+            and record.get("state") not in records.ENDED:
+        todo = []  # a comparison lands whole, stacked in the order of its looks
     made = []
     for job in todo:
+        spec = job.get("spec") or {}
+        if record["kind"] != "restyle" and not (spec.get("placement") or spec.get("clip")):
+            # a chain's generated clip: it fed its restyle, which is what lands
+            records.mark_applied(data, record["id"], job["id"], [], "fed the next link")
+            continue
         existing = host.with_job(scene, job["id"])
         if existing:
             records.mark_applied(data, record["id"], job["id"], [s.name for s in existing])
@@ -376,8 +391,13 @@ def apply_status(scene, status) -> List[str]:
             record["jobs"][job["id"]]["skip_apply"] = True
         records.mark_applied(data, record["id"], job["id"], names, note)
         made.extend(names)
+    picture = record is not None and chains.wants_picture(record)
+    if picture:
+        record["comparison_asked"] = True
     host.write_record(scene, data)
     memory_add(scene, data)
+    if picture:
+        chains.ask_picture(scene, dict(record), now=now)
     if record is not None and not records.needs_polling(record) and RUNTIME is not None:
         RUNTIME.unwatch(record["id"])
     return made
@@ -481,7 +501,7 @@ def poll_now(scene, wait=False, timeout=None, interval=0.5) -> List[str]:
     while True:
         data = host.read_record(scene)
         for batch_id in records.pending(data):
-            made.extend(apply_status(scene, client.batch(batch_id)))
+            made.extend(apply_status(scene, client.batch(batch_id), now=True))
         data = host.read_record(scene)
         running = [b for b in data["batches"] if b.get("state") not in records.ENDED]
         if not wait or not running:
@@ -502,7 +522,7 @@ def cancel_now(scene, job_id) -> Dict[str, Any]:
     client = runtime().client(start=False)
     job = client.cancel(job_id)
     if job.get("batch_id"):
-        apply_status(scene, client.batch(job["batch_id"]))
+        apply_status(scene, client.batch(job["batch_id"]), now=True)
     return job
 
 

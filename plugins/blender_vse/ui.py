@@ -47,6 +47,27 @@ def draw_actions(layout):
     col.operator("kling_bridge.multishot", text="Multi-shot from Markers", icon="MARKER")
     col.operator("kling_bridge.lipsync", text="Lip-sync", icon="SOUND")
     col.operator("kling_bridge.swap", text="Swap Source / Restyled", icon="UV_SYNC_SELECT")
+    col = layout.column(align=True)  # both models together
+    col.operator("kling_bridge.more_like_this", text="More Like This", icon="DUPLICATE")
+    col.operator("kling_bridge.next_shot", text="Next Shot", icon="FORWARD")
+    col.operator("kling_bridge.compare_looks", text="Compare Looks", icon="IMAGE_REFERENCE")
+    col.operator("kling_bridge.apply_look", text="Apply Look to the Rest", icon="BRUSH_DATA")
+    col.operator("kling_bridge.generate_then_restyle", text="Generate then Restyle",
+                 icon="ADD")
+
+
+def draw_comparison(layout, scene):
+    """The last comparison picture's columns: the numbers Apply Look takes."""
+    from . import chains
+
+    last = chains.last_comparison(scene)
+    if not last:
+        return
+    box = layout.box()
+    box.label(text="Comparison: %s" % (last.get("image") or last["path"]),
+              icon="IMAGE_REFERENCE")
+    for col in last["columns"]:
+        box.label(text="%d. %s (job %s)" % (col["index"], col["look"], col["job_id"]))
 
 
 def draw_status(layout):
@@ -146,6 +167,7 @@ class KLING_BRIDGE_PT_jobs(bpy.types.Panel):
         if scene is None:
             self.layout.label(text="No scene in the Sequencer")
             return
+        draw_comparison(self.layout, scene)
         draw_jobs(self.layout, scene)
 
 
@@ -166,12 +188,18 @@ def context_menu(self, context):
     self.layout.separator()
     self.layout.operator("kling_bridge.restyle", text="Restyle with Kling", icon="BRUSH_DATA")
     self.layout.operator("kling_bridge.swap", text="Swap Source / Restyled")
+    self.layout.operator("kling_bridge.more_like_this", text="More Like This (Kling)")
+    self.layout.operator("kling_bridge.next_shot", text="Next Shot (Kling)")
+    self.layout.operator("kling_bridge.compare_looks", text="Compare Looks (Kling)")
+    self.layout.operator("kling_bridge.apply_look", text="Apply Look to the Rest (Kling)")
 
 
 def add_menu(self, context):
     self.layout.separator()
     self.layout.operator("kling_bridge.generate", text="Generated Clip (Kling)", icon="ADD")
     self.layout.operator("kling_bridge.multishot", text="Multi-shot from Markers (Kling)")
+    self.layout.operator("kling_bridge.generate_then_restyle",
+                         text="Generated then Restyled Clip (Kling)")
 
 
 MENUS = (("SEQUENCER_MT_strip", strip_menu), ("SEQUENCER_MT_context_menu", context_menu),

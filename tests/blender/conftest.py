@@ -257,6 +257,7 @@ def run_version(python: Path, version: str, shared: Path, daemon: Daemon, media:
             facts["reopen"] = run_blender(python, "reopen", work / "reopen.json", env, *common)
         facts["headless"] = run_blender(python, "headless", work / "headless.json", env,
                                         *common)
+        facts["chains"] = run_blender(python, "chains", work / "chains.json", env, *common)
     except Exception:
         # Kept like a result, so every test of this version fails at once with it instead
         # of running Blender again.

@@ -16,6 +16,8 @@ The test process starts the daemon (draft provider) and runs this per Blender ve
   submission whose answer was lost is asked again with its key -- the same batch.
 * ``headless``: what ``blender --background edit.blend --python restyle.py`` does, through
   the bpy module: a file is opened, then the README's headless script runs as ``__main__``.
+* ``chains``: both models together -- compare looks, apply one to the rest, more like
+  this, next shot, generate then restyle -- in a fresh Blender, saved and reloaded.
 * ``autostart``: no daemon runs; the extension starts ``kling-bridge serve`` itself.
 
 Facts go to ``--out`` as JSON, with each step's error (traceback) instead of stopping, so
@@ -252,12 +254,19 @@ def lipsync(media: Path) -> None:
 @step("wait")
 def wait_all() -> None:
     api = sys.modules["kling_bridge_vse"]
+    client = sub("service").runtime().client()
+    for name in ("Edit 25", "Edit 2997", "Edit 24"):
+        # every batch ended in the daemon first: results then land in the order they were
+        # asked for, whatever order a loaded machine finished them in (the channels the
+        # tests expect depend on it)
+        for batch in api.jobs(scene=bpy.data.scenes[name])["batches"]:
+            if batch.get("id"):
+                client.wait_batch(batch["id"], timeout=300, interval=0.2)
     for name in ("Edit 25", "Edit 2997", "Edit 24"):
         facts["made_" + name] = api.wait(scene=bpy.data.scenes[name], timeout=240)
         facts["jobs_" + name] = api.jobs(scene=bpy.data.scenes[name])
         facts["strips_" + name] = scene_facts(bpy.data.scenes[name])
     facts["applied_again"] = api.apply_finished(scene=bpy.data.scenes["Edit 25"])
-    client = sub("service").runtime().client()
     facts["specs"] = {}
     for name in ("Edit 25", "Edit 2997"):
         for batch in api.jobs(scene=bpy.data.scenes[name])["batches"]:
@@ -552,6 +561,114 @@ def headless(work: Path, media: Path) -> None:
     bpy.ops.preferences.addon_disable(module=MODULE)
 
 
+@step("chains")
+def chains_phase(work: Path, media: Path, zip_path: str) -> None:
+    """Both models together, through the operators (worker + drain) and the scripting API,
+    in a 25 fps scene: compare three looks of one strip, apply the one picked to another
+    strip, more like this of a restyled strip, next shot of a plain strip, generate then
+    restyle; every new dialog drawn; saved and reloaded."""
+    enable_saved()
+    bpy.context.preferences.system.use_online_access = True
+    if MODULE not in bpy.context.preferences.addons:  # run alone: no saved preferences
+        install(zip_path)
+    api = sys.modules["kling_bridge_vse"]
+    compat, ops = sub("compat"), sub("chain_operators")
+    record = sub("host").read_record
+    scene = new_scene("Chains 25", 25, 1.0)
+    strips = editor_strips(scene)
+    first = strips.new_movie(name="shot a", filepath=str(media / "shot 25.mov"), channel=1,
+                             frame_start=1)
+    first.frame_final_duration = 40
+    second = strips.new_movie(name="shot b", filepath=str(media / "shot 25.mov"), channel=1,
+                              frame_start=-9)
+    second.frame_offset_start = 50  # frames 50-89 of the same file, at 41
+    second.frame_final_duration = 40
+    facts["chain_sources"] = [strip_facts(first), strip_facts(second)]
+
+    def select(*chosen, active=None):
+        for s in editor_strips(scene):
+            s.select = s in chosen
+        scene.sequence_editor.active_strip = active or chosen[0]
+
+    def sent(count):
+        return drain_until(lambda: len([b for b in record(scene)["batches"]
+                                         if b.get("id")]) >= count, 60)
+
+    # compare three looks of shot a (operator), wait, the picture comes with the results
+    select(first)
+    looks = "film-noir, anime-cel, watercolor"
+    facts["compare_op"] = sorted(bpy.ops.kling_bridge.compare_looks(
+        "EXEC_DEFAULT", looks=looks, resolution="720p"))
+    facts["compare_sent"] = sent(1)
+    api.wait(scene=scene, timeout=300)
+    comparison = api.comparison(scene=scene)
+    facts["comparison"] = comparison
+    facts["comparison_image"] = (
+        list(bpy.data.images[comparison["image"]].size) if comparison else None)
+    facts["after_compare"] = scene_facts(scene)
+
+    # apply the second look to the rest: shot b plus that look's strip, made active
+    anime = next(s for s in editor_strips(scene) if s.get("kling_preset") == "anime-cel")
+    select(second, anime, active=anime)
+    facts["apply_op"] = sorted(bpy.ops.kling_bridge.apply_look("EXEC_DEFAULT"))
+    facts["apply_sent"] = sent(2)
+    api.wait(scene=scene, timeout=300)  # its result lands first: the channels below are known
+    # more like this of the anime result (API), next shot of shot b (operator)
+    facts["more_answer"] = api.more_like_this(anime, "rooftops at dusk", scene=scene,
+                                              duration=3, resolution="720p")["jobs"][0]
+    select(second)
+    facts["next_op"] = sorted(bpy.ops.kling_bridge.next_shot(
+        "EXEC_DEFAULT", prompt="she turns and walks away", duration=3, resolution="720p"))
+    facts["next_sent"] = sent(4)
+    facts["then_op"] = sorted(bpy.ops.kling_bridge.generate_then_restyle(
+        "EXEC_DEFAULT", prompt="a harbour at dawn", preset="film-noir", duration=3,
+        resolution="720p", frame=200))
+    facts["then_sent"] = sent(5)
+    api.wait(scene=scene, timeout=300)
+    facts["chain_jobs"] = api.jobs(scene=scene)
+    facts["chain_strips"] = scene_facts(scene)
+    client = sub("service").runtime().client()
+    facts["chain_specs"] = {}
+    for batch in facts["chain_jobs"]["batches"]:
+        answer = client.batch(batch["id"])
+        facts["chain_specs"][batch["label"]] = {
+            "jobs": [{"id": j["id"], "kind": j["kind"], "spec": j["spec"],
+                      "video": (j.get("result") or {}).get("outputs", [{}])[0].get("path")}
+                     for j in answer["jobs"]],
+            "chains": answer.get("chains", [])}
+
+    # every new dialog and the panel drawn (background mode: the stand-in layout)
+    compat.set_sequencer_scene(scene, bpy.context)
+    select(second, anime, active=anime)
+    drawn: dict[str, list[str]] = {}
+    dialogs = {
+        "more_like_this": (ops.KLING_BRIDGE_OT_more_like_this, {"prompt": "rooftops"}),
+        "next_shot": (ops.KLING_BRIDGE_OT_next_shot, {"prompt": "she walks away"}),
+        "compare_looks": (ops.KLING_BRIDGE_OT_compare_looks, {"looks": looks}),
+        "apply_look": (ops.KLING_BRIDGE_OT_apply_look, {"column": 2}),
+        "generate_then_restyle": (ops.KLING_BRIDGE_OT_generate_then_restyle,
+                                  {"prompt": "fog", "preset": "watercolor"}),
+    }
+    for name, (cls, values) in dialogs.items():
+        standin.draw(cls.draw, standin.Holder(standin.Layout(), cls, **values))
+        drain_until(lambda: not any(v[0] == "pending"
+                                    for v in sub("service").RUNTIME.estimates.values()), 30)
+        drawn[name] = standin.draw(cls.draw, standin.Holder(standin.Layout(), cls, **values))
+    ui = sub("ui")
+    drawn["panel"] = standin.draw(ui.KLING_BRIDGE_PT_panel.draw, standin.Holder(standin.Layout()))
+    drawn["jobs"] = standin.draw(ui.KLING_BRIDGE_PT_jobs.draw, standin.Holder(standin.Layout()))
+    for _menu, fn in ui.MENUS:
+        drawn[fn.__name__] = standin.draw(fn, standin.Holder(standin.Layout()))
+    facts["chain_drawn"] = drawn
+
+    blend = work / "chains.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    facts["chain_reloaded"] = {"comparison": api.comparison(scene=bpy.data.scenes["Chains 25"]),
+                               "strips": scene_facts(bpy.data.scenes["Chains 25"])}
+    bpy.ops.preferences.addon_disable(module=MODULE)
+
+
 def enable_saved() -> None:
     # A real Blender reads the user's preferences at start; the bpy module starts from the
     # factory ones, so read them as Blender would: the extension comes back enabled. (The
@@ -587,7 +704,8 @@ def autostart(exe: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("phase", choices=["main", "reopen", "headless", "autostart"])
+    parser.add_argument("phase", choices=["main", "reopen", "headless", "chains",
+                                          "autostart"])
     parser.add_argument("--zip", default="")
     parser.add_argument("--media", type=Path)
     parser.add_argument("--work", type=Path)
@@ -609,6 +727,8 @@ def main() -> None:
             reopen(args.work)
         elif args.phase == "headless":
             headless(args.work, args.media)
+        elif args.phase == "chains":
+            chains_phase(args.work, args.media, args.zip)
         else:
             if MODULE not in bpy.context.preferences.addons:
                 install(args.zip)

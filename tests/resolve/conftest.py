@@ -33,6 +33,11 @@ ENTRY = {
     "restyle": SCRIPTS / "Edit" / "Kling Bridge - Restyle.py",
     "restyle-track": SCRIPTS / "Edit" / "Kling Bridge - Restyle to track.py",
     "generate": SCRIPTS / "Edit" / "Kling Bridge - Generate B-roll.py",
+    "more-like-this": SCRIPTS / "Edit" / "Kling Bridge - More like this.py",
+    "next-shot": SCRIPTS / "Edit" / "Kling Bridge - Next shot.py",
+    "compare": SCRIPTS / "Edit" / "Kling Bridge - Compare looks.py",
+    "apply-look": SCRIPTS / "Edit" / "Kling Bridge - Apply look to the rest.py",
+    "generate-restyle": SCRIPTS / "Edit" / "Kling Bridge - Generate then restyle.py",
     "collect": SCRIPTS / "Edit" / "Kling Bridge - Collect.py",
     "dialog": SCRIPTS / "Utility" / "Kling Bridge.py",
 }

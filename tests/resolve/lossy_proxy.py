@@ -1,7 +1,8 @@
 """A proxy in front of the daemon that loses answers: the network failing at the worst moment.
 
 The plugin talks to it as to the daemon (a discovery file names its port, with the daemon's
-token). Every request is forwarded to the daemon as it came; for the requests ``drop``
+token). Every request is forwarded to the daemon as it came (``spoil`` may first damage a
+chosen body, so the real daemon refuses it with its own answer); for the requests ``drop``
 chooses, the daemon's answer is read and then thrown away -- the connection closes with no
 reply, exactly what a script sees when the network or its own process fails after the
 daemon acted. What went through is logged, so a test can tell what the daemon answered that
@@ -31,11 +32,13 @@ class Exchange:
 
 @dataclass
 class LossyProxy:
-    """``drop(method, path, body)`` says which answers to lose (it may count)."""
+    """``drop(method, path, body)`` says which answers to lose (it may count);
+    ``spoil(method, path, body)`` returns a body to send instead (None: as it came)."""
 
     daemon_port: int
     drop: Callable[[str, str, Any], bool]
     log: list[Exchange] = field(default_factory=list)
+    spoil: Callable[[str, str, Any], Any] | None = None
 
     def __post_init__(self) -> None:
         proxy = self
@@ -47,6 +50,9 @@ class LossyProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else None
+                if raw and proxy.spoil is not None:
+                    spoilt = proxy.spoil(self.command, self.path, json.loads(raw))
+                    raw = raw if spoilt is None else json.dumps(spoilt).encode()
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "connection", "content-length")}
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.daemon_port, timeout=60)
@@ -84,6 +90,11 @@ class LossyProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def never(method: str, path: str, body: Any) -> bool:
+    """Lose no answer."""
+    return False
 
 
 def lose_first(path: str) -> Callable[[str, str, Any], bool]:

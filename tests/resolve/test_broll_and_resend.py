@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 from helpers import custom_markers, cut, probe_frames, take_paths
-from lossy_proxy import LossyProxy, lose_first
+from lossy_proxy import LossyProxy, lose_first, never
 
 WAIT = {"wait_seconds": 180}
 
@@ -83,6 +83,47 @@ def test_touching_prompt_markers_make_one_multishot_clip_at_the_first(editor, da
     assert specs[10]["duration"] == 5 and specs[300]["shots"] == []
     assert specs[300]["prompt"] == "a dog runs by" and specs[300]["duration"] == 3
     assert app.timeline(timeline.GetUniqueId())["audio"][1:] == []  # no sound asked: no track
+
+
+def test_one_refused_broll_leaves_the_others_going(editor, daemon, media) -> None:
+    """Each B-roll is its own request: when the daemon refuses one (here the proxy spoils
+    its body so the real daemon answers 400), the script says which and why, forgets it
+    (nothing was made), and the other B-roll is still sent and placed."""
+    app, timeline, _items = cut(media["25"], "25", version=(20, 2, 0, 0))
+    start = timeline.GetStartFrame()
+    for frame, name, words in ((10, "Street", "kling: wide street at dusk"),
+                               (300, "Dog", "kling: a dog runs by")):
+        assert timeline.AddMarker(frame, "Blue", name, words, 1)
+    editor.save(app)
+    editor.settings(resolution="720p", broll_audio=False, **WAIT)
+
+    def spoil(method: str, path: str, body: Any) -> Any:
+        if path == "/v1/generate" and not body.get("dry_run") and "dog" in body["prompt"]:
+            return dict(body, duration=99)  # the daemon takes 1-15 s
+        return None
+
+    proxy = LossyProxy(json.loads(daemon.discovery.read_text())["port"], never, spoil=spoil)
+    editor.use_port(proxy.port)
+    try:
+        run = editor.run("generate")
+    finally:
+        proxy.close()
+
+    assert run.code == 0, run.console
+    assert "! Dog: the daemon refused it: " in run.console, run.console
+    assert "Street at 01:00:00:10: 5 s (batch " in run.console
+    assert "Traceback" not in run.console
+    refused = [x for x in proxy.log if x.status == 400]
+    assert len(refused) == 1 and refused[0].body["duration"] == 99
+    app = editor.load()
+    (street,) = app.items("video", 2)
+    assert (street["start"], street["duration"], street["left"]) == (start + 10, 125, 0)
+    assert [i["start"] for i in app.items("video", 1)] == [start, start + 24]  # no dog
+    dog, street_entry = sorted(entries(editor), key=lambda e: e["spot"]["name"])
+    assert dog["closed"] and dog["batch_id"] is None
+    assert dog["closed_because"].startswith("refused: ")
+    assert street_entry["closed"] and list(street_entry["outcomes"].values()) == ["applied"]
+    assert not list((editor.home / "config" / "resolve-requests").glob("*.json"))
 
 
 def test_a_lost_answer_is_asked_again_with_the_same_key_one_batch_only(editor, daemon,

@@ -89,15 +89,23 @@ class Session(object):
                               "limit of %d" % (units, self.settings["max_units"]),
                               'raise "max_units" in the settings file, or choose fewer clips')
 
-    def prepare(self, mode=None):
-        # type: (Optional[str]) -> Tuple[TimelineFacts, Choice, Dict[str, Any]]
+    def choose(self, timeline, facts):
+        # type: (Any, TimelineFacts) -> Choice
+        """The clips the editor pointed at, by the first selection rule that finds any."""
+        return choose(facts, self.settings["clip_colour"], self.host.selected_ids(timeline),
+                      self.host.current_id(timeline), self.host.colour_of,
+                      self.host.complete)
+
+    def prepare(self, mode=None, pick=None):
+        # type: (Optional[str], Optional[Callable[[TimelineFacts, Choice], None]]) -> Tuple[TimelineFacts, Choice, Dict[str, Any]]
         """Choose the clips (saying which rule found them) and build the request; clips
-        whose result could not land frame for frame where ``mode`` puts it are left out."""
+        whose result could not land frame for frame where ``mode`` puts it are left out;
+        ``pick`` may narrow the choice further (saying why) before the request is built."""
         timeline = self.host.timeline()
         facts = self.host.facts(timeline)
-        choice = choose(facts, self.settings["clip_colour"], self.host.selected_ids(timeline),
-                        self.host.current_id(timeline), self.host.colour_of,
-                        self.host.complete)
+        choice = self.choose(timeline, facts)
+        if pick is not None:
+            pick(facts, choice)
         if (mode or self.settings["placement"]) == "track":
             for item in list(choice.items):
                 why = placement.cannot_place_on_track(item, facts.rate)
@@ -120,11 +128,19 @@ class Session(object):
         _facts, _choice, body = self.prepare()
         return money_text(self.client.restyle(dict(body, dry_run=True)))
 
-    def restyle(self, mode=None, wait=None):
-        # type: (Optional[str], Optional[float]) -> Optional[str]
-        """Restyle the chosen clips; results as takes (or ``mode="track"``: a track above)."""
+    def restyle(self, mode=None, wait=None, pick=None, change=None, extra=None):
+        # type: (Optional[str], Optional[float], Any, Optional[Dict[str, Any]], Optional[Dict[str, Any]]) -> Optional[str]
+        """Restyle the chosen clips; results as takes (or ``mode="track"``: a track above).
+
+        The chain actions reuse it: ``pick`` narrows the choice, ``change`` replaces fields
+        of the request (several looks, another job's look), ``extra`` goes in the ledger.
+        """
         mode = mode or self.settings["placement"]
-        facts, choice, body = self.prepare(mode)
+        facts, choice, body = self.prepare(mode, pick)
+        if change:
+            body.update(change)
+            if "looks" in change or "apply_look" in change:
+                body.pop("look", None)
         priced = self.client.restyle(dict(body, dry_run=True))
         self.check_price(priced)
         targets = dict((i.uid, {"name": i.name, "track": i.track, "start": i.start,
@@ -132,7 +148,8 @@ class Session(object):
         entry = self.ledger.begin(self.key, self.project_name, "/restyle", body, {
             "kind": "restyle", "mode": mode, "timeline": facts.uid,
             "timeline_name": facts.name, "targets": targets,
-            "look": self.settings["preset"] or "custom"})
+            "look": (extra or {}).get("look") or self.settings["preset"] or "custom",
+            "extra": extra or {}})
         answer = self._send(entry, "/restyle", body)
         for skipped in answer.get("skipped", []):
             self.say("  - the daemon left out %r: %s"
@@ -148,9 +165,10 @@ class Session(object):
 
     # ------------------------------------------------------------------ B-roll
 
-    def generate(self, wait=None):
-        # type: (Optional[float]) -> List[str]
-        """B-roll at every ``kling:`` marker, or at the playhead with the settings' prompt."""
+    def generate(self, wait=None, then=None):
+        # type: (Optional[float], Optional[Dict[str, Any]]) -> List[str]
+        """B-roll at every ``kling:`` marker, or at the playhead with the settings' prompt;
+        ``then``: a look each is restyled in before it is placed (a chain)."""
         timeline = self.host.timeline()
         facts = self.host.facts(timeline)
         wanted = placement.prompts(facts, self.settings["broll_seconds"])
@@ -170,6 +188,18 @@ class Session(object):
                             "add a marker whose note starts with 'kling:' (e.g. 'kling: rain on "
                             'a tin roof\'), or set "broll_prompt" in the settings file')
         bodies = [(prompt, self.broll_body(facts, prompt)) for prompt in wanted]
+        if then:
+            for _prompt, body in bodies:
+                body["then"] = [then]
+            self.say("  then restyled in %s; only the restyled clip%s placed"
+                     % (then.get("preset") or "your words", " is" if len(bodies) == 1
+                        else "s are"))
+        return self.send_brolls(facts, bodies, wait)
+
+    def send_brolls(self, facts, bodies, wait=None):
+        # type: (TimelineFacts, List[Tuple[placement.Prompt, Dict[str, Any]]], Optional[float]) -> List[str]
+        """Price every B-roll, remember each request, send them one by one (a refusal
+        leaves the others going), then wait briefly and place what finished."""
         total = {"units": 0.0, "usd": 0.0}
         priced = {}  # type: Dict[str, Any]
         for _prompt, body in bodies:
@@ -187,7 +217,13 @@ class Session(object):
                     "timeline_name": facts.name, "spot": spot, "spots": {}}), body))
         batch_ids = []
         for prompt, entry, body in entries:
-            answer = self._send(entry, "/generate", body)
+            try:
+                answer = self._send(entry, "/generate", body)
+            except BridgeError as exc:
+                if exc.status is None or exc.status >= 500:
+                    raise  # no answer: this one and the rest are sent by the next run
+                self.say("! %s: the daemon refused it: %s" % (prompt.name, exc))
+                continue  # each B-roll is its own request: the others still go
             batch_ids.append(answer["batch_id"])
             shots = " in %d shots" % len(prompt.shots) if prompt.shots else ""
             self.say("  %s at %s: %d s%s (batch %s)" % (
@@ -241,8 +277,11 @@ class Session(object):
                 "run Kling Bridge - Collect once the daemon answers ('kling-bridge status' "
                 "tells)", exc.status) from None
         extra = {}  # type: Dict[str, Any]
-        if entry.get("spot") is not None:
-            extra["spots"] = dict((job["id"], entry["spot"]) for job in answer["jobs"])
+        if entry.get("spot") is not None:  # a chain's later links are listed in its chains
+            ids = [job["id"] for job in answer["jobs"]] + [
+                link["job_id"] for chain in answer.get("chains") or []
+                for link in chain.get("links") or []]
+            extra["spots"] = dict((job_id, entry["spot"]) for job_id in ids)
             entry["spots"] = extra["spots"]
         entry["batch_id"] = str(answer["batch_id"])
         self.ledger.sent(self.key, entry["key"], entry["batch_id"], **extra)
@@ -352,8 +391,36 @@ class Session(object):
             entry["outcomes"][job_id] = outcome
         jobs = batch.get("jobs", [])
         if batch.get("state") != "running" and all(j["id"] in entry["outcomes"] for j in jobs):
+            if (entry.get("extra") or {}).get("compare"):
+                self.compare_picture(entry)
             self.ledger.close(self.key, batch_id)
         return running
+
+    def compare_picture(self, entry):
+        # type: (Dict[str, Any]) -> None
+        """The comparison picture of a finished "Compare looks" batch: asked of the daemon,
+        imported into the bin, its columns said and remembered for "Apply look"."""
+        try:
+            answer = self.client.compare(entry["batch_id"])
+        except BridgeError as exc:
+            self.say("! no comparison picture: %s" % exc)
+            return
+        for note in answer.get("notes", []):
+            self.say("  note: %s" % note)
+        for picture in answer.get("pictures", []):
+            try:
+                self.host.import_media(picture["path"], self.settings["bin"])
+            except HostError as exc:
+                self.say("  ! the picture is at %s (%s)" % (picture["path"], exc))
+            self.say("Comparison picture in the %r bin: %s" % (self.settings["bin"],
+                                                               picture["path"]))
+            for column in picture.get("columns", []):
+                self.say("  column %d: %s%s" % (
+                    column["index"], column["look"],
+                    " (job %s)" % column["job_id"] if column.get("job_id") else ""))
+            self.ledger.set_comparison(self.key, {
+                "batch": entry["batch_id"], "path": picture["path"],
+                "columns": [c for c in picture.get("columns", []) if c.get("job_id")]})
 
     # ------------------------------------------------------------------ applying
 
@@ -381,6 +448,9 @@ class Session(object):
     def _apply(self, entry, job):
         # type: (Dict[str, Any], Dict[str, Any]) -> Optional[str]
         """Put one finished job's video on the timeline; the outcome word, or None to wait."""
+        spec = job.get("spec") or {}
+        if entry["kind"] != "restyle" and not (spec.get("placement") or spec.get("clip")):
+            return "fed the next link"  # a chain's generated clip: only its restyle is placed
         video = self._video(job)
         label = job.get("label", job["id"])
         if video is None:
@@ -408,6 +478,10 @@ class Session(object):
             self.say("! %s: %s (the result is in the %r bin: %s)"
                      % (label, problem, self.settings["bin"], path))
             return "failed: " + problem
+        self.ledger.result(self.key, path, {"job": job["id"], "batch": entry["batch_id"],
+                                            "kind": job.get("kind", entry["kind"]),
+                                            "look": (spec.get("look") or {}).get("preset")
+                                            or entry.get("look") or ""})
         return "applied"
 
     def _apply_restyle(self, entry, job, timeline, media, path, frames, custom):
@@ -447,9 +521,11 @@ class Session(object):
         problem = placement.check_take(item, after, path, takes_before)
         if problem or after is None:
             return problem
+        # one marker per frame on an item: take n's marker on its frame n - 2
         self.host.add_marker(after.handle, placement.MARKER_COLOUR,
                              "Kling: %s" % entry.get("look"),
-                             "take %d: %s" % (after.takes, job.get("label", "")), custom)
+                             "take %d: %s" % (after.takes, job.get("label", "")), custom,
+                             frame=max(0, min(after.takes - 2, after.duration - 1)))
         self.say("  + %s: take %d on %s" % (job.get("label"), after.takes, item.describe()))
         return None
 

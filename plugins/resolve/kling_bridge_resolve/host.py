@@ -444,12 +444,13 @@ class Host(object):
         clip["mediaPoolItem"] = media
         return _list(self.project().GetMediaPool().AppendToTimeline([clip]))
 
-    def add_marker(self, handle, colour, name, note, custom, duration=1):
-        # type: (Any, str, str, str, str, int) -> bool
-        """A marker on the item's first frame carrying ``custom`` (the job id)."""
+    def add_marker(self, handle, colour, name, note, custom, duration=1, frame=0):
+        # type: (Any, str, str, str, str, int, int) -> bool
+        """A marker on the item's ``frame`` (from its first) carrying ``custom`` (the job
+        id); Resolve keeps one marker per frame."""
         if not has(handle, "AddMarker"):
             return False
-        return bool(handle.AddMarker(0, colour, name, note, duration, custom))
+        return bool(handle.AddMarker(int(frame), colour, name, note, duration, custom))
 
     def has_marker(self, handle, custom):
         # type: (Any, str) -> bool

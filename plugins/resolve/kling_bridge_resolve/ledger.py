@@ -167,6 +167,36 @@ class Ledger(object):
                 batch["outcomes"][job_id] = outcome
         self.save()
 
+    # ------------------------------------------------------------------ results
+
+    def result(self, key, path, info):
+        # type: (str, str, Dict[str, Any]) -> None
+        """Remember which job made the file ``path`` (placed on the timeline), so a chain
+        action on the clip showing it knows the job to follow."""
+        results = self._project(key).setdefault("results", {})
+        results[os.path.normcase(os.path.abspath(path))] = dict(info)
+        self.save()
+
+    def result_of(self, key, path):
+        # type: (str, str) -> Optional[Dict[str, Any]]
+        """The job that made ``path`` (a take or clip this plugin placed), or None."""
+        if not path:
+            return None
+        results = (self.data["projects"].get(key) or {}).get("results") or {}
+        found = results.get(os.path.normcase(os.path.abspath(path)))
+        return dict(found) if isinstance(found, dict) else None
+
+    def set_comparison(self, key, comparison):
+        # type: (str, Dict[str, Any]) -> None
+        self._project(key)["comparison"] = dict(comparison)
+        self.save()
+
+    def comparison(self, key):
+        # type: (str) -> Optional[Dict[str, Any]]
+        """The last comparison picture of the project: its batch, path and columns."""
+        found = (self.data["projects"].get(key) or {}).get("comparison")
+        return dict(found) if isinstance(found, dict) else None
+
     def close(self, key, batch_id, why="done"):
         # type: (str, str, str) -> None
         for batch in self.open_batches(key):

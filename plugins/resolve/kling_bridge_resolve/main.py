@@ -9,7 +9,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, Optional  # noqa: F401 (type comments)
 
-from . import __version__
+from . import __version__, chain_actions
 from .actions import Session
 from .client import BridgeClient, BridgeError
 from .dialog import Controller
@@ -21,9 +21,27 @@ TITLES = {
     "restyle": "restyle the chosen clips (results as your settings say: takes or a track)",
     "restyle-track": "restyle the chosen clips onto a track above",
     "generate": "B-roll at kling: markers or the playhead",
+    "more-like-this": "B-roll in the look of the chosen clips, right after each",
+    "next-shot": "the shot that follows each chosen clip",
+    "compare": "the chosen clip in several looks, then a comparison picture",
+    "apply-look": "the look of the compared clip (or apply_look) on the rest",
+    "generate-restyle": "B-roll at kling: markers or the playhead, restyled before it lands",
     "collect": "bring in finished results",
     "dialog": "the Kling Bridge window",
 }
+
+#: What each submitting action does once earlier results are collected (a new action: a
+#: title above, an entry script in Scripts/, and its work here).
+WORK = {
+    "restyle": lambda session: session.restyle(),
+    "restyle-track": lambda session: session.restyle("track"),
+    "generate": lambda session: session.generate(),
+    "more-like-this": lambda session: chain_actions.follow(session, "style"),
+    "next-shot": lambda session: chain_actions.follow(session, "next_shot"),
+    "compare": chain_actions.compare_looks,
+    "apply-look": chain_actions.apply_look,
+    "generate-restyle": chain_actions.generate_then_restyle,
+}  # type: Dict[str, Callable[[Session], Any]]
 
 WATCH_FOLDER_HINT = (
     "free DaVinci Resolve 21.1 and later runs only Lua scripts from Workspace > Scripts, so "
@@ -64,10 +82,7 @@ def run(action, namespace=None, say=None):
             session.collect(settings["wait_seconds"])
             return 0
         session.collect(0)  # what earlier runs left behind first
-        if action == "generate":
-            session.generate()
-        else:
-            session.restyle("track" if action == "restyle-track" else None)
+        WORK[action](session)
         return 0
     except (HostError, SelectionError, SettingsError, BridgeError) as exc:
         say("Kling Bridge: %s" % exc)

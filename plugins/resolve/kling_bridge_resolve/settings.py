@@ -30,6 +30,8 @@ DEFAULTS = {
     "broll_audio": True,         # generated B-roll with sound
     "max_units": 20,             # a paid run costing more is refused (raise it, or use the dialog)
     "bin": "Kling Bridge",       # the Media Pool bin results are imported into
+    "compare_looks": "film-noir, anime-cel, watercolor",  # Compare looks: presets, comma-separated
+    "apply_look": "",            # Apply look: a comparison column or job id ("" = the look shown)
 }  # type: Dict[str, Any]
 
 CHOICES = {"resolution": ("720p", "1080p", "4k"), "placement": ("take", "track")}
@@ -92,6 +94,9 @@ def validate(values, where="settings"):
     if not out["preset"] and not out["prompt"].strip():
         raise SettingsError("%s: a look needs a preset or a prompt" % where,
                             'set "preset" (e.g. "film-noir") or write a "prompt"')
+    looks = [x.strip() for x in out["compare_looks"].split(",") if x.strip()]
+    if len(looks) > 20:
+        raise SettingsError("%s: compare_looks lists %d looks; at most 20" % (where, len(looks)))
     if not out["bin"].strip():
         raise SettingsError("%s: bin must name a Media Pool bin" % where)
     return out
