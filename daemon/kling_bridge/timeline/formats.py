@@ -32,6 +32,13 @@ from kling_bridge.timeline.errors import ClipIssue, TimelineError
 from kling_bridge.timeline.paths import path_from_url, url_from_path
 from kling_bridge.timeline.rates import snap_rate
 
+# OpenTimelineIO loads its plugin manifest lazily on first use, with no lock: two worker
+# threads reading or writing their first timelines at once each load one, and the second
+# replaces the first while the first thread walks its hook list ("Underlying C++ AnyVector
+# object has been destroyed", seen on a fresh daemon's first requests). Loading it here, at
+# import time (imports run one at a time), settles it before any worker uses OTIO.
+otio.plugins.ActiveManifest()
+
 
 @dataclass(frozen=True)
 class FormatInfo:
