@@ -2,7 +2,9 @@
 
 One entry point -- :func:`read_timeline` / :func:`read_timeline_text` -- so the API, the
 CLI and the watch folder all get the same format detection, the same host-quirk
-normalisation (:mod:`.quirks`) and the same errors. Writing is :mod:`.writing`.
+normalisation (:mod:`.quirks`) and the same errors. Writing is :mod:`.writing`;
+the format table and detection are :mod:`.format_names`, error wording :mod:`.read_errors`
+(their names are still served from here).
 
 The adapters are called directly (not through ``otio.adapters.read_from_file``) so a user's
 ``OTIO_DEFAULT_MEDIA_LINKER`` or other plugins' hooks cannot change what the bridge sees;
@@ -11,26 +13,32 @@ our own OTIO plugin applies the same normalisation for OTIO's command-line tools
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import logging
 import os
 import re
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 import opentimelineio as otio
 
-from kling_bridge.fileguard import UnsafeFile, read_capped
+from kling_bridge.fileguard import read_capped
 from kling_bridge.timeline import quirks
 from kling_bridge.timeline.errors import ClipIssue, TimelineError
+from kling_bridge.timeline.format_names import _SUFFIXES as _SUFFIXES
+from kling_bridge.timeline.format_names import ALIASES as ALIASES
+from kling_bridge.timeline.format_names import FORMATS as FORMATS
+from kling_bridge.timeline.format_names import LABELS as LABELS
+from kling_bridge.timeline.format_names import FormatInfo as FormatInfo
+from kling_bridge.timeline.format_names import canonical_format as canonical_format
+from kling_bridge.timeline.format_names import detect_format as detect_format
+from kling_bridge.timeline.format_names import media_type_for as media_type_for
+from kling_bridge.timeline.format_names import sniff_format as sniff_format
+from kling_bridge.timeline.format_names import suffix_for as suffix_for
 from kling_bridge.timeline.paths import path_from_url, url_from_path
 from kling_bridge.timeline.rates import snap_rate
+from kling_bridge.timeline.read_errors import adapter_errors, explain_json
 
 # OpenTimelineIO loads its plugin manifest lazily on first use, with no lock: two worker
 # threads reading or writing their first timelines at once each load one, and the second
@@ -38,46 +46,6 @@ from kling_bridge.timeline.rates import snap_rate
 # object has been destroyed", seen on a fresh daemon's first requests). Loading it here, at
 # import time (imports run one at a time), settles it before any worker uses OTIO.
 otio.plugins.ActiveManifest()
-
-
-@dataclass(frozen=True)
-class FormatInfo:
-    name: str  # the OTIO adapter name
-    suffixes: tuple[str, ...]
-    binary: bool = False
-    directory: bool = False  # written as a folder (bundle)
-    media_type: str = "text/plain; charset=utf-8"
-
-
-FORMATS: dict[str, FormatInfo] = {
-    "otio_json": FormatInfo("otio_json", (".otio",), media_type="application/json"),
-    "otioz": FormatInfo("otioz", (".otioz",), binary=True, media_type="application/zip"),
-    "otiod": FormatInfo("otiod", (".otiod",), directory=True),
-    "fcp_xml": FormatInfo("fcp_xml", (".xml",), media_type="application/xml"),
-    "fcpx_xml": FormatInfo("fcpx_xml", (".fcpxml", ".fcpxmld"), media_type="application/xml"),
-    "cmx_3600": FormatInfo("cmx_3600", (".edl",)),
-    "AAF": FormatInfo("AAF", (".aaf",), binary=True, media_type="application/octet-stream"),
-    "ale": FormatInfo("ale", (".ale",)),
-}
-
-#: Names users and the API may give for a format.
-ALIASES: dict[str, str] = {
-    "otio": "otio_json",
-    "json": "otio_json",
-    "xml": "fcp_xml",
-    "fcp7": "fcp_xml",
-    "fcp7_xml": "fcp_xml",
-    "xmeml": "fcp_xml",
-    "premiere": "fcp_xml",
-    "fcpxml": "fcpx_xml",
-    "fcpx": "fcpx_xml",
-    "fcpxmld": "fcpx_xml",
-    "edl": "cmx_3600",
-    "cmx3600": "cmx_3600",
-    "aaf": "AAF",
-}
-
-_SUFFIXES = {s: info.name for info in FORMATS.values() for s in info.suffixes}
 
 
 @dataclass
@@ -90,85 +58,6 @@ class ReadResult:
     notes: list[str] = field(default_factory=list)
     issues: list[ClipIssue] = field(default_factory=list)
     text: str | None = None  # the document as read (text formats; a bundle's Info.fcpxml)
-
-
-def canonical_format(name: str) -> str:
-    """``"otio"``/``"edl"``/``"fcpxml"``... -> the adapter name; unknown names are refused."""
-    if name in FORMATS:
-        return name
-    key = name.strip().lower().lstrip(".")
-    if key in ALIASES:
-        return ALIASES[key]
-    for known in FORMATS:
-        if known.lower() == key:
-            return known
-    if "." + key in _SUFFIXES:
-        return _SUFFIXES["." + key]
-    raise TimelineError(
-        f"unsupported timeline format {name!r}",
-        hint="use one of otio, otioz, otiod, fcp_xml, fcpx_xml, cmx_3600, aaf, ale",
-    )
-
-
-def suffix_for(fmt: str) -> str:
-    return FORMATS[canonical_format(fmt)].suffixes[0]
-
-
-def media_type_for(fmt: str) -> str:
-    """Content-Type for an HTTP answer holding this format."""
-    return FORMATS[canonical_format(fmt)].media_type
-
-
-def sniff_format(head: bytes) -> str | None:
-    """The format of a file from its first bytes, when the extension does not say."""
-    if head.startswith(b"PK\x03\x04"):
-        return "otioz"
-    if head.startswith(b"\xd0\xcf\x11\xe0"):  # structured storage: AAF
-        return "AAF"
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if text.startswith(b"{") and b"OTIO_SCHEMA" in head:
-        return "otio_json"
-    if b"<fcpxml" in head:
-        return "fcpx_xml"
-    if b"<xmeml" in head:
-        return "fcp_xml"
-    if text.startswith(b"Heading") or b"\nColumn" in head:
-        return "ale"
-    if text.startswith(b"TITLE:") or b"FCM:" in head:
-        return "cmx_3600"
-    return None
-
-
-def detect_format(path: Path) -> str:
-    """By bundle layout, then extension, then content (an ``.xml`` may hold FCPXML)."""
-    if path.is_dir():
-        if (path / "Info.fcpxml").is_file():
-            return "fcpx_xml"
-        if (path / "content.otio").is_file():
-            return "otiod"
-        raise TimelineError(
-            "folder is not a timeline bundle (no Info.fcpxml or content.otio inside)",
-            path=str(path),
-            hint="pass the timeline file itself, or an .fcpxmld/.otiod bundle",
-        )
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096)
-    except OSError as exc:
-        raise TimelineError(f"cannot open: {exc.strerror}", path=str(path)) from exc
-    sniffed = sniff_format(head)
-    by_suffix = _SUFFIXES.get(path.suffix.lower())
-    if by_suffix == "fcp_xml" and sniffed == "fcpx_xml":
-        return "fcpx_xml"
-    if by_suffix:
-        return by_suffix
-    if sniffed:
-        return sniffed
-    raise TimelineError(
-        "cannot tell the timeline format from the name or the content",
-        path=str(path),
-        hint="name it .otio, .otioz, .xml (FCP 7), .fcpxml, .edl, .aaf or .ale, or pass the format",
-    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -199,7 +88,7 @@ def read_timeline(
     drop: list[bool] = []
     exact = False
     text: str | None = None
-    with _adapter_errors(where, fmt):
+    with adapter_errors(where, fmt):
         if fmt == "otiod":
             loaded = _read_otiod(path)
         elif fmt == "otioz":
@@ -246,7 +135,7 @@ def read_timeline_text(
         )
     notes: list[str] = []
     issues: list[ClipIssue] = []
-    with _adapter_errors(name, fmt):
+    with adapter_errors(name, fmt):
         loaded = _from_text(text, fmt, rate, notes, name, issues,
                             base=str(folder.resolve()) if folder is not None else None)
     exact = fmt == "fcpx_xml" or (fmt == "otio_json" and _rates_already_exact(text))
@@ -279,7 +168,7 @@ def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where:
         try:
             return otio.adapters.otio_json.read_from_string(text)
         except Exception as exc:  # OTIO's message names neither the item nor the place
-            _explain_json(text, where)
+            explain_json(text, where)
             raise TimelineError(f"not a readable OpenTimelineIO document: {exc}", path=where,
                                 hint="export the timeline again") from exc
     if fmt == "fcpx_xml":
@@ -304,31 +193,6 @@ def _from_text(text: str, fmt: str, rate: float | None, notes: list[str], where:
         kwargs = {"fps": rate} if rate else {}
         return _adapter("ale").read_from_string(text, **kwargs)
     raise TimelineError(f"{fmt} cannot be read from text", path=where)
-
-
-def _explain_json(text: str, where: str) -> None:
-    """Turn OTIO's parse failure into what is wrong and where (raises when it can tell)."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TimelineError(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-            path=where,
-            hint="export the timeline again; the file may be truncated",
-        ) from exc
-    if not isinstance(document, dict) or "OTIO_SCHEMA" not in document:
-        raise TimelineError("JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)",
-                            path=where, hint="send an .otio timeline")
-    unknown = quirks.unknown_schemas(document)
-    if unknown:
-        item, schema = unknown[0]
-        raise TimelineError(
-            f"unsupported schema {schema!r}",
-            path=where,
-            item=item or None,
-            hint=f"this OpenTimelineIO ({otio.__version__}) cannot read it; export with an "
-            "older OTIO schema or upgrade OpenTimelineIO",
-        )
 
 
 def _read_otiod(path: Path) -> Any:
@@ -450,63 +314,6 @@ def _finish(
     if check:
         found.extend(quirks.media_issues(timeline, os.path.exists))
     return ReadResult(timeline=timeline, format=fmt, path=where, notes=notes, issues=found)
-
-
-#: What each format is called where an editor reads it.
-LABELS = {"otio_json": "OpenTimelineIO (.otio)", "otioz": "OTIO bundle (.otioz)",
-          "otiod": "OTIO bundle (.otiod)", "fcp_xml": "FCP 7 XML (Premiere, Resolve)",
-          "fcpx_xml": "FCPXML (Final Cut Pro)", "cmx_3600": "CMX 3600 EDL", "AAF": "AAF",
-          "ale": "ALE"}
-
-_LOG = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _adapter_errors(where: str, fmt: str) -> Iterator[None]:
-    """Reader failures -> TimelineError naming the file (and item when they say).
-
-    A reader's own refusals (OpenTimelineIO errors, an EDL parse error) say what is wrong
-    and are passed on; a Python error from inside an adapter (``'NoneType' object has no
-    attribute 'tag'``) says nothing to an editor, so it is logged and replaced by what it
-    means: the file is not complete or not shaped as the format's exporters write it.
-    """
-    label = LABELS.get(fmt, fmt)
-    try:
-        yield
-    except TimelineError as exc:
-        if exc.path is None:
-            raise TimelineError(exc.problem, path=where, item=exc.item, hint=exc.hint) from exc
-        raise
-    except UnsafeFile as exc:  # the file itself (a relative path, a FIFO, too large)
-        raise TimelineError(exc.problem, path=exc.path, hint=exc.hint or None) from exc
-    except ParseError as exc:
-        line, column = getattr(exc, "position", (0, 0))
-        raise TimelineError(
-            f"not well-formed XML (line {line}, column {column})",
-            path=where,
-            hint="export the timeline again; the file may be truncated or hand-edited",
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise TimelineError(f"not a text file ({exc.reason})", path=where) from exc
-    except otio.exceptions.OTIOError as exc:
-        raise TimelineError(
-            f"cannot be read as {label}: {_sentence(str(exc))}",
-            path=where,
-            hint=f"check that the file really is {label} and was exported completely",
-        ) from exc
-    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
-        _LOG.info("reading %s as %s failed inside the adapter: %r", where, fmt, exc)
-        raise TimelineError(
-            f"cannot be read as {label}: something the format requires is missing or not "
-            "where its exporters put it",
-            path=where,
-            hint=f"export the timeline from the editor again as {label} (not hand-edited "
-            "or cut short); if it still fails, report it with the file",
-        ) from exc
-
-
-def _sentence(message: str) -> str:
-    return message.strip().rstrip(".") or "the reader refused it"
 
 
 _WRITING = ("write_timeline", "timeline_to_string", "timeline_to_bytes", "result_path")
