@@ -1,14 +1,14 @@
 """What the actions do, shared by the operators and the scripting API (main thread).
 
 Each action reads the scene (via :mod:`.host`), builds the daemon request (via the pure
-modules), records it in the scene with an idempotency key, sends it (on the worker thread,
-or at once for scripts), turns the record into the batch the daemon answers, and -- when
-the batch's jobs finish -- puts the results on the timeline. A submission whose answer
-never came is sent again with its key (:func:`resend`): the daemon answers the batch it
-made the first time, so nothing is made or paid twice.
+modules and :mod:`.request_bodies`), records it in the scene with an idempotency key, sends
+it (on the worker thread, or at once for scripts), turns the record into the batch the
+daemon answers, and -- when the batch's jobs finish -- puts the results on the timeline
+(:mod:`.strip_results`). A submission whose answer never came is sent again with its key
+(:func:`resend`): the daemon answers the batch it made the first time, so nothing is made
+or paid twice.
 """
 
-import os
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -16,7 +16,10 @@ import bpy
 
 from . import compat, host, placement, records
 from .client import BridgeError
-from .otio_export import build_timeline, rate_text
+from .otio_export import rate_text
+from .request_bodies import (  # noqa: F401 (the operators and the API use them from here)
+    conform_of, generate_request, lipsync_pair, lipsync_request, restyle_request)
+from .strip_results import apply_job, swap  # noqa: F401 (swap: the operators use it here)
 
 RUNTIME = None  # the Runtime, set by register()
 
@@ -39,102 +42,6 @@ def require_online() -> None:
                       "local daemon (which sends clips to Kling)",
                       "turn on Preferences > System > Network > Allow Online Access "
                       "(or start Blender with --online-mode)")
-
-
-# ---------------------------------------------------------------------- requests
-
-
-def restyle_request(scene, strips, preset="", prompt="", resolution="1080p", variants=1,
-                    handles=12, dry_run=False) -> Tuple[Dict[str, Any], Dict[str, Any],
-                                                        List[Tuple[str, str]]]:
-    """(request body, sources by clip id, skipped) for ``strips`` of ``scene``."""
-    if not preset and not prompt:
-        raise BridgeError("no_look", "choose a preset or write a prompt", "")
-    rate = host.scene_rate(scene)
-    infos = [host.strip_info(scene, s) for s in strips]
-    timeline, skipped, _origin = build_timeline(infos, rate, scene.name,
-                                               host.channel_names(scene))
-    skipped_names = {name for name, _ in skipped}
-    sources = {i.clip_id: {"name": i.name, "channel": i.channel, "start": i.start,
-                           "duration": i.duration}
-               for i in infos if i.name not in skipped_names}
-    look = {}  # type: Dict[str, Any]
-    if preset:
-        look["preset"] = preset
-    if prompt:
-        look["prompt"] = prompt
-    body = {"timeline": timeline, "look": look, "resolution": resolution,
-            "variants": int(variants), "select": {"mode": "marked", "handles": int(handles)},
-            "dry_run": bool(dry_run)}
-    return body, sources, skipped
-
-
-def conform_of(scene) -> Dict[str, Any]:
-    r = scene.render
-    return {"rate": rate_text(host.scene_rate(scene)), "width": int(r.resolution_x),
-            "height": int(r.resolution_y)}
-
-
-def generate_request(scene, prompt="", frame=None, duration=5, aspect="", resolution="1080p",
-                     audio=True, image="", use_current_frame=False, shots=None,
-                     dry_run=False, then=None) -> Dict[str, Any]:
-    """``POST /v1/generate`` at ``frame``; ``then``: looks the clip is restyled in before
-    it is placed (a chain: only the restyled clip lands)."""
-    frame = scene.frame_current if frame is None else int(frame)
-    body = {"prompt": prompt, "duration": int(duration),
-            "aspect_ratio": aspect or host.aspect_of(scene), "resolution": resolution,
-            "audio": bool(audio), "conform": conform_of(scene),
-            "placement": {"record_start": max(0, frame), "track_index": 0,
-                          "timeline_rate": rate_text(host.scene_rate(scene)),
-                          "name": (prompt or "B-roll")[:60]},
-            "dry_run": bool(dry_run)}  # type: Dict[str, Any]
-    if shots:
-        body["shots"] = list(shots)
-        body.pop("duration")
-    if then:
-        body["then"] = [dict(look) for look in then]
-    if image:
-        body["image"] = host.abspath(image)
-    elif use_current_frame:
-        strip = host.movie_under(scene, frame)
-        if strip is None:
-            raise BridgeError("no_frame", "no movie strip under the playhead at frame %d" % frame,
-                              "move the playhead over a movie strip, or choose an image")
-        info = host.strip_info(scene, strip)
-        body["frame_of"] = {"path": info.path,
-                            "start_frame": max(0, info.source_start + frame - info.start)}
-    return body
-
-
-def lipsync_request(scene, sound, face, resolution="1080p", dry_run=False) -> Dict[str, Any]:
-    rate = host.scene_rate(scene)
-    start, length, trim = compat.timing(sound)
-    offset = trim + compat.content(sound)[0]
-    body = {"audio": host.abspath(compat.sound_path(sound)),
-            "audio_start": round(float(offset / rate), 6),
-            "audio_end": round(float((offset + length) / rate), 6),
-            "resolution": resolution, "conform": conform_of(scene),
-            "placement": {"record_start": max(0, start), "track_index": 0,
-                          "timeline_rate": rate_text(rate), "name": "lip-sync"},
-            "dry_run": bool(dry_run)}  # type: Dict[str, Any]
-    if face.type == "MOVIE":
-        body["video"] = host.abspath(face.filepath)
-    elif face.type == "IMAGE":
-        body["image"] = host.abspath(compat.image_path(face))
-    else:
-        raise BridgeError("bad_face", "%r is a %s strip: lip-sync needs a movie or image strip"
-                          % (face.name, face.type.lower()), "select the face's strip too")
-    return body
-
-
-def lipsync_pair(strips) -> Tuple[Any, Any]:
-    sounds = [s for s in strips if s.type == "SOUND"]
-    faces = [s for s in strips if s.type in ("MOVIE", "IMAGE")]
-    if len(sounds) != 1 or len(faces) != 1:
-        raise BridgeError("bad_selection", "select one sound strip (the dialogue) and one movie "
-                          "or image strip (the face); selected: %d sound, %d picture"
-                          % (len(sounds), len(faces)), "")
-    return sounds[0], faces[0]
 
 
 # ---------------------------------------------------------------------- sending
@@ -403,92 +310,6 @@ def apply_status(scene, status, now=False) -> List[str]:
     return made
 
 
-def apply_job(scene, record, job) -> Tuple[List[str], str]:
-    video = placement.video_output(job)
-    if video is None or not video.get("path"):
-        raise BridgeError("no_output", "job %s finished without a video" % job["id"])
-    path = video["path"]
-    if not os.path.isfile(path):
-        raise BridgeError("output_missing", "%s is gone (the daemon keeps results 30 days)"
-                          % path)
-    frames = int(video.get("frames") or 0)
-    kind = record["kind"]
-    props = placement.job_props(job, kind)
-    if kind == "restyle":
-        return _apply_restyle(scene, record, job, path, frames, props)
-    return _apply_generated(scene, record, job, path, frames, bool(video.get("has_audio")),
-                            props)
-
-
-def _apply_restyle(scene, record, job, path, frames, props):
-    clip = (job.get("spec") or {}).get("clip") or {}
-    clip_id = clip.get("clip_id", "")
-    saved = record["sources"].get(clip_id, {})
-    source = host.find_by_id(scene, clip_id)
-    note = ""
-    if source is not None:
-        start, length, _ = compat.timing(source)
-        channel = source.channel
-        collection = host.holder_of(scene, source)
-        if saved and length != saved["duration"]:
-            note = "the source was trimmed after sending; placed where it was sent from"
-            start, length = saved["start"], saved["duration"]
-        elif saved and start != saved["start"]:
-            note = "the source was moved after sending; placed over it where it is now"
-        base = source.name
-    elif saved:
-        start, length, channel = saved["start"], saved["duration"], saved["channel"]
-        collection = compat.strip_collection(compat.editor_of(scene, create=True))
-        base = saved["name"]
-        note = "the source strip is gone; placed where it was"
-    else:
-        raise BridgeError("no_source", "the source of job %s is not in this scene" % job["id"])
-    if frames and frames != length:
-        note = (note + "; " if note else "") + "result has %d frames, source %d" % (frames,
-                                                                                   length)
-    channel = placement.free_channel(host.occupancy(collection), start, start + length,
-                                     above=channel)
-    strip = host.add_movie(scene, collection, placement.result_name(base, job), path,
-                           channel, start)
-    host.trim_to(strip, length)
-    if source is not None:
-        host.copy_look(source, strip)
-    props[host.SOURCE_PROP] = clip_id
-    host.set_props(strip, props)
-    host.ensure_id(scene, strip)
-    return [strip.name], note
-
-
-def _apply_generated(scene, record, job, path, frames, has_audio, props):
-    where = record.get("placement") or {}
-    start = int(where.get("frame", scene.frame_current))
-    collection = compat.strip_collection(compat.editor_of(scene, create=True))
-    name = placement.result_name(record.get("label") or "generated", job)
-    probe_len = frames or 1
-    channel = placement.free_channel(host.occupancy(collection), start, start + probe_len,
-                                     above=int(where.get("above", 0)))
-    strip = host.add_movie(scene, collection, name, path, channel, start)
-    length = compat.timing(strip)[1]
-    if frames and length > frames:
-        host.trim_to(strip, frames)
-        length = frames
-    host.set_props(strip, props)
-    host.ensure_id(scene, strip)
-    names = [strip.name]
-    note = ""
-    if has_audio:
-        sound_channel = placement.free_channel(host.occupancy(collection), start,
-                                               start + length, above=channel)
-        sound, why = host.add_sound(collection, name + " (sound)", path, sound_channel, start)
-        if sound is None:
-            note = "its sound was not added: %s" % why
-        else:
-            host.trim_to(sound, length)
-            host.set_props(sound, props)
-            names.append(sound.name)
-    return names, note
-
-
 def poll_now(scene, wait=False, timeout=None, interval=0.5) -> List[str]:
     """Ask the daemon about every unfinished batch of ``scene`` (synchronously) and apply
     what finished; ``wait``: until none is running. For scripts and background mode."""
@@ -542,23 +363,3 @@ def resume_all() -> int:
         else:
             count += resend(scene, wait=False)
     return count
-
-
-def swap(scene, strip) -> Tuple[Any, Any]:
-    """Flip between a source and its restyled version: (now shown, now muted)."""
-    source_id = strip.get(host.SOURCE_PROP)
-    if source_id:
-        result, source = strip, host.find_by_id(scene, source_id)
-    else:
-        source = strip
-        results = [s for s in host.every_strip(scene)
-                   if s.get(host.SOURCE_PROP) == strip.get(host.ID_PROP)]
-        result = next((r for r in results if not r.mute), results[0] if results else None)
-    if source is None or result is None:
-        raise BridgeError("no_pair", "%r has no restyled version (or its source is gone)"
-                          % strip.name, "select a restyled strip or its source")
-    if result.mute:
-        result.mute, source.mute = False, True
-        return result, source
-    result.mute, source.mute = True, False
-    return source, result
