@@ -22,22 +22,12 @@ from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 (type comments
 
 from .dialog import BUTTONS, WINDOW, layout
 from .frames import exact_rate, is_drop_frame, timecode_to_frames
-from .model import Item, Marker, TimelineFacts
+from .model import Item, Marker, Refusal, TimelineFacts
 from .placement import same_file
 
 
-class HostError(Exception):
+class HostError(Refusal):
     """Resolve cannot do what was asked; ``str()`` says why and what to do."""
-
-    def __init__(self, message, hint=""):
-        # type: (str, str) -> None
-        Exception.__init__(self, message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self):
-        # type: () -> str
-        return self.message + ("\n  -> " + self.hint if self.hint else "")
 
 
 def has(obj, name):

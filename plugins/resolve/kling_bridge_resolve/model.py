@@ -24,6 +24,22 @@ def clip_colour_name(text):
     return None
 
 
+class Refusal(Exception):
+    """What the plugin cannot do, said for the Console: ``str()`` is the message and, when
+    there is one, what to do. Host, selection and settings refusals share it, so ``main``
+    prints each the same way."""
+
+    def __init__(self, message, hint=""):
+        # type: (str, str) -> None
+        Exception.__init__(self, message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self):
+        # type: () -> str
+        return self.message + ("\n  -> " + self.hint if self.hint else "")
+
+
 class Item(object):
     """One timeline item on a video (or audio) track."""
 

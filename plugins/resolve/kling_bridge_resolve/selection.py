@@ -17,21 +17,11 @@ who expected their colour to be used learns why it was not.
 from typing import Callable, List, Optional, Sequence, Tuple  # noqa: F401 (type comments)
 
 from .frames import frames_to_timecode
-from .model import CLIP_COLOURS, Item, TimelineFacts, clip_colour_name  # noqa: F401
+from .model import CLIP_COLOURS, Item, Refusal, TimelineFacts, clip_colour_name  # noqa: F401
 
 
-class SelectionError(Exception):
+class SelectionError(Refusal):
     """Nothing to work on; ``str()`` says what was tried and what to do."""
-
-    def __init__(self, message, hint=""):
-        # type: (str, str) -> None
-        Exception.__init__(self, message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self):
-        # type: () -> str
-        return self.message + ("\n  -> " + self.hint if self.hint else "")
 
 
 class Choice(object):

@@ -12,7 +12,7 @@ import os
 from typing import Any, Dict, Optional  # noqa: F401 (type comments)
 
 from .client import config_dir
-from .model import CLIP_COLOURS, clip_colour_name
+from .model import CLIP_COLOURS, Refusal, clip_colour_name
 
 FILE_NAME = "resolve.json"
 
@@ -39,16 +39,8 @@ RANGES = {"variants": (1, 8), "handles": (0, 240), "wait_seconds": (0, 3600),
           "broll_seconds": (3, 15), "max_units": (0, 100000)}
 
 
-class SettingsError(Exception):
-    def __init__(self, message, hint=""):
-        # type: (str, str) -> None
-        Exception.__init__(self, message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self):
-        # type: () -> str
-        return self.message + ("\n  -> " + self.hint if self.hint else "")
+class SettingsError(Refusal):
+    """The settings file or the window's form holds a value the plugin cannot use."""
 
 
 def settings_path(env=None):
