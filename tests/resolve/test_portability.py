@@ -105,10 +105,11 @@ def test_entry_scripts_are_a_few_lines_that_hand_over_to_the_library() -> None:
 
 
 def test_resolve_is_called_from_host_py_only() -> None:
-    """Resolve's API names are CamelCase calls (``GetStart()``); outside host.py only the
-    plugin's own classes may look like that (``placement.Prompt(...)``)."""
+    """Resolve's API names are CamelCase calls (``GetStart()``); outside host.py (and
+    window.py, Fusion's UI Manager window) only the plugin's own classes may look like that
+    (``placement.Prompt(...)``)."""
     for path in sorted((PLUGIN / "kling_bridge_resolve").glob("*.py")):
-        if path.name in ("host.py", "client.py"):
+        if path.name in ("host.py", "window.py", "client.py"):
             continue
         tree = ast.parse(path.read_text())
         own_modules = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)

@@ -1,6 +1,6 @@
 """The Kling Bridge window's logic (pure): what it shows and what each button does.
 
-``host.run_dialog`` builds the ``fu.UIManager`` window and calls these handlers with the
+``window.show_window`` builds the ``fu.UIManager`` window and calls these handlers with the
 form's values; each handler answers the texts to show (``{"Price": ..., "Progress": ...}``).
 Nothing here touches Resolve or blocks: a button submits and returns, the window's timer
 (or the Collect button) brings results in, so Resolve stays usable while Kling works.
@@ -20,7 +20,7 @@ MAX_LINES = 6
 
 def layout(form):
     # type: (Dict[str, Any]) -> Any
-    """The window as data, ``(kind, props, children)``: host.py makes the UIManager widgets."""
+    """The window as data, ``(kind, props, children)``: window.py makes the UIManager widgets."""
     def widget(kind, **props):
         # type: (str, Any) -> Any
         return (kind, props, [])

@@ -1,4 +1,5 @@
-"""Every call into DaVinci Resolve's scripting API lives in this module.
+"""Every call into DaVinci Resolve's scripting API lives in this module (but the window's
+Fusion UI Manager widgets: ``window.py``).
 
 The rest of the plugin works on plain data (``model``); this module reads Resolve into that
 data and carries out the edits the pure modules planned. It follows what Resolve really
@@ -20,10 +21,10 @@ import shutil
 import tempfile
 from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 (type comments)
 
-from .dialog import BUTTONS, WINDOW, layout
 from .frames import exact_rate, is_drop_frame, timecode_to_frames
 from .model import Item, Marker, Refusal, TimelineFacts
 from .placement import same_file
+from .window import show_window
 
 
 class HostError(Refusal):
@@ -466,61 +467,5 @@ class Host(object):
         if self.bmd is None or not has(self.bmd, "UIDispatcher"):
             raise HostError("the window needs Resolve's own script globals",
                             "open it from Workspace > Scripts > Utility > Kling Bridge")
-        ui = self.fusion.UIManager
-        dispatcher = self.bmd.UIDispatcher(ui)
-        form = controller.form()
-
-        def build(spec):
-            # type: (Any) -> Any
-            kind, props, children = spec
-            make = getattr(ui, kind)
-            if kind.endswith("Group"):
-                built = [build(child) for child in children]
-                return make(props, built) if props else make(built)
-            return make(props)
-
-        window = dispatcher.AddWindow(dict(WINDOW), build(layout(form)))
-        items = window.GetItems()
-        items["Preset"].AddItems(form["presets"])
-        items["Preset"].CurrentIndex = form["preset_index"]
-        items["Placement"].AddItems(form["placements"])
-        items["Placement"].CurrentIndex = form["placement_index"]
-
-        def values():
-            # type: () -> Dict[str, Any]
-            return {"preset_index": int(items["Preset"].CurrentIndex),
-                    "prompt": str(items["Prompt"].Text or ""),
-                    "variants": int(items["Variants"].Value),
-                    "placement_index": int(items["Placement"].CurrentIndex)}
-
-        def show(texts):
-            # type: (Dict[str, str]) -> None
-            for key, text in texts.items():
-                items[key].Text = text
-
-        def handler(name):
-            # type: (str) -> Any
-            def handle(_event):
-                # type: (Any) -> None
-                show(getattr(controller, name)(values()))
-            return handle
-
-        def close(_event):
-            # type: (Any) -> None
-            dispatcher.ExitLoop()
-
-        for button, name in BUTTONS:
-            getattr(window.On, button).Clicked = handler(name)
-        window.On.Close.Clicked = close
-        getattr(window.On, str(WINDOW["ID"])).Close = close
-        try:  # a repeating timer keeps the progress line alive while jobs run
-            timer = ui.Timer({"ID": "Tick", "Interval": 2000})
-            dispatcher.On.Tick.Timeout = handler("on_tick")
-            timer.Start()
-        except Exception:
-            timer = None
-        window.Show()
-        dispatcher.RunLoop()
-        if timer is not None:
-            timer.Stop()
-        window.Hide()
+        show_window(self.fusion.UIManager, self.bmd.UIDispatcher(self.fusion.UIManager),
+                    controller)
