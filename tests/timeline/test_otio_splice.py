@@ -180,3 +180,21 @@ def test_a_bin_is_not_spliced() -> None:
     with pytest.raises(TimelineError, match="no tracks"):
         splice_otio('{"OTIO_SCHEMA": "SerializableCollection.1", "children": []}',
                     results_for(select(build("24").timeline, Criteria(all_clips=True))))
+
+
+
+def test_a_document_beyond_ascii_is_spliced_at_the_same_place() -> None:
+    """Names with accents and emoji (two- and four-byte UTF-8): the insertion, found in the
+    text, lands at the same place in the bytes, and the editor's bytes stay as they were."""
+    built = build("25")
+    for n, clip in enumerate(built.timeline.find_clips()):
+        clip.name = f"Café {n} 🎬 Szène"
+    built.timeline.tracks[0].name = "Bild ① — Überblick"
+    original = JSON(built.timeline)
+    assert not original.isascii()
+    read = read_timeline_text(original, check_media=False)
+    results = results_for(select(read.timeline, Criteria(all_clips=True)))
+    data = splice_otio(original, results)
+    at, piece = _inserted(original, data.decode("utf-8"))
+    _check(original, data.decode("utf-8"), results, Fraction(25))
+    assert data == (original[:at] + piece + original[at:]).encode("utf-8")
