@@ -307,3 +307,18 @@ def test_written_file_is_the_otio_json_text(tmp_path: Path) -> None:
     path = write_timeline(output, tmp_path / "out.otio")
     assert path.read_text(encoding="utf-8") == JSON(output)
     assert JSON(otio.adapters.otio_json.read_from_file(str(path))) == JSON(copy.deepcopy(output))
+
+
+@given(st.sampled_from([23.976, 24000 / 1001, 24.0, 25.0, 29.97, 30.0, 59.94, 60.0]),
+       st.sampled_from([24000 / 1001, 25.0, 30000 / 1001, 48.0]),
+       st.floats(-1e6, 1e6, allow_nan=False), st.floats(0, 1e5, allow_nan=False))
+def test_frame_counter_span_is_two_counts(rate: float, time_rate: float, start: float,
+                                          length: float) -> None:
+    """``FrameCounter.span`` (one call for a range) counts as its two calls do, at the
+    counter's own rate (a rounding) and at any other (an exact conversion)."""
+    from kling_bridge.timeline.rates import frame_counter
+
+    count = frame_counter(rate)
+    span = otio.opentime.TimeRange(otio.opentime.RationalTime(start, time_rate),
+                                   otio.opentime.RationalTime(length, time_rate))
+    assert count.span(span) == (count(span.start_time), count(span.duration))

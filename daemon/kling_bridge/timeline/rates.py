@@ -83,6 +83,15 @@ class FrameCounter:
             return round(value)
         return frames(time, self.rate)
 
+    def span(self, time_range: otio.opentime.TimeRange) -> tuple[int, int]:
+        """A range's start and duration counted at once (as two calls would count them)."""
+        start, duration = time_range.start_time, time_range.duration
+        fps = self.fps
+        first: float = start.value
+        length: float = duration.value
+        return (round(first) if start.rate == fps else frames(start, self.rate),
+                round(length) if duration.rate == fps else frames(duration, self.rate))
+
 
 @lru_cache(maxsize=64, typed=True)
 def frame_counter(rate: float | Fraction | str) -> FrameCounter:

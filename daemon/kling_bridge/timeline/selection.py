@@ -54,6 +54,8 @@ AUDIO_SUFFIXES = {".wav", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".flac", ".og
 STILL_SUFFIXES = {".exr", ".dpx", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".psd",
                   ".tga", ".gif", ".webp", ".cin", ".heic"}
 
+_NOT_MOVIES = tuple(AUDIO_SUFFIXES | STILL_SUFFIXES)
+
 MediaStart = Callable[[str], "otio.opentime.RationalTime | None"]
 
 #: How a skipped clip whose media file is not on this machine is reported (a dry run lists
@@ -298,9 +300,11 @@ def _cannot_restyle(item: Any, meta: dict[str, Any]) -> tuple[str | None, Any]:
         return "nested/compound clip: open it and select the clips inside, or flatten it", None
     if not isinstance(item, otio.schema.Clip):
         return f"{item.schema_name()} is not a clip", None
-    retimed = _time_effect_reason(item.effects, bool(meta.get("frame_for_frame")))
-    if retimed:
-        return retimed, None
+    effects = item.effects
+    if effects:  # most clips have none (see :func:`_time_effect_reason`)
+        retimed = _time_effect_reason(effects, bool(meta.get("frame_for_frame")))
+        if retimed:
+            return retimed, None
     ref = item.media_reference
     if isinstance(ref, otio.schema.GeneratorReference):
         kind = ref.generator_kind or ref.name or "generator"
@@ -365,11 +369,12 @@ def _source_range(
     path = path_from_url(url) if url else None
     if not path:
         return f"media is not a local file ({url or 'no path'}): download it and relink"
-    suffix = posixpath.splitext(path)[1].lower()
-    if suffix in AUDIO_SUFFIXES:
-        return "audio-only media: the bridge restyles picture"
-    if suffix in STILL_SUFFIXES:
-        return "still image or image-sequence frame: render it to a movie file or relink"
+    if path.lower().endswith(_NOT_MOVIES):  # a quick look first: most paths are movies
+        suffix = posixpath.splitext(path)[1].lower()
+        if suffix in AUDIO_SUFFIXES:
+            return "audio-only media: the bridge restyles picture"
+        if suffix in STILL_SUFFIXES:
+            return "still image or image-sequence frame: render it to a movie file or relink"
     if media_exists is not None and not media_exists(path):
         return f"{MISSING_MEDIA} {path}: relink it or put the file there"
     trimmed = item.trimmed_range()
@@ -379,8 +384,7 @@ def _source_range(
     length: int | None = None
     if available_length is not None and available_length.value > 0:
         at_media_rate = frame_counter(available_length.rate)
-        origin = at_media_rate(available.start_time)
-        length = at_media_rate(available_length)
+        origin, length = at_media_rate.span(available)
     else:
         at_media_rate = frame_counter(trimmed.duration.rate)
         first = media_start(path) if media_start else None
@@ -389,11 +393,12 @@ def _source_range(
             note = "media start timecode unknown; assumed the file starts at 00:00:00:00"
         else:
             origin = at_media_rate(first)
-    start = at_media_rate(trimmed.start_time) - origin
     if meta.get("frame_for_frame"):  # one media frame per record frame (see the reader)
+        start = at_media_rate(trimmed.start_time) - origin
         count = frame_counter(trimmed.duration.rate)(trimmed.duration)
     else:
-        count = at_media_rate(trimmed.duration)
+        start, count = at_media_rate.span(trimmed)
+        start -= origin
     if count <= 0:
         return "zero length"
     if start < 0:
@@ -405,9 +410,7 @@ def _source_range(
     if length is None and handles:
         unchecked = "handles after the clip not checked (media length unknown)"
         note = f"{note}; {unchecked}" if note else unchecked
-    return SourceRange(path=path, start_frame=start, frame_count=count,
-                       rate=at_media_rate.text, handle_before=before,
-                       handle_after=after), note
+    return SourceRange(path, start, count, at_media_rate.text, before, after), note
 
 
 # --------------------------------------------------------------------------- helpers

@@ -60,7 +60,9 @@ def placed_items(timeline: otio.schema.Timeline, rate: Fraction) -> Iterator[Pla
     for track in timeline.tracks:
         if not isinstance(track, otio.schema.Track):
             continue
-        numbers[track.kind] += 1
+        kind = track.kind
+        numbers[kind] += 1
+        number = numbers[kind]
         position = 0
         for index, item in enumerate(track):
             if isinstance(item, otio.schema.Transition):
@@ -68,23 +70,23 @@ def placed_items(timeline: otio.schema.Timeline, rate: Fraction) -> Iterator[Pla
             start = position
             position += at_rate(item.duration())
             if not isinstance(item, otio.schema.Gap):
-                yield Placed(track.kind, numbers[track.kind], index, track, item, start,
-                             position - start)
+                yield Placed(kind, number, index, track, item, start, position - start)
 
 
 def metadata_get(metadata: Any, key: str) -> Any:
     """``metadata.get(key)`` for an OTIO metadata dictionary (None when it has no such key),
     without the exception OTIO raises for a missing key (see the module doc)."""
-    if not metadata:
+    count = len(metadata) if metadata is not None else 0
+    if not count:
         return None
-    return metadata[key] if key in islice(metadata, len(metadata)) else None
+    return metadata[key] if key in islice(metadata, count) else None
 
 
 def bridge_meta(item: Any) -> dict[str, Any]:
     """What the bridge keeps on an item (``metadata["kling_bridge"]``) as a plain dict: the
     plugin's mark and clip id, what the reader found, a result's provenance ({} if none)."""
     meta = metadata_get(getattr(item, "metadata", None), KEY)
-    if not isinstance(meta, Mapping):
+    if meta is None or not isinstance(meta, Mapping):  # None: most items (a quick look)
         return {}
     return {key: meta[key] for key in islice(meta, len(meta))}
 
