@@ -25,7 +25,7 @@ _SLASH_DRIVE = re.compile(r"^/[A-Za-z]:(/|$)")
 
 def is_windows_path(path: str) -> bool:
     """``D:\\x``, ``D:/x`` or a UNC ``\\\\server\\share`` path (as opposed to a POSIX one)."""
-    return bool(_DRIVE.match(path)) or path.startswith("\\\\")
+    return (path[1:2] == ":" and bool(_DRIVE.match(path))) or path.startswith("\\\\")
 
 
 @lru_cache(maxsize=16384)  # read, select and write-back each ask for every clip's file
@@ -71,7 +71,7 @@ def url_from_path(path: str) -> str:
             return win.as_uri()
     if path.startswith("/"):
         # what PurePosixPath.as_uri() gives, without building a path object per clip
-        return "file://" + quote_path(_SLASHES.sub("/", path))
+        return "file://" + quote_path(_SLASHES.sub("/", path) if "//" in path else path)
     return quote(path.replace("\\", "/"))
 
 
@@ -96,14 +96,17 @@ def unquote_path(text: str) -> str:
         else:
             decoded.append(byte + piece[2:].encode("ascii"))
     return b"".join(decoded).decode("utf-8", "surrogateescape")
-_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/"
 _QUOTED = {byte: chr(byte) if byte in _SAFE else f"%{byte:02X}" for byte in range(256)}
 
 
 def quote_path(path: str) -> str:
     """``urllib.parse.quote(path, safe="/", errors="surrogateescape")``, byte for byte, in
     one C-level pass (urllib quotes a byte at a time in Python; results quote thousands)."""
-    return path.encode("utf-8", "surrogateescape").decode("latin-1").translate(_QUOTED)
+    data = path.encode("utf-8", "surrogateescape")
+    if not data.translate(None, _SAFE):  # nothing to escape (most paths): as it is
+        return path
+    return data.decode("latin-1").translate(_QUOTED)
 
 
 def is_bare_path(url: str) -> bool:

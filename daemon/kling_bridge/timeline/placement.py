@@ -182,12 +182,13 @@ def _lanes(label: str, members: list[ResultClip], kind: str, role: str, look: st
     for result in sorted(members, key=lambda r: (r.clip.record_start, r.job_id)):
         start = result.clip.record_start
         length = placed_length(result)
-        number = next((n for n, end in enumerate(ends) if end <= start), None)
-        if number is None:
+        number = 0  # the first lane free by then
+        while number < len(ends) and ends[number] > start:
+            number += 1
+        if number == len(lanes):
             name = label if not lanes else f"{label} ({len(lanes) + 1})"
             lanes.append(PlannedTrack(name, kind, role, look, variant))
             ends.append(0)
-            number = len(lanes) - 1
         lanes[number].items.append(Placed(result, start, length))
         ends[number] = start + length
     return lanes

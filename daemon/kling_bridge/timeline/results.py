@@ -161,8 +161,9 @@ def _clip(result: ResultClip, length: int, rate: float, bare: bool) -> dict[str,
         start: int | Fraction = first + result.handle_before
     else:
         start = in_timeline_frames(source_in(result), result)
-    clip = _item("Clip.2", name, _range(start, length, rate),
-                 {KEY: {**result.provenance(), "note": result.note}})
+    record = result.provenance()  # a new dict: the note joins it
+    record["note"] = result.note
+    clip = _item("Clip.2", name, _range(start, length, rate), {KEY: record})
     available = _range(first, result.frames, media_rate) if result.frames else None
     clip["media_references"] = {"DEFAULT_MEDIA": {
         "OTIO_SCHEMA": "ExternalReference.1", "metadata": {}, "name": "",
