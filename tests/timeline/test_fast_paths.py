@@ -322,3 +322,18 @@ def test_frame_counter_span_is_two_counts(rate: float, time_rate: float, start: 
     span = otio.opentime.TimeRange(otio.opentime.RationalTime(start, time_rate),
                                    otio.opentime.RationalTime(length, time_rate))
     assert count.span(span) == (count(span.start_time), count(span.duration))
+
+
+def test_media_exists_check_is_os_path_exists(tmp_path: Path) -> None:
+    """The reader's missing-media check answers what ``os.path.exists`` answers: files,
+    folders, links (working and broken), missing files and folders, odd names."""
+    from kling_bridge.timeline.formats import _exists
+
+    (tmp_path / "take 1.mov").write_bytes(b"")
+    (tmp_path / "link.mov").symlink_to(tmp_path / "take 1.mov")
+    (tmp_path / "broken.mov").symlink_to(tmp_path / "gone.mov")
+    paths_ = [str(tmp_path / n) for n in ("take 1.mov", "link.mov", "broken.mov", "gone.mov",
+                                          "take 1.mov/x", "")]
+    paths_ += [str(tmp_path), "", "a\0b", "\udcff.mov", "relative/none.mov"]
+    assert [_exists(p) for p in paths_] == [os.path.exists(p) for p in paths_]
+    assert [_exists(p) for p in paths_[:4]] == [True, True, False, False]
