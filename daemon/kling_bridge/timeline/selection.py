@@ -149,17 +149,20 @@ def select(
     auto = not criteria.has_filter
     audio_ignored = 0
     rate_name = rate_text(rate)
+    every = criteria.all_clips and not (criteria.marked or criteria.colours or criteria.tracks
+                                        or criteria.time_range or criteria.markers)
+    audio = otio.schema.TrackKind.Audio
     for kind, number, index, track, item, rec_start, rec_len in placed_items(timeline, rate):
         meta = bridge_meta(item)
         marked = bool(meta.get("selected"))
-        if kind == otio.schema.TrackKind.Audio:
+        if kind == audio:
             if marked:
                 result.skipped.append((_name(item), "audio-only: the bridge restyles picture"))
             elif isinstance(item, otio.schema.Clip):
                 audio_ignored += 1
             continue
-        if not _matches(criteria, auto, marked, item, track, number, rec_start, rec_len,
-                        window, timeline):
+        if not every and not _matches(criteria, auto, marked, item, track, number, rec_start,
+                                      rec_len, window, timeline):
             continue
         item_name = _name(item)
         ref = ClipRef(
@@ -306,6 +309,8 @@ def _cannot_restyle(item: Any, meta: dict[str, Any]) -> tuple[str | None, Any]:
         if retimed:
             return retimed, None
     ref = item.media_reference
+    if type(ref) is otio.schema.ExternalReference:  # a media file: the usual case
+        return None, ref
     if isinstance(ref, otio.schema.GeneratorReference):
         kind = ref.generator_kind or ref.name or "generator"
         return f"generator or title ({kind}): there is no footage to restyle", ref
