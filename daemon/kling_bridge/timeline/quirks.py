@@ -244,18 +244,25 @@ def _track_name(item: Any) -> str:
 
 def _clips_on_tracks(timeline: otio.schema.Timeline) -> Iterator[tuple[Any, str]]:
     """Every clip, in ``find_clips`` order, with the name of its track when the walk knows
-    it (a clip straight on a top-level track; "" for one nested deeper)."""
+    it (a clip straight on a top-level track; "" for one nested deeper).
+
+    A track that holds no compound (nearly every one) gives its clips in one call, without
+    a Python object made for each of its gaps and transitions."""
+    composition = otio.core.Composition
     for child in timeline.tracks:
         if isinstance(child, otio.schema.Track):
             name = str(child.name)
+            if not child.find_children(descended_from_type=composition, shallow_search=True):
+                yield from ((clip, name) for clip in child.find_clips(shallow_search=True))
+                continue
             for item in child:
                 if isinstance(item, otio.schema.Clip):
                     yield item, name
-                elif isinstance(item, otio.core.Composition):
+                elif isinstance(item, composition):
                     yield from ((clip, "") for clip in item.find_clips())
         elif isinstance(child, otio.schema.Clip):
             yield child, ""
-        elif isinstance(child, otio.core.Composition):
+        elif isinstance(child, composition):
             yield from ((clip, "") for clip in child.find_clips())
 
 
