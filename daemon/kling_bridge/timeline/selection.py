@@ -389,7 +389,8 @@ def _source_range(
     length: int | None = None
     if available_length is not None and available_length.value > 0:
         at_media_rate = frame_counter(available_length.rate)
-        origin, length = at_media_rate.span(available)
+        origin = at_media_rate(available.start_time)
+        length = at_media_rate(available_length)  # read once above
     else:
         at_media_rate = frame_counter(trimmed.duration.rate)
         first = media_start(path) if media_start else None
