@@ -156,8 +156,8 @@ def test_every_shipped_look_renders_and_changes_the_picture(preset: Preset, clip
                audio=True)
     out = tmp_path / f"{preset.id}.mp4"
     subprocess.run(edit_command(src, out, draft_graph(preset), resolution="720p",
-                                keep_audio=True, comment=f"kling-bridge draft {preset.id}"),
-                   check=True)
+                                keep_audio=True, comment=f"kling-bridge draft {preset.id}",
+                                preset="ultrafast"), check=True)
     info = probe(out)
     assert info.video is not None and info.video.frame_count == 12
     assert (info.video.width, info.video.height) == (1280, 720)

@@ -6,7 +6,12 @@ the range's exact frame count, rate, geometry, audio length and timecode, and ev
 frame must show the right source frame (read from a barcode burnt into the source).
 
 Covering design instead of the full 90-combination product (which the pure planner test
-runs): every rate meets every duration once, every geometry appears, 4K never meets 40 s.
+runs): every rate meets every length class once -- shorter than Kling's 3 s minimum (handles,
+then a held last frame), one segment, split -- and every geometry appears. What a split
+tests is the seam, not the length: Kling takes at most 15.5 s, so 16 s is cut in two at every
+rate (the second segment starting mid-GOP); one case, at 23.976 (restamped, tolerance 0) in
+scope, is cut in three (32 s) so a middle segment is cut at both ends. The 4K case is a few
+frames: what it shows is that 4K is scaled into Kling's pixel limit and back, at any length.
 """
 
 from __future__ import annotations
@@ -39,39 +44,41 @@ LIMITS = InputLimits()
 @dataclass(frozen=True)
 class Case:
     rate: str
-    seconds: int
+    seconds: float
     size: tuple[int, int]
     handles: int = 0  # seconds of media around the range, declared as handles
+    segments: int = 1  # provider inputs the range must be split into
 
     @property
     def id(self) -> str:
-        return f"{float(Fraction(self.rate)):.3f}fps-{self.seconds}s-{self.size[0]}x{self.size[1]}"
+        return (f"{float(Fraction(self.rate)):.3f}fps-{self.seconds:g}s-"
+                f"{self.size[0]}x{self.size[1]}")
 
 
 COVER = [
-    # 1 s: every geometry; short ranges reach 3 s by handles or by holding the last frame
-    Case("24000/1001", 1, (4096, 2160)),
+    # under 3 s, every geometry: reach 3 s by handles or by holding the last frame
+    Case("24000/1001", 0.25, (4096, 2160)),  # 4K: over Kling's pixel limit, scaled and back
     Case("24", 1, (1920, 1080), handles=1),
     Case("25", 1, (1920, 804)),
     Case("30000/1001", 1, (1080, 1920), handles=1),
     Case("50", 1, (640, 360)),
     Case("60000/1001", 1, (1920, 1080)),
-    # 8 s: one segment
-    Case("24000/1001", 8, (640, 360)),
-    Case("24", 8, (640, 360)),
-    Case("25", 8, (1280, 536)),
-    Case("30000/1001", 8, (720, 1280)),
-    Case("50", 8, (640, 360)),
-    Case("60000/1001", 8, (640, 360)),
+    # 4 s: one segment, within the window as it is (no handles, no hold)
+    Case("24000/1001", 4, (640, 360)),
+    Case("24", 4, (640, 360)),
+    Case("25", 4, (1280, 536)),
+    Case("30000/1001", 4, (720, 1280)),
+    Case("50", 4, (640, 360)),
+    Case("60000/1001", 4, (640, 360)),
 ]
 COVER_LONG = [
-    # 40 s: split into balanced segments and stitched back
-    Case("24000/1001", 40, (1280, 536)),
-    Case("24", 40, (640, 360)),
-    Case("25", 40, (640, 360)),
-    Case("30000/1001", 40, (640, 360)),
-    Case("50", 40, (640, 360)),
-    Case("60000/1001", 40, (640, 360)),
+    # over 15.5 s: split into balanced segments and stitched back
+    Case("24000/1001", 32, (1280, 536), segments=3),
+    Case("24", 16, (640, 360), segments=2),
+    Case("25", 16, (640, 360), segments=2),
+    Case("30000/1001", 16, (640, 360), segments=2),
+    Case("50", 16, (640, 360), segments=2),
+    Case("60000/1001", 16, (640, 360), segments=2),
 ]
 
 
@@ -131,10 +138,11 @@ def _case(case: Case, clip: MakeClip, tmp_path: Path, sim: Sim) -> None:
                frames=n + 2 * (h + pad), barcode=True, pattern="plain", gop=120)
     rng = SourceRange(str(src), h + pad, n, case.rate, h, h)
     plan, out = run_round_trip(src, rng, tmp_path, sim)
-    if case.seconds == 1:
+    assert len(plan.segments) == case.segments
+    if case.seconds < 3:
         assert plan.handles == ((h, h) if h else (0, 0))
-    if case.seconds == 40:
-        assert len(plan.segments) >= 3
+    elif case.segments == 1:
+        assert plan.handles == (0, 0) and plan.segments[0].pad_frames == 0
     check_result(out, src, rng)
 
 

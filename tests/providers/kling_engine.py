@@ -44,7 +44,7 @@ def build_engine(api_base: str, credential: KlingCredential, host: MediaHost, sc
                              scratch_dir=scratch)
     engine = Engine(store=JobStore(paths.database), providers={"kling": provider},
                     pipeline=pipeline or fast_pipeline(paths), settings=settings, paths=paths,
-                    poll_intervals={"kling": (0.05, 0.3)})
+                    poll_intervals={"kling": (0.05, 0.3)}, throttle_floor=0.05)
     return engine, provider
 
 

@@ -47,7 +47,7 @@ async def wait_done(p: DraftProvider, task_id: str, timeout: float = 90) -> Task
         if status.done:
             return status
         assert asyncio.get_running_loop().time() < deadline, status
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.02)
 
 
 async def run_task(p: DraftProvider, req: TaskRequest, dest: Path, key: str) -> Path:
@@ -221,7 +221,7 @@ async def test_found_by_key_after_a_crash_and_rendered_again(tmp_path: Path) -> 
     assert (await first.poll([task_id]))[task_id].phase is TaskPhase.PROCESSING
     await first.aclose()  # the process dies; its status file still says "processing"
 
-    second = DraftProvider(paths)
+    second = DraftProvider(paths, encoder_preset="ultrafast")
     assert await second.lookup(["never-sent"]) == {}
     found = await second.lookup(["job9-t0-g0", "never-sent"])
     assert list(found) == ["job9-t0-g0"] and found["job9-t0-g0"].task_id == task_id

@@ -10,7 +10,6 @@ import pytest
 from tests.providers.test_draft import run_task
 
 from kling_bridge.media.probe import probe
-from kling_bridge.media.synth import make_clip
 from kling_bridge.providers.base import (
     AudioMode,
     ErrorKind,
@@ -55,9 +54,7 @@ def refs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                     str(halves)], check=True)
     return {"halves": halves, "ada": solid(d / "ada.png", "magenta"),
-            "ada2": solid(d / "ada-side.png", "0x00ff00"),
-            "clip": make_clip(d / "shot.mp4", width=1244, height=700, rate="25", frames=80,
-                              pattern="testsrc2")}
+            "ada2": solid(d / "ada-side.png", "0x00ff00")}
 
 
 def reddish(rgb: tuple[int, int, int]) -> bool:

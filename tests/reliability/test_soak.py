@@ -191,7 +191,7 @@ def test_soak_random_faults_and_sigkills_lose_nothing_and_pay_once(
         jobs = _jobs(served)
         if all(jobs.get(j, {}).get("state") in TERMINAL for j in submitted):
             break
-        time.sleep(0.5)
+        time.sleep(0.1)
     jobs = _jobs(served)
     assert served.stop() == 0
     assert kills >= 1 and submitted, why

@@ -89,11 +89,12 @@ class Throttle:
 
 
 def throttled_again(last: Throttle | None, retry_after: float | None, *, cap: float,
-                    jitter: float, now: float) -> Throttle:
+                    jitter: float, now: float, floor: float = 1.0) -> Throttle:
     """One more rate-limit answer: wait the provider's ``Retry-After`` if it is longer, at
-    least a second, and longer each time they repeat."""
+    least ``floor`` (a second), and longer each time they repeat. Tests against the
+    emulator, whose tasks last a fraction of a second, lower ``floor``."""
     count = (last.count if last else 0) + 1
-    delay = max(1.0, retry_after or 0.0, backoff_delay(count, 1.0, cap, jitter))
+    delay = max(floor, retry_after or 0.0, backoff_delay(count, floor, cap, jitter))
     return Throttle(count, now + delay)
 
 

@@ -73,6 +73,8 @@ class Engine(JobSteps):
     rng: Callable[[], float] = random.random
     events: EventBus = field(default_factory=EventBus)
     poll_intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: Shortest wait after a rate-limit answer (1302/1303), in seconds; tests lower it.
+    throttle_floor: float = 1.0
 
     def __post_init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}  # job id -> its transition lock

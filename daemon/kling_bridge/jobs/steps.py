@@ -68,6 +68,7 @@ class JobSteps:
     _runs: dict[str, Run]
     _sending: set[str]
     _holds: dict[str, Hold]
+    throttle_floor: float
     _throttles: dict[str, Throttle]
     _pollers: dict[str, Poller]
 
@@ -286,7 +287,8 @@ class JobSteps:
         if err.kind is ErrorKind.RATE_LIMIT:
             now = self.clock()
             t = throttled_again(self._throttles.get(job.provider), err.retry_after,
-                                cap=self.settings.queue.backoff_cap, jitter=self.rng(), now=now)
+                                cap=self.settings.queue.backoff_cap, jitter=self.rng(), now=now,
+                                floor=self.throttle_floor)
             self._throttles[job.provider] = t
             delay = t.until - now
             await self.transition(
