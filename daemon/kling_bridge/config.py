@@ -101,6 +101,15 @@ class BudgetSettings(_Section):
     per_day_units: float | None = None
 
 
+class DraftSettings(_Section):
+    """The offline draft provider's local renders."""
+
+    # x264's speed/size trade for draft renders: ``ultrafast`` renders a draft in about half
+    # the time for a larger file (drafts are previews; the picture is the same filter graph).
+    encoder_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast",
+                            "medium"] = "veryfast"
+
+
 class Settings(_Section):
     provider: Literal["draft", "kling"] = "draft"
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -108,6 +117,7 @@ class Settings(_Section):
     kling: KlingSettings = Field(default_factory=KlingSettings)
     hosting: HostingSettings = Field(default_factory=HostingSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    draft: DraftSettings = Field(default_factory=DraftSettings)
     log_level: str = "INFO"
     # ``[[watch]]`` tables: folders watched while the daemon runs (see watch/settings.py)
     watch: list[WatchEntry] = Field(default_factory=list)

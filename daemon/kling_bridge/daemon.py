@@ -51,7 +51,8 @@ def build_providers(
     """The draft provider always; Kling when a credential is configured."""
     from .providers.draft import DraftProvider
 
-    providers: dict[str, Provider] = {"draft": DraftProvider(paths=paths)}
+    providers: dict[str, Provider] = {
+        "draft": DraftProvider(paths=paths, encoder_preset=settings.draft.encoder_preset)}
     if credential.configured:
         from .providers.kling.provider import build_kling_provider
 

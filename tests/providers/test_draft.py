@@ -261,3 +261,22 @@ async def test_old_drafts_are_swept_like_expired_results(tmp_path: Path) -> None
     assert p.sweep() == 3
     assert await p.lookup(["old-key"]) == {}
     await p.aclose()
+
+
+def test_serve_takes_the_draft_encoder_preset_from_config_toml(tmp_path: Path) -> None:
+    """``[draft] encoder_preset`` reaches the draft provider ``serve`` builds (veryfast when
+    unset); a preset x264 does not have is refused naming the key."""
+    from kling_bridge.config import ConfigError, load_settings
+    from kling_bridge.credentials import KlingCredential
+    from kling_bridge.daemon import build_providers
+
+    paths = Paths.resolve({"KLING_BRIDGE_HOME": str(tmp_path)})
+    paths.config_dir.mkdir(parents=True)
+    draft = build_providers(load_settings(paths, env={}), paths, KlingCredential())["draft"]
+    assert isinstance(draft, DraftProvider) and draft._x264 == "veryfast"
+    paths.config_file.write_text('[draft]\nencoder_preset = "ultrafast"\n')
+    draft = build_providers(load_settings(paths, env={}), paths, KlingCredential())["draft"]
+    assert isinstance(draft, DraftProvider) and draft._x264 == "ultrafast"
+    paths.config_file.write_text('[draft]\nencoder_preset = "quick"\n')
+    with pytest.raises(ConfigError, match=r"draft\.encoder_preset"):
+        load_settings(paths, env={})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -43,8 +44,10 @@ ENTRY = {
 }
 
 
+@functools.cache
 def interpreter(name: str) -> str | None:
-    """A Python to run the plugin in (Resolve brings whatever the machine has)."""
+    """A Python to run the plugin in (Resolve brings whatever the machine has); looked for
+    once per session, not once per script run."""
     if name == "current":
         return sys.executable
     found = shutil.which(name)
@@ -92,6 +95,10 @@ def _serve_command() -> list[str]:
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """``kling-bridge serve`` in a subprocess, its own KLING_BRIDGE_HOME, the draft provider."""
     home = tmp_path_factory.mktemp("daemon-home")
+    # The config a user would write for quick drafts: the same looks, x264 turned down
+    # (most of these tests' time is the daemon's draft renders, and no test reads pixels).
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text('[draft]\nencoder_preset = "ultrafast"\n')
     env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PORT="0")  # any free port
     for key in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_BRIDGE_PROVIDER"):
         env.pop(key, None)

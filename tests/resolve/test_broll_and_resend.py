@@ -136,7 +136,8 @@ def test_a_lost_answer_is_asked_again_with_the_same_key_one_batch_only(editor, d
     for item in items:
         item.SetClipColor("Orange")
     editor.save(app)
-    editor.settings(clip_colour="Orange", preset="anime-cel", **WAIT)
+    # a cheap look at Kling's smallest size: what is tested is the resend, not the pixels
+    editor.settings(clip_colour="Orange", preset="fog", resolution="720p", **WAIT)
     daemon_port = json.loads(daemon.discovery.read_text())["port"]
     proxy = LossyProxy(daemon_port, lose_first("/v1/restyle"))
     editor.use_port(proxy.port)

@@ -14,6 +14,9 @@ from helpers import FREE, bin_paths, custom_markers, cut, empty_timeline, probe_
 from conftest import ROOT
 
 WAIT = {"wait_seconds": 180}
+# Kling's smallest render size: these tests read frames, rates and places, not pixels, and a
+# 1080p draft costs the daemon twice the ffmpeg time of a 720p one.
+SMALL = {"resolution": "720p"}
 SRC = "/Volumes/Media/bridge_sample/src_24fps.mp4"
 BROLL = "/Volumes/Media/bridge_sample/broll_24fps.mp4"
 
@@ -40,7 +43,7 @@ def test_24fps_selection_api_restyles_into_takes_under_python36(editor, media) -
     app, timeline, items = cut(media["24"], "24", version=(21, 0, 4, 0))
     app.select(timeline, items)  # Resolve 21.0.4+: GetSelectedClips
     editor.save(app)
-    editor.settings(preset="film-noir", placement="take", **WAIT)
+    editor.settings(preset="film-noir", placement="take", **SMALL, **WAIT)
 
     run = editor.run("restyle", python="python3.6")
 
@@ -67,7 +70,7 @@ def test_25fps_free_18_1_clip_colour_onto_a_track_above(editor, media) -> None:
     app, _timeline, items = cut(media["25"], "25", product=FREE, version=(18, 1, 4, 0))
     items[1].SetClipColor("Teal")
     editor.save(app)
-    editor.settings(clip_colour="Teal", **WAIT)
+    editor.settings(clip_colour="Teal", **SMALL, **WAIT)
 
     run = editor.run("restyle-track")
 
@@ -91,7 +94,7 @@ def test_2997_in_out_marks_left_running_then_collected(editor, media) -> None:
     assert start == 108000  # 01:00:00:00 at 29.97 non-drop
     timeline.SetMarkInOut(start + 30, start + 40)  # inside the second clip only
     editor.save(app)
-    editor.settings(wait_seconds=0)
+    editor.settings(wait_seconds=0, **SMALL)
 
     first = editor.run("restyle", python="python3.13")
 
@@ -140,7 +143,7 @@ def test_resolve_shaped_otio_sample_results_land_on_their_items(editor, daemon, 
                                    "mediaType": 1, "trackIndex": 2, "recordFrame": 23}])
     app.select(timeline, [a, b])
     editor.save(app)
-    editor.settings(**WAIT)
+    editor.settings(**SMALL, **WAIT)
 
     run = editor.run("restyle")
 
@@ -194,7 +197,7 @@ def test_25fps_media_on_a_24fps_timeline_restyles_into_takes_frame_for_frame(
     app, timeline, items = cut(media["25"], "24", version=(21, 0, 4, 0))
     app.select(timeline, items)
     editor.save(app)
-    editor.settings(preset="watercolor", placement="take", **WAIT)
+    editor.settings(preset="watercolor", placement="take", **SMALL, **WAIT)
     before = [(i["start"], i["duration"]) for i in editor.load().items("video", 1)]
     assert before == [(86400, 23), (86424, 28)]  # 24 and 30 media frames, rounded down
 
@@ -222,7 +225,8 @@ def test_2997_media_on_a_23976_timeline_onto_a_track_at_the_exact_frames(
     for item in items:
         item.SetClipColor("Orange")
     editor.save(app)
-    editor.settings(clip_colour="Orange", preset="watercolor", placement="track", **WAIT)
+    editor.settings(clip_colour="Orange", preset="watercolor", placement="track", **SMALL,
+                    **WAIT)
 
     run = editor.run("restyle")
 

@@ -102,7 +102,7 @@ def test_studio_window_prices_restyles_and_brings_the_take_in(editor, media) -> 
         ["close"],
     ]
     editor.save(app)
-    editor.settings(preset="film-noir")
+    editor.settings(preset="film-noir", resolution="720p")  # Kling's smallest: frames, not pixels
 
     run = editor.run("dialog")
 

@@ -357,11 +357,19 @@ class Session(Applying):
                 return 0
             raise
         running = 0
+        # A comparison's takes go on in its looks' order (take 3 is the second look, as its
+        # picture's columns say), whichever render finishes first: a look waits for those
+        # before it.
+        in_order = bool((entry.get("extra") or {}).get("compare"))
+        earlier_running = False
         for job in batch.get("jobs", []):
             job_id = job["id"]
             if job_id in entry["outcomes"]:
                 continue
             state = job.get("state")
+            if state == "succeeded" and in_order and earlier_running:
+                running += 1
+                continue
             if state == "succeeded":
                 outcome = self._apply(entry, job)
                 if outcome is None:
@@ -383,6 +391,7 @@ class Session(Applying):
                 continue
             else:
                 running += 1
+                earlier_running = True
                 line = "%s: %s %d%%" % (job.get("label"), state,
                                          int(100 * float(job.get("progress") or 0)))
                 if self._progress.get(job_id) != line:
