@@ -43,7 +43,9 @@ async def draft_api(tmp_path: Path) -> AsyncIterator[Api]:
     paths = Paths.resolve().ensure()
     settings = fast_settings()
     settings.provider = "draft"
-    provider = DraftProvider(paths=paths, encoder_preset="ultrafast")
+    # Kling's fitting limits, but drafts rendered 180 pixels high whatever resolution is
+    # asked: these tests check the chains (links, looks, frames, placement), not sizes.
+    provider = DraftProvider(paths=paths, encoder_preset="ultrafast", short_side=180)
     engine = Engine(store=JobStore(paths.database), providers={"draft": provider},
                     pipeline=fast_pipeline(paths), settings=settings, paths=paths,
                     poll_intervals={"draft": (0.05, 0.2)})

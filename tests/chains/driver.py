@@ -77,7 +77,8 @@ async def main(args: argparse.Namespace) -> None:
         settings.provider = "draft"
         engine = Engine(store=JobStore(paths.database),
                         providers={"draft": DraftProvider(paths=paths,
-                                                          encoder_preset="ultrafast")},
+                                                          encoder_preset="ultrafast",
+                                                          short_side=180)},
                         pipeline=fast_pipeline(paths), settings=settings, paths=paths,
                         poll_intervals={"draft": (0.05, 0.2)})
     chains = Chains(engine)

@@ -51,7 +51,9 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     paths = Paths.resolve().ensure()
     settings = fast_settings()
     settings.provider = "draft"
-    provider = DraftProvider(paths=paths, encoder_preset="ultrafast")
+    # drafts 180 pixels high whatever resolution is asked: these tests check where the
+    # chain's results land and what they are, not their size
+    provider = DraftProvider(paths=paths, encoder_preset="ultrafast", short_side=180)
     engine = Engine(store=JobStore(paths.database), providers={"draft": provider},
                     pipeline=fast_pipeline(paths), settings=settings, paths=paths,
                     poll_intervals={"draft": (0.05, 0.2)})
