@@ -20,8 +20,8 @@ from kling_bridge.jobs.engine import Engine
 from kling_bridge.jobs.store import JobStore
 from kling_bridge.media.presets import load_presets
 from kling_bridge.media.synth import make_clip
-from kling_bridge.providers.draft import DraftProvider
 from tests.api.conftest import Api
+from tests.chains.small import small_drafts
 from tests.jobs.conftest import fast_settings
 from tests.kling_emulator import Account, KlingEmulator
 from tests.providers.conftest import CREDENTIALS
@@ -43,9 +43,7 @@ async def draft_api(tmp_path: Path) -> AsyncIterator[Api]:
     paths = Paths.resolve().ensure()
     settings = fast_settings()
     settings.provider = "draft"
-    # Kling's fitting limits, but drafts rendered 180 pixels high whatever resolution is
-    # asked: these tests check the chains (links, looks, frames, placement), not sizes.
-    provider = DraftProvider(paths=paths, encoder_preset="ultrafast", short_side=180)
+    provider = small_drafts(paths)
     engine = Engine(store=JobStore(paths.database), providers={"draft": provider},
                     pipeline=fast_pipeline(paths), settings=settings, paths=paths,
                     poll_intervals={"draft": (0.05, 0.2)})
