@@ -30,10 +30,10 @@ from tests.providers.kling_engine import build_engine, fast_pipeline
 
 @pytest.fixture(scope="session")
 def editors_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Two different 640x360 clips at 25 fps (3.2 s), colourful, with sound, frame numbers
-    burnt in."""
+    """Two different 320x180 clips at 25 fps (3.2 s), colourful, with sound, frame numbers
+    burnt in (small: every look's filters run on them, five looks in one test)."""
     d = tmp_path_factory.mktemp("chain-clips")
-    return [make_clip(d / f"A00{n}.mov", width=640, height=360, rate="25", frames=80,
+    return [make_clip(d / f"A00{n}.mov", width=320, height=180, rate="25", frames=80,
                       barcode=True, crf=30, pattern=pattern, tone_hz=hz)
             for n, pattern, hz in ((1, "testsrc2", 440), (2, "testsrc", 660))]
 
