@@ -61,7 +61,7 @@ def test_login_refuses_without_keyring_then_stores_0600_file_on_opt_in(bridge_ho
 def test_generate_wait_jobs_cancel_retry_against_running_daemon(
     tmp_path: Path, bridge_home: Path
 ) -> None:
-    proc = start(bridge_home, tmp_path / "provider")
+    proc = start(bridge_home, tmp_path / "provider", delay=0.1)
     try:
         done = run(
             "generate",
@@ -107,7 +107,7 @@ def test_generate_wait_jobs_cancel_retry_against_running_daemon(
 
 
 def test_failed_job_makes_wait_exit_non_zero(tmp_path: Path, bridge_home: Path) -> None:
-    proc = start(bridge_home, tmp_path / "provider")
+    proc = start(bridge_home, tmp_path / "provider", delay=0.1)
     try:
         failed = run("generate", "--prompt", "FAILME please", "--wait")
         assert failed.returncode == 1
@@ -156,7 +156,7 @@ def test_restyle_timeline_writes_result_timeline_in_its_format(
     )
     source = write_timeline(timeline, tmp_path / f"edit{suffix}")
     before = source.read_bytes()
-    proc = start(bridge_home, tmp_path / "provider")
+    proc = start(bridge_home, tmp_path / "provider", delay=0.1)
     try:
         done = run(
             "restyle",

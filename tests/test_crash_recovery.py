@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def start(home: Path, provider_dir: Path) -> subprocess.Popen[bytes]:
+def start(home: Path, provider_dir: Path, delay: float = 1.0) -> subprocess.Popen[bytes]:
+    """The daemon on the durable fake, its tasks running ``delay`` seconds at the provider
+    (a second by default: time for a kill while they run)."""
     paths = Paths.resolve({"KLING_BRIDGE_HOME": str(home)})
     paths.discovery_file.unlink(missing_ok=True)
     env = {**os.environ, "KLING_BRIDGE_HOME": str(home), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.daemon", str(provider_dir), "--delay", "1.0"],
+        [sys.executable, "-m", "tests.fakes.daemon", str(provider_dir), "--delay", str(delay)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -11,13 +11,17 @@ import pytest
 from kling_bridge.cli import main
 from kling_bridge.demo import _fresh_folder
 from kling_bridge.media.probe import probe
+from tests.chains.small import daemons_render_small
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_restyles_shot_two_and_places_broll(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The demo's own footage, timeline and preview at full size; its daemon's drafts small
+    # (what the demo shows is where results land, not the drafts' size).
+    daemons_render_small(monkeypatch)
     assert main(["demo", "--out", str(tmp_path / "demo"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("result_timeline", "preview", "before_after", "broll", "source_timeline"):

@@ -62,8 +62,9 @@ def client(tmp_path: Path) -> Iterator[BridgeClient]:
 
     paths = Paths.resolve().ensure()
     settings = load_settings(overrides={"provider": "draft"})
-    draft = DraftProvider(paths, encoder_preset="ultrafast")
-    # Small fitting limits keep ten renders quick; naming does not depend on them.
+    # Small fitting limits and drafts 180 pixels high keep ten renders quick; naming does
+    # not depend on them.
+    draft = DraftProvider(paths, encoder_preset="ultrafast", short_side=180)
     draft.limits = InputLimits(side_min=100, video_min_seconds=0.4)
     pipeline = fast_pipeline(paths)
     pipeline.conform_options = ConformOptions(crf=30, preset="ultrafast")

@@ -20,8 +20,8 @@ from kling_bridge.jobs.engine import Engine
 from kling_bridge.jobs.store import JobStore
 from kling_bridge.media.presets import load_presets
 from kling_bridge.media.synth import make_clip
-from kling_bridge.providers.draft import DraftProvider
 from tests.api.conftest import Api
+from tests.chains.small import small_drafts
 from tests.jobs.conftest import fast_settings
 from tests.kling_emulator import Account, KlingEmulator
 from tests.providers.conftest import CREDENTIALS
@@ -30,10 +30,10 @@ from tests.providers.kling_engine import build_engine, fast_pipeline
 
 @pytest.fixture(scope="session")
 def editors_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Two different 640x360 clips at 25 fps (3.2 s), colourful, with sound, frame numbers
-    burnt in."""
+    """Two different 320x180 clips at 25 fps (3.2 s), colourful, with sound, frame numbers
+    burnt in (small: every look's filters run on them, five looks in one test)."""
     d = tmp_path_factory.mktemp("chain-clips")
-    return [make_clip(d / f"A00{n}.mov", width=640, height=360, rate="25", frames=80,
+    return [make_clip(d / f"A00{n}.mov", width=320, height=180, rate="25", frames=80,
                       barcode=True, crf=30, pattern=pattern, tone_hz=hz)
             for n, pattern, hz in ((1, "testsrc2", 440), (2, "testsrc", 660))]
 
@@ -43,7 +43,7 @@ async def draft_api(tmp_path: Path) -> AsyncIterator[Api]:
     paths = Paths.resolve().ensure()
     settings = fast_settings()
     settings.provider = "draft"
-    provider = DraftProvider(paths=paths, encoder_preset="ultrafast")
+    provider = small_drafts(paths)
     engine = Engine(store=JobStore(paths.database), providers={"draft": provider},
                     pipeline=fast_pipeline(paths), settings=settings, paths=paths,
                     poll_intervals={"draft": (0.05, 0.2)})

@@ -27,8 +27,8 @@ from kling_bridge.jobs.chain_model import PENDING_SOURCE, LinkPlan, pending_sour
 from kling_bridge.jobs.chains import Chains
 from kling_bridge.jobs.engine import Engine
 from kling_bridge.jobs.store import JobStore
-from kling_bridge.providers.draft import DraftProvider
 from kling_bridge.specs import GenerateSpec, Look, RestyleSpec, SourceRange
+from tests.chains.small import small_drafts
 from tests.jobs.conftest import fast_settings
 from tests.providers.conftest import CREDENTIALS
 from tests.providers.kling_engine import build_engine, fast_pipeline
@@ -76,8 +76,7 @@ async def main(args: argparse.Namespace) -> None:
         settings = fast_settings()
         settings.provider = "draft"
         engine = Engine(store=JobStore(paths.database),
-                        providers={"draft": DraftProvider(paths=paths,
-                                                          encoder_preset="ultrafast")},
+                        providers={"draft": small_drafts(paths)},
                         pipeline=fast_pipeline(paths), settings=settings, paths=paths,
                         poll_intervals={"draft": (0.05, 0.2)})
     chains = Chains(engine)

@@ -35,7 +35,12 @@ async def driver(provider: str, clip: Path, *extra: str, api_base: str = "") -> 
         sys.executable, "-m", "tests.chains.driver", provider, str(clip), "--api-base",
         api_base, *extra, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
+    except TimeoutError:
+        proc.kill()  # never leave a driver behind
+        await proc.wait()
+        raise
     assert proc.returncode in (0, -signal.SIGKILL), err.decode()[-3000:]
     return proc.returncode or 0, out.decode()
 

@@ -11,7 +11,13 @@ import pytest
 
 from kling_bridge.cli import main
 from kling_bridge.media.synth import make_still
+from tests.chains.small import daemons_render_small
 from tests.media.test_comparison import read_columns
+
+
+@pytest.fixture(autouse=True)
+def _small(monkeypatch: pytest.MonkeyPatch) -> None:
+    daemons_render_small(monkeypatch)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:

@@ -69,6 +69,9 @@ async def test_generate_then_film_noir_places_only_the_final_clip(draft_api: Api
     gen, restyle = final["jobs"]
     generated, restyled = video_of(gen), video_of(restyle)
     assert frames_of(restyled) == frames_of(generated) == (72, "24/1")
+    # 720p asked, rendered at the test provider's short side (its knob; users get 720)
+    small = probe(generated).video
+    assert small is not None and (small.width, small.height) == (320, 180)
     assert colourfulness(generated) > 60 and colourfulness(restyled) < 12
     assert "draft" in restyled.name
     placed = await new_clips(draft_api, answer["batch_id"])

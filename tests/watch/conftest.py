@@ -103,7 +103,7 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
             # Real renders, but small ones: these tests check where results land and what
             # the timelines say, not pixels (small fitting limits, fast encoders).
-            prov = DraftProvider(paths=paths, encoder_preset="ultrafast")
+            prov = DraftProvider(paths=paths, encoder_preset="ultrafast", short_side=180)
             prov.limits = InputLimits(side_min=100, video_min_seconds=0.4)
             pipeline = fast_pipeline(paths)
             presets = load_presets(paths)

@@ -25,9 +25,9 @@ from kling_bridge.jobs.store import JobStore
 from kling_bridge.media.presets import load_presets
 from kling_bridge.media.probe import probe
 from kling_bridge.media.synth import make_clip, make_still
-from kling_bridge.providers.draft import DraftProvider
 from kling_bridge.watch.layout import README, SETTINGS_FILE
 from kling_bridge.watch.ledger import Ledger
+from tests.chains.small import small_drafts
 from tests.jobs.conftest import fast_settings
 from tests.providers.kling_engine import fast_pipeline
 
@@ -51,7 +51,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     paths = Paths.resolve().ensure()
     settings = fast_settings()
     settings.provider = "draft"
-    provider = DraftProvider(paths=paths, encoder_preset="ultrafast")
+    provider = small_drafts(paths)
     engine = Engine(store=JobStore(paths.database), providers={"draft": provider},
                     pipeline=fast_pipeline(paths), settings=settings, paths=paths,
                     poll_intervals={"draft": (0.05, 0.2)})

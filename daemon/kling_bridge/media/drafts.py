@@ -38,9 +38,16 @@ def aspect_of(ratio: str) -> Fraction:
     return Fraction(int(w), int(h or 1))
 
 
-def output_size(resolution: str, aspect: Fraction) -> tuple[int, int]:
-    """Kling's frame size for a resolution and an aspect: the short side is the resolution."""
-    short = RESOLUTION_SHORT_SIDE.get(resolution.lower(), 1080)
+def short_side(resolution: str, override: int | None = None) -> int:
+    """The short side of a resolution's frames (``override`` in its place when given)."""
+    return override or RESOLUTION_SHORT_SIDE.get(resolution.lower(), 1080)
+
+
+def output_size(resolution: str, aspect: Fraction,
+                short: int | None = None) -> tuple[int, int]:
+    """Kling's frame size for a resolution and an aspect: the short side is the resolution
+    (or ``short``, when a caller renders smaller frames than Kling's)."""
+    short = short_side(resolution, short)
     if aspect >= 1:
         w = round(short * aspect)
         return w - (w % 2), short
@@ -65,9 +72,11 @@ def _samples(seconds: float) -> int:
 
 
 def edit_command(src: Path, dest: Path, graph: str, *, resolution: str, keep_audio: bool,
-                 comment: str, preset: str = "veryfast") -> list[str]:
-    """A look applied to a fitted clip: 24 fps, the resolution's short side, same length."""
-    short = RESOLUTION_SHORT_SIDE.get(resolution.lower(), 1080)
+                 comment: str, preset: str = "veryfast", short: int | None = None
+                 ) -> list[str]:
+    """A look applied to a fitted clip: 24 fps, the resolution's short side (or ``short``),
+    same length."""
+    short = short_side(resolution, short)
     scale = (f"scale='if(gte(iw,ih),-2,{short})':'if(gte(iw,ih),{short},-2)':flags=bicubic,"
              "setsar=1,format=yuv420p")
     vf = wrap_graph(graph, before=f"fps={FPS}", after=scale)

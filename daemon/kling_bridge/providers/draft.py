@@ -68,7 +68,7 @@ class DraftProvider:
 
     def __init__(self, paths: Paths | None = None, *, concurrency: int = 2,
                  presets: PresetLibrary | None = None, render_delay: float = 0.0,
-                 encoder_preset: str = "veryfast") -> None:
+                 encoder_preset: str = "veryfast", short_side: int | None = None) -> None:
         self.paths = paths or Paths.resolve()
         self.limits = InputLimits()  # Kling's, so fit and conform run as in production
         self.capabilities = Capabilities(operations=frozenset(Operation), paid=False,
@@ -80,6 +80,9 @@ class DraftProvider:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._render_delay = render_delay  # tests: hold tasks in "processing" for a while
         self._x264 = encoder_preset
+        # tests: frames this many pixels on the short side whatever resolution is asked
+        # (None: Kling's sizes), so suites that check chains, not sizes, render small
+        self._short = short_side
         self._swept = False
 
     # --- the port: free checks -------------------------------------------------------
@@ -387,7 +390,8 @@ class DraftProvider:
                 kind = "more like this"
             elif r.feature_video is not None:
                 width, height = drafts.output_size(r.resolution.value,
-                                                   drafts.aspect_of(r.aspect_ratio or "16:9"))
+                                                   drafts.aspect_of(r.aspect_ratio or "16:9"),
+                                                   self._short)
                 await drafts.render(draft_refs.style_base_command(
                     base, r.feature_video, seconds=seconds, width=width, height=height,
                     comment=tag, preset=self._x264), base, subject=r.feature_video,
@@ -426,14 +430,15 @@ class DraftProvider:
             await drafts.render(drafts.edit_command(
                 r.video, dest, graph, resolution=r.resolution.value,
                 keep_audio=r.audio_mode is AudioMode.ORIGINAL, comment=tag,
-                preset=self._x264), dest,
+                preset=self._x264, short=self._short), dest,
                 subject=r.video, what="rendering a draft restyle")
             return
         native = r.audio_mode is AudioMode.NATIVE
         seconds = [float(s.duration) for s in r.shots] or [float(r.duration or 5)]
         if r.operation is Operation.TEXT_TO_VIDEO:
             width, height = drafts.output_size(r.resolution.value,
-                                               drafts.aspect_of(r.aspect_ratio or "16:9"))
+                                               drafts.aspect_of(r.aspect_ratio or "16:9"),
+                                               self._short)
             texts = [s.prompt for s in r.shots] or [r.prompt]
             shots = [drafts.SlateShot(t, s) for t, s in zip(texts, seconds, strict=True)]
             await drafts.render_slates(dest, shots, width=width, height=height, audio=native,
@@ -471,7 +476,7 @@ class DraftProvider:
         assert v is not None
         aspect = Fraction(v.display_width, v.display_height)
         aspect = min(max(aspect, Fraction(2, 5)), Fraction(5, 2))
-        return drafts.output_size(resolution, aspect)
+        return drafts.output_size(resolution, aspect, self._short)
 
 
 def _last_frame(video: Path, dest: Path) -> Path:
