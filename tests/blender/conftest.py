@@ -125,6 +125,9 @@ class Daemon:
 
     def __init__(self, home: Path) -> None:
         self.home = home
+        # drafts are checked for frames, places and jobs, not for pixels: the fastest x264
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "config.toml").write_text('[draft]\nencoder_preset = "ultrafast"\n')
         self.env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PROVIDER="draft")
         for var in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY"):
             self.env.pop(var, None)
