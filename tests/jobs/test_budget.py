@@ -39,6 +39,15 @@ def test_throttles_wait_retry_after_and_grow_when_repeated() -> None:
     assert later.count == 6 and 100.0 + 30.0 <= later.until <= 160.0  # capped
 
 
+def test_the_shortest_throttle_is_a_second_unless_the_engine_says_less() -> None:
+    assert throttled_again(None, None, cap=60.0, jitter=0.0, now=0.0).until == 1.0
+    quick = throttled_again(None, None, cap=60.0, jitter=0.0, now=0.0, floor=0.05)
+    assert quick.until == 0.05  # the emulator's tests: tasks last a fraction of a second
+    for _ in range(3):
+        quick = throttled_again(quick, None, cap=60.0, jitter=0.99, now=0.0, floor=0.05)
+    assert 0.05 * 4 * 0.5 <= quick.until <= 0.05 * 8  # still grows when repeated
+
+
 def test_pacing_stays_within_its_bounds() -> None:
     assert backoff_delay(1, 2.0, 60.0, 0.0) == 1.0
     assert backoff_delay(10, 2.0, 60.0, 0.999) <= 60.0
