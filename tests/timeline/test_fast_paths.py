@@ -337,3 +337,34 @@ def test_media_exists_check_is_os_path_exists(tmp_path: Path) -> None:
     paths_ += [str(tmp_path), "", "a\0b", "\udcff.mov", "relative/none.mov"]
     assert [_exists(p) for p in paths_] == [os.path.exists(p) for p in paths_]
     assert [_exists(p) for p in paths_[:4]] == [True, True, False, False]
+
+
+def test_media_check_by_folder_is_a_check_by_file(tmp_path: Path) -> None:
+    """A missing folder answers for its files (one look per folder): the reader reports
+    exactly the clips ``os.path.exists`` says are missing -- files in a missing folder,
+    a missing file in a folder that is there, ``..`` through a missing folder, links --
+    and asks once per missing folder, not per file."""
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "A001.mov").write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "day1")
+    names = ["day1/A001.mov", "day1/A002.mov", "day2/A001.mov", "day2/A003.mov",
+             "day2/../day1/A001.mov", "link/A001.mov", "day1/A001.mov/x", "A001.mov"]
+    track = otio.schema.Track(name="V1")
+    for n, name in enumerate(names):
+        track.append(otio.schema.Clip(
+            name=f"c{n}", media_reference=otio.schema.ExternalReference(
+                target_url=str(tmp_path / name)),
+            source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(5, 24))))
+    timeline = otio.schema.Timeline(tracks=[track])
+    asked: list[str] = []
+
+    def exists(path: str) -> bool:
+        asked.append(path)
+        return os.path.exists(path)
+
+    missing = {i.item for i in quirks.media_issues(timeline, exists)}
+    assert missing == {f"c{n}" for n, name in enumerate(names)
+                       if not os.path.exists(tmp_path / name)}
+    assert missing == {"c1", "c2", "c3", "c4", "c6", "c7"}
+    assert asked.count(str(tmp_path / "day2")) == 1
+    assert str(tmp_path / "day2" / "A003.mov") not in asked

@@ -206,9 +206,11 @@ def media_issues(
     case for a cut sent from another (every clip of ``bench/timeline.py``'s), so the loop
     keeps to what each clip needs: a URL looked up once however many clips share it, and
     the track's name from the walk (:func:`_clips_on_tracks`) rather than a climb up
-    ``parent()`` per clip."""
+    ``parent()`` per clip, and a folder missing from this machine answers for every file in
+    it (:func:`_found`: one look per folder instead of one per file)."""
     issues: list[ClipIssue] = []
     seen: dict[str, tuple[str | None, bool]] = {}  # url -> (path, exists): media repeats
+    folders: dict[str, bool] = {}
     for clip, track in _clips_on_tracks(timeline):
         ref = clip.media_reference
         url = getattr(ref, "target_url", None)
@@ -222,7 +224,7 @@ def media_issues(
             continue
         if url not in seen:
             local = path_from_url(url)
-            seen[url] = (local, local is not None and exists(local))
+            seen[url] = (local, local is not None and _found(local, exists, folders))
         path, found = seen[url]
         if path is None:
             issues.append(ClipIssue(clip.name, f"media is not a local file ({url}); download it"
@@ -232,6 +234,19 @@ def media_issues(
                                     "relink it or put the file there",
                                     track or _track_name(clip)))
     return issues
+
+
+def _found(path: str, exists: Callable[[str], bool], folders: dict[str, bool]) -> bool:
+    """``exists(path)``, answered without asking when its folder is missing (a cut from
+    another machine: a few folders, thousands of files). ``folders`` remembers each folder's
+    answer. A path resolves through its folder, so a missing folder holds no file."""
+    folder = path.rpartition("/")[0]  # local paths use forward slashes (see .paths)
+    if not folder:  # a file at the root, or a bare name
+        return exists(path)
+    there = folders.get(folder)
+    if there is None:
+        there = folders[folder] = exists(folder)
+    return there and exists(path)
 
 
 def _track_name(item: Any) -> str:
