@@ -56,6 +56,7 @@ def placed_items(timeline: otio.schema.Timeline, rate: Fraction) -> Iterator[Pla
     that, and the tests compare.)
     """
     at_rate = frame_counter(rate)
+    transition, gap = otio.schema.Transition, otio.schema.Gap  # looked up once, not per item
     numbers: Counter[str] = Counter()
     for track in timeline.tracks:
         if not isinstance(track, otio.schema.Track):
@@ -65,11 +66,11 @@ def placed_items(timeline: otio.schema.Timeline, rate: Fraction) -> Iterator[Pla
         number = numbers[kind]
         position = 0
         for index, item in enumerate(track):
-            if isinstance(item, otio.schema.Transition):
+            if isinstance(item, transition):
                 continue
             start = position
             position += at_rate(item.duration())
-            if not isinstance(item, otio.schema.Gap):
+            if not isinstance(item, gap):
                 yield Placed(kind, number, index, track, item, start, position - start)
 
 
