@@ -185,6 +185,24 @@ def test_no_gc_pauses_the_collector_and_restores_it() -> None:
         gc.enable()
 
 
+def test_select_pauses_the_collector_as_a_decorated_no_gc() -> None:
+    """``select`` runs under :func:`no_gc` (a decorator: made anew for each call) and
+    leaves the collector as it found it, when it raises too."""
+    seen: list[bool] = []
+    real = selection.placed_items
+
+    def watching(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args)
+
+    timeline = build("23.976").timeline
+    with mock.patch.object(selection, "placed_items", watching):
+        select(timeline, Criteria(all_clips=True))
+        with pytest.raises(TimelineError):
+            select(timeline, Criteria(tracks=("no such track",), generations=False))
+    assert seen == [False, False] and gc.isenabled()
+
+
 KEYS = st.sampled_from(["kling_bridge", "fcp_xml", "Resolve_OTIO", "", "k", "é"])
 SMALL = st.integers(-2**63, 2**63 - 1)  # what OTIO's metadata holds (int64)
 VALUES = st.none() | st.booleans() | SMALL | st.text(max_size=4) | st.dictionaries(

@@ -30,6 +30,7 @@ import opentimelineio as otio
 
 from kling_bridge.specs import ClipRef, GenerateSpec, Look, RestyleSpec, SourceRange
 from kling_bridge.timeline.errors import TimelineError
+from kling_bridge.timeline.gc_pause import no_gc
 from kling_bridge.timeline.paths import path_from_url
 from kling_bridge.timeline.prompts import (
     DEFAULT_SECONDS,
@@ -125,6 +126,7 @@ class Selection:
     notes: list[str] = field(default_factory=list)
 
 
+@no_gc()  # ~4 records a clip, all kept: a collection of a 5,000-clip cut's finds nothing
 def select(
     timeline: otio.schema.Timeline,
     criteria: Criteria | None = None,
