@@ -14,18 +14,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from kling_bridge.api.app import Services, create_app
 from kling_bridge.api.security import new_token
 from kling_bridge.config import Paths
-from kling_bridge.credentials import KlingCredential, describe
+from kling_bridge.credentials import describe
 from kling_bridge.hosting import SignedLinkHost
-from kling_bridge.jobs.engine import Engine
-from kling_bridge.jobs.store import JobStore
 from kling_bridge.media.presets import load_presets
 from kling_bridge.media.synth import make_clip
 from tests.api.conftest import Api
-from tests.chains.small import small_drafts
-from tests.jobs.conftest import fast_settings
+from tests.chains.small import draft_services
 from tests.kling_emulator import Account, KlingEmulator
 from tests.providers.conftest import CREDENTIALS
-from tests.providers.kling_engine import build_engine, fast_pipeline
+from tests.providers.kling_engine import build_engine
 
 
 @pytest.fixture(scope="session")
@@ -40,16 +37,8 @@ def editors_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture
 async def draft_api(tmp_path: Path) -> AsyncIterator[Api]:
-    paths = Paths.resolve().ensure()
-    settings = fast_settings()
-    settings.provider = "draft"
-    provider = small_drafts(paths)
-    engine = Engine(store=JobStore(paths.database), providers={"draft": provider},
-                    pipeline=fast_pipeline(paths), settings=settings, paths=paths,
-                    poll_intervals={"draft": (0.05, 0.2)})
-    services = Services(engine=engine, settings=settings, paths=paths, token=new_token(),
-                        credentials=describe(KlingCredential()),
-                        presets=lambda: load_presets(paths.presets_dir).menu())
+    services = draft_services(Paths.resolve().ensure())
+    engine, provider = services.engine, services.engine.providers["draft"]
     server = TestServer(create_app(services), host="127.0.0.1")
     client = TestClient(server)
     await client.start_server()

@@ -26,12 +26,10 @@ from kling_bridge.jobs import model as m
 from kling_bridge.jobs.chain_model import PENDING_SOURCE, LinkPlan, pending_source
 from kling_bridge.jobs.chains import Chains
 from kling_bridge.jobs.engine import Engine
-from kling_bridge.jobs.store import JobStore
 from kling_bridge.specs import GenerateSpec, Look, RestyleSpec, SourceRange
-from tests.chains.small import small_drafts
-from tests.jobs.conftest import fast_settings
+from tests.chains.small import draft_engine
 from tests.providers.conftest import CREDENTIALS
-from tests.providers.kling_engine import build_engine, fast_pipeline
+from tests.providers.kling_engine import build_engine
 
 
 def plans(workflow: str, clip: str) -> list[LinkPlan]:
@@ -73,12 +71,7 @@ async def main(args: argparse.Namespace) -> None:
                               listen_port=0)
         engine, _ = build_engine(args.api_base, CREDENTIALS["new"], host, paths.cache_dir / "k")
     else:
-        settings = fast_settings()
-        settings.provider = "draft"
-        engine = Engine(store=JobStore(paths.database),
-                        providers={"draft": small_drafts(paths)},
-                        pipeline=fast_pipeline(paths), settings=settings, paths=paths,
-                        poll_intervals={"draft": (0.05, 0.2)})
+        engine = draft_engine(paths)
     chains = Chains(engine)
     if args.die_after_link is not None:
         die_at(chains, args.die_after_link, m.JobState.SUCCEEDED)

@@ -7,9 +7,17 @@ from typing import Any
 import pytest
 
 from kling_bridge import daemon
+from kling_bridge.api.security import new_token
+from kling_bridge.api.state import Services
 from kling_bridge.config import Paths
+from kling_bridge.credentials import KlingCredential, describe
+from kling_bridge.jobs.engine import Engine
+from kling_bridge.jobs.store import JobStore
+from kling_bridge.media.presets import load_presets
 from kling_bridge.providers.draft import DraftProvider
 from kling_bridge.specs import InputLimits
+from tests.jobs.conftest import fast_settings
+from tests.providers.kling_engine import fast_pipeline
 
 
 def small_drafts(paths: Paths) -> DraftProvider:
@@ -22,12 +30,28 @@ def small_drafts(paths: Paths) -> DraftProvider:
     return provider
 
 
+def draft_engine(paths: Paths) -> Engine:
+    """The daemon's engine over :func:`small_drafts` (not started), with the tests' fast
+    settings, pipeline and polls: what the chain, watch-chain and kill -9 tests run on."""
+    settings = fast_settings()
+    settings.provider = "draft"
+    return Engine(store=JobStore(paths.database), providers={"draft": small_drafts(paths)},
+                  pipeline=fast_pipeline(paths), settings=settings, paths=paths,
+                  poll_intervals={"draft": (0.05, 0.2)})
+
+
+def draft_services(paths: Paths) -> Services:
+    """The API's services around :func:`draft_engine`, no Kling credential."""
+    engine = draft_engine(paths)
+    return Services(engine=engine, settings=engine.settings, paths=paths, token=new_token(),
+                    credentials=describe(KlingCredential()),
+                    presets=lambda: load_presets(paths.presets_dir).menu())
+
+
 def daemons_render_small(monkeypatch: pytest.MonkeyPatch) -> None:
     """Daemons this process starts (the command line's in-process one) build their
     providers and pipeline as usual, then the draft renders small (:func:`small_drafts`)
     and the pipeline's encoders are turned down (as everywhere in the tests)."""
-    from tests.providers.kling_engine import fast_pipeline
-
     build = daemon.build_providers
 
     def build_small(settings: Any, paths: Paths, credential: Any) -> dict[str, Any]:

@@ -16,20 +16,12 @@ from typing import Any
 
 import pytest
 
-from kling_bridge.api.security import new_token
-from kling_bridge.api.state import Services
 from kling_bridge.config import Paths
-from kling_bridge.credentials import KlingCredential, describe
-from kling_bridge.jobs.engine import Engine
-from kling_bridge.jobs.store import JobStore
-from kling_bridge.media.presets import load_presets
 from kling_bridge.media.probe import probe
 from kling_bridge.media.synth import make_clip, make_still
 from kling_bridge.watch.layout import README, SETTINGS_FILE
 from kling_bridge.watch.ledger import Ledger
-from tests.chains.small import small_drafts
-from tests.jobs.conftest import fast_settings
-from tests.providers.kling_engine import fast_pipeline
+from tests.chains.small import draft_services
 
 from .conftest import Env, eventually
 
@@ -49,15 +41,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     """The daemon's services over the draft provider, its chain driver running."""
     paths = Paths.resolve().ensure()
-    settings = fast_settings()
-    settings.provider = "draft"
-    provider = small_drafts(paths)
-    engine = Engine(store=JobStore(paths.database), providers={"draft": provider},
-                    pipeline=fast_pipeline(paths), settings=settings, paths=paths,
-                    poll_intervals={"draft": (0.05, 0.2)})
-    services = Services(engine=engine, settings=settings, paths=paths, token=new_token(),
-                        credentials=describe(KlingCredential()),
-                        presets=lambda: load_presets(paths.presets_dir).menu())
+    services = draft_services(paths)
+    engine, settings = services.engine, services.settings
+    provider = engine.providers["draft"]
     chains = services.chain_driver()
     await engine.start()
     await chains.start()
