@@ -154,7 +154,6 @@ def select(
     every = criteria.all_clips and not (criteria.marked or criteria.colours or criteria.tracks
                                         or criteria.time_range or criteria.markers)
     audio = otio.schema.TrackKind.Audio
-    on: tuple[Any, str, bool] = (None, "", True)  # a track, its name and switch: asked once
     for kind, number, index, track, item, rec_start, rec_len in placed_items(timeline, rate):
         meta = bridge_meta(item)
         marked = bool(meta.get("selected"))
@@ -168,16 +167,13 @@ def select(
                                       rec_len, window, timeline):
             continue
         item_name = _name(item)
-        if on[0] is not track:
-            on = (track, track.name, track.enabled)
-        _, track_name, track_enabled = on
         ref = ClipRef(
             clip_id=clip_id(meta, number, index), name=item_name, track_index=number - 1,
-            track_name=track_name, record_start=rec_start, record_duration=rec_len,
+            track_name=track.name, record_start=rec_start, record_duration=rec_len,
             timeline_rate=rate_name,
         )
-        if not track_enabled:
-            result.skipped.append((item_name, f"its track ({track_name or f'V{number}'}) is "
+        if not track.enabled:
+            result.skipped.append((item_name, f"its track ({track.name or f'V{number}'}) is "
                                    "switched off in the timeline: switch it on to restyle it"))
             continue
         outcome = _source_range(item, meta, criteria.handles, media_start, media_exists)
