@@ -121,7 +121,8 @@ def build_zip(folder: Path) -> Path:
 
 
 class Daemon:
-    """``kling-bridge serve`` (the installed command) with the draft provider, in ``home``."""
+    """``kling-bridge serve`` with the draft provider, in ``home``: the command's own code,
+    its drafts rendered small (``small_daemon.py``; sizes are not what these tests check)."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
@@ -131,9 +132,9 @@ class Daemon:
         self.env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PROVIDER="draft")
         for var in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY"):
             self.env.pop(var, None)
-        exe = Path(sys.executable).parent / "kling-bridge"
         self.log = open(home / "serve.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([str(exe), "serve", "--port", "0", "--provider", "draft"],
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "small_daemon.py"), "serve",
+                                      "--port", "0", "--provider", "draft"],
                                      env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.client = self._wait()
 
