@@ -1,8 +1,11 @@
 """What an editor does with the extension, run inside one real Blender (a ``bpy`` wheel).
 
-    <bpy venv>/bin/python tests/blender/scenario.py PHASE --zip Z --media M --work W --out O
+    <bpy venv>/bin/python tests/blender/scenario.py PHASE... --zip Z --media M --work W --out O
 
-The test process starts the daemon (draft provider) and runs this per Blender version:
+The test process starts the daemon (draft provider) and runs this per Blender version, in
+two Blender processes: ``main``, then (Blender closed) ``reopen headless chains`` -- the
+phases after ``reopen`` each start from an empty file and the saved preferences, as a
+Blender started for them would:
 
 * ``main``: install the extension zip as Blender does, check register/unregister leave
   nothing behind, restyle at 25 and 29.97 fps (through the operator and the scripting
@@ -17,10 +20,10 @@ The test process starts the daemon (draft provider) and runs this per Blender ve
 * ``headless``: what ``blender --background edit.blend --python restyle.py`` does, through
   the bpy module: a file is opened, then the README's headless script runs as ``__main__``.
 * ``chains``: both models together -- compare looks, apply one to the rest, more like
-  this, next shot, generate then restyle -- in a fresh Blender, saved and reloaded.
+  this, next shot, generate then restyle -- in an empty file, saved and reloaded.
 * ``autostart``: no daemon runs; the extension starts ``kling-bridge serve`` itself.
 
-Facts go to ``--out`` as JSON, with each step's error (traceback) instead of stopping, so
+Facts go to ``--out``/PHASE.json, with each step's error (traceback) instead of stopping, so
 the test reports every broken step; the assertions live in ``test_in_blender.py``.
 """
 
@@ -261,7 +264,7 @@ def wait_all() -> None:
         # tests expect depend on it)
         for batch in api.jobs(scene=bpy.data.scenes[name])["batches"]:
             if batch.get("id"):
-                client.wait_batch(batch["id"], timeout=300, interval=0.2)
+                client.wait_batch(batch["id"], timeout=300, interval=0.1)
     for name in ("Edit 25", "Edit 2997", "Edit 24"):
         facts["made_" + name] = api.wait(scene=bpy.data.scenes[name], timeout=240)
         facts["jobs_" + name] = api.jobs(scene=bpy.data.scenes[name])
@@ -534,6 +537,7 @@ def headless(work: Path, media: Path) -> None:
     module: the README's script, run as ``__main__`` on the opened file."""
     import runpy
 
+    empty_file()
     enable_saved()
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 25, 1.0
@@ -567,6 +571,7 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
     in a 25 fps scene: compare three looks of one strip, apply the one picked to another
     strip, more like this of a restyled strip, next shot of a plain strip, generate then
     restyle; every new dialog drawn; saved and reloaded."""
+    empty_file()
     enable_saved()
     bpy.context.preferences.system.use_online_access = True
     if MODULE not in bpy.context.preferences.addons:  # run alone: no saved preferences
@@ -600,7 +605,7 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
     facts["compare_op"] = sorted(bpy.ops.kling_bridge.compare_looks(
         "EXEC_DEFAULT", looks=looks, resolution="720p"))
     facts["compare_sent"] = sent(1)
-    api.wait(scene=scene, timeout=300)
+    api.wait(scene=scene, timeout=300, interval=0.1)
     comparison = api.comparison(scene=scene)
     facts["comparison"] = comparison
     facts["comparison_image"] = (
@@ -612,7 +617,8 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
     select(second, anime, active=anime)
     facts["apply_op"] = sorted(bpy.ops.kling_bridge.apply_look("EXEC_DEFAULT"))
     facts["apply_sent"] = sent(2)
-    api.wait(scene=scene, timeout=300)  # its result lands first: the channels below are known
+    # its result lands first: the channels below are known
+    api.wait(scene=scene, timeout=300, interval=0.1)
     # more like this of the anime result (API), next shot of shot b (operator)
     facts["more_answer"] = api.more_like_this(anime, "rooftops at dusk", scene=scene,
                                               duration=3, resolution="720p")["jobs"][0]
@@ -624,7 +630,7 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
         "EXEC_DEFAULT", prompt="a harbour at dawn", preset="film-noir", duration=3,
         resolution="720p", frame=200))
     facts["then_sent"] = sent(5)
-    api.wait(scene=scene, timeout=300)
+    api.wait(scene=scene, timeout=300, interval=0.1)
     facts["chain_jobs"] = api.jobs(scene=scene)
     facts["chain_strips"] = scene_facts(scene)
     client = sub("service").runtime().client()
@@ -669,6 +675,12 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
     bpy.ops.preferences.addon_disable(module=MODULE)
 
 
+def empty_file() -> None:
+    """A phase that follows another in the same Blender starts, like a Blender started for
+    it, from a file with nothing in it: not from the file the phase before left open."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
 def enable_saved() -> None:
     # A real Blender reads the user's preferences at start; the bpy module starts from the
     # factory ones, so read them as Blender would: the extension comes back enabled. (The
@@ -702,40 +714,52 @@ def autostart(exe: str) -> None:
     bpy.ops.preferences.addon_disable(module=MODULE)
 
 
+PHASES = ("main", "reopen", "headless", "chains", "autostart")
+
+
+def run_phase(phase: str, args: argparse.Namespace) -> None:
+    if phase == "main":
+        steps = [lambda: install(args.zip), reregister, offline,
+                 lambda: scene_25(args.media), lambda: scene_2997(args.media), multishot,
+                 lambda: lipsync(args.media), lambda: mixed_rates(args.media), cancel_job,
+                 wait_all, swap, timer_and_undo, draw_all,
+                 lambda: save_reload(args.work), lambda: pending_job(args.work),
+                 lost_answer, unregister_all]
+        for run in steps[:int(os.environ.get("KB_SCENARIO_STEPS", len(steps)))]:
+            run()
+    elif phase == "reopen":
+        reopen(args.work)
+    elif phase == "headless":
+        headless(args.work, args.media)
+    elif phase == "chains":
+        chains_phase(args.work, args.media, args.zip)
+    else:
+        if MODULE not in bpy.context.preferences.addons:
+            install(args.zip)
+        autostart(args.exe)
+
+
 def main() -> None:
+    """One or more phases, one after the other in this Blender; each phase's facts go to
+    ``--out``/PHASE.json, written as soon as it ends."""
+    global facts
     parser = argparse.ArgumentParser()
-    parser.add_argument("phase", choices=["main", "reopen", "headless", "chains",
-                                          "autostart"])
+    parser.add_argument("phases", nargs="+", choices=PHASES)
     parser.add_argument("--zip", default="")
     parser.add_argument("--media", type=Path)
     parser.add_argument("--work", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="a folder")
     parser.add_argument("--exe", default="")
     args = parser.parse_args()
-    started = time.time()
-    try:
-        if args.phase == "main":
-            steps = [lambda: install(args.zip), reregister, offline,
-                     lambda: scene_25(args.media), lambda: scene_2997(args.media), multishot,
-                     lambda: lipsync(args.media), lambda: mixed_rates(args.media), cancel_job,
-                     wait_all, swap, timer_and_undo, draw_all,
-                     lambda: save_reload(args.work), lambda: pending_job(args.work),
-                     lost_answer, unregister_all]
-            for run in steps[:int(os.environ.get("KB_SCENARIO_STEPS", len(steps)))]:
-                run()
-        elif args.phase == "reopen":
-            reopen(args.work)
-        elif args.phase == "headless":
-            headless(args.work, args.media)
-        elif args.phase == "chains":
-            chains_phase(args.work, args.media, args.zip)
-        else:
-            if MODULE not in bpy.context.preferences.addons:
-                install(args.zip)
-            autostart(args.exe)
-    finally:
-        facts["seconds"] = round(time.time() - started, 2)
-        args.out.write_text(json.dumps(facts, indent=1, default=str))
+    for phase in args.phases:
+        facts = {"errors": {}, "version": list(bpy.app.version),
+                 "version_string": bpy.app.version_string}
+        started = time.time()
+        try:
+            run_phase(phase, args)
+        finally:
+            facts["seconds"] = round(time.time() - started, 2)
+            (args.out / f"{phase}.json").write_text(json.dumps(facts, indent=1, default=str))
 
 
 if __name__ == "__main__":
