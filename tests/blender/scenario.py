@@ -264,7 +264,7 @@ def wait_all() -> None:
         # tests expect depend on it)
         for batch in api.jobs(scene=bpy.data.scenes[name])["batches"]:
             if batch.get("id"):
-                client.wait_batch(batch["id"], timeout=300, interval=0.1)
+                client.wait_batch(batch["id"], timeout=300, interval=0.2)
     for name in ("Edit 25", "Edit 2997", "Edit 24"):
         facts["made_" + name] = api.wait(scene=bpy.data.scenes[name], timeout=240)
         facts["jobs_" + name] = api.jobs(scene=bpy.data.scenes[name])
@@ -605,7 +605,7 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
     facts["compare_op"] = sorted(bpy.ops.kling_bridge.compare_looks(
         "EXEC_DEFAULT", looks=looks, resolution="720p"))
     facts["compare_sent"] = sent(1)
-    api.wait(scene=scene, timeout=300, interval=0.1)
+    api.wait(scene=scene, timeout=300, interval=0.2)
     comparison = api.comparison(scene=scene)
     facts["comparison"] = comparison
     facts["comparison_image"] = (
@@ -618,7 +618,7 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
     facts["apply_op"] = sorted(bpy.ops.kling_bridge.apply_look("EXEC_DEFAULT"))
     facts["apply_sent"] = sent(2)
     # its result lands first: the channels below are known
-    api.wait(scene=scene, timeout=300, interval=0.1)
+    api.wait(scene=scene, timeout=300, interval=0.2)
     # more like this of the anime result (API), next shot of shot b (operator)
     facts["more_answer"] = api.more_like_this(anime, "rooftops at dusk", scene=scene,
                                               duration=3, resolution="720p")["jobs"][0]
@@ -630,7 +630,7 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
         "EXEC_DEFAULT", prompt="a harbour at dawn", preset="film-noir", duration=3,
         resolution="720p", frame=200))
     facts["then_sent"] = sent(5)
-    api.wait(scene=scene, timeout=300, interval=0.1)
+    api.wait(scene=scene, timeout=300, interval=0.2)
     facts["chain_jobs"] = api.jobs(scene=scene)
     facts["chain_strips"] = scene_facts(scene)
     client = sub("service").runtime().client()
