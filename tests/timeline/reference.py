@@ -76,8 +76,8 @@ def media_issues(timeline: otio.schema.Timeline) -> list[ClipIssue]:
             continue
         path = path_from_url(url)
         if path is None:
-            issues.append(ClipIssue(clip.name, f"media is not a local file ({url}); download it"
-                                    " and relink", track))
+            issues.append(ClipIssue(clip.name or "<unnamed>", f"media is not a local file "
+                                    f"({url}); download it and relink", track))
         elif not os.path.exists(path):
             issues.append(ClipIssue(clip.name or "<unnamed>", f"media not found at {path}; "
                                     "relink it or put the file there", track))

@@ -105,6 +105,16 @@ def test_missing_media_is_an_issue_not_an_error(tmp_path: Path) -> None:
     assert "/nowhere/shot 010.mov" in result.issues[0].reason
 
 
+def test_unnamed_clips_with_remote_or_missing_media_are_named_unnamed() -> None:
+    remote = (GOOD_OTIO.replace('"name": "shot 010"', '"name": ""')
+              .replace("/nowhere/shot 010.mov", "https://cdn.example.com/shot.mov"))
+    (issue,) = read_timeline_text(remote).issues
+    assert (issue.item, issue.track) == ("<unnamed>", "V1")
+    assert issue.reason.startswith("media is not a local file (https://cdn.example.com/shot.mov)")
+    missing = GOOD_OTIO.replace('"name": "shot 010"', '"name": ""')
+    assert [i.item for i in read_timeline_text(missing).issues] == ["<unnamed>"]
+
+
 def test_text_body_errors_name_the_body() -> None:
     with pytest.raises(TimelineError) as caught:
         read_timeline_text("{nope", name="POST /v1/restyle body")

@@ -227,8 +227,8 @@ def media_issues(
             seen[url] = (local, local is not None and _found(local, exists, folders))
         path, found = seen[url]
         if path is None:
-            issues.append(ClipIssue(clip.name, f"media is not a local file ({url}); download it"
-                                    " and relink", track or _track_name(clip)))
+            issues.append(ClipIssue(clip.name or "<unnamed>", f"media is not a local file "
+                                    f"({url}); download it and relink", track or _track_name(clip)))
         elif not found:
             issues.append(ClipIssue(clip.name or "<unnamed>", f"media not found at {path}; "
                                     "relink it or put the file there",
