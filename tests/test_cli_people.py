@@ -30,6 +30,7 @@ from kling_bridge.client import BridgeError
 from kling_bridge.config import Paths
 from kling_bridge.jobs.store import JobStore
 from kling_bridge.media.synth import make_clip
+from tests.cli_run import cli
 from tests.test_crash_recovery import start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,13 +110,13 @@ def test_kling_without_a_credential_says_how_to_log_in(
         paths.config_file.write_text('provider = "kling"\n')
     else:
         args += ["--provider", "kling"]
-    proc = run(*args, env=env)
+    proc = cli(*args, env=env)
     no_traceback(proc)
     assert proc.returncode == 2
     assert "kling-bridge login" in proc.stderr and "KLING_API_KEY" in proc.stderr
     assert {"env": "KLING_BRIDGE_PROVIDER=kling", "config": "config.toml",
             "flag": "--provider kling"}[how] in proc.stderr  # says where kling came from
-    as_json = run(*args, "--json", env=env)
+    as_json = cli(*args, "--json", env=env)
     error = json.loads(as_json.stdout)["error"]  # refusals are JSON on stdout with --json
     assert error["code"] == "no_credential" and "KLING_API_KEY" in error["hint"]
     assert nothing_created()
@@ -324,15 +325,15 @@ def test_serve_prints_address_and_config_folder_and_stop_stops_it(bridge_home: P
         first = proc.stdout.readline()
         assert first.startswith("kling-bridge ") and "listening on http://127.0.0.1:" in first
         assert proc.stdout.readline().strip() == f"config folder: {paths.config_dir}"
-        status = run("status")
+        status = run("status")  # a real second process, as from another terminal
         assert status.returncode == 0 and f"config folder: {paths.config_dir}" in status.stdout
-        stopped = run("stop")
+        stopped = cli("stop")
         assert stopped.returncode == 0 and f"pid {proc.pid}" in stopped.stdout
         assert proc.wait(timeout=30) == 0
         assert not paths.discovery_file.exists()
-        again = run("stop")
+        again = cli("stop")
         assert again.returncode == 3 and "not running" in again.stdout
-        gone = run("status", "--json")
+        gone = cli("status", "--json")
         assert json.loads(gone.stdout)["config_dir"] == str(paths.config_dir)
     finally:
         if proc.poll() is None:
@@ -391,13 +392,13 @@ def test_a_running_daemon_without_the_provider_asked_for_says_so(
 ) -> None:
     proc = start(bridge_home, tmp_path / "provider")  # its only provider: "fake"
     try:
-        asked = run("generate", "--prompt", "rain", env={"KLING_BRIDGE_PROVIDER": "kling"})
+        asked = cli("generate", "--prompt", "rain", env={"KLING_BRIDGE_PROVIDER": "kling"})
         no_traceback(asked)
         assert asked.returncode == 2
         assert "you asked for kling (KLING_BRIDGE_PROVIDER=kling)" in asked.stderr
         assert "has no kling provider (it offers fake)" in asked.stderr
         assert "kling-bridge login" in asked.stderr and "kling-bridge stop" in asked.stderr
-        plain = run("generate", "--prompt", "rain", "--dry-run")
+        plain = cli("generate", "--prompt", "rain", "--dry-run")
         assert plain.returncode == 0 and "the running daemon uses fake" in plain.stderr
     finally:
         proc.kill()

@@ -266,7 +266,8 @@ class _Health(BaseHTTPRequestHandler):
 def health_server() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
     server.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, per test
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -337,7 +338,7 @@ def test_proxy_variables_never_see_the_token(
 ) -> None:
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
     proxy.seen = []  # type: ignore[attr-defined]
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    threading.Thread(target=proxy.serve_forever, args=(0.02,), daemon=True).start()
     try:
         proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
         for var in ("http_proxy", "HTTP_PROXY", "all_proxy"):

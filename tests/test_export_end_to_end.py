@@ -51,8 +51,9 @@ def test_edl_results_carry_the_rendered_files_timecode(tmp_path: Path) -> None:
     settings = load_settings(overrides={"provider": "draft"})
     paths = Paths.resolve().ensure()
     # Timecode and export are the point, not pixels: small fitting limits and fast encoders
-    # (the daemon's own pipeline and draft provider, turned down as in test_output_names).
-    draft = DraftProvider(paths, encoder_preset="ultrafast")
+    # (the daemon's own pipeline and draft provider, turned down as in test_output_names: drafts
+    # 180 pixels high, the source's size, not Kling's 720).
+    draft = DraftProvider(paths, encoder_preset="ultrafast", short_side=180)
     draft.limits = InputLimits(side_min=100, video_min_seconds=0.4)
     with InProcessDaemon(settings, paths, providers={"draft": draft},
                          pipeline=fast_pipeline(paths),

@@ -65,6 +65,9 @@ def make_harness(tmp_path: Path) -> Callable[..., Any]:
             settings=settings or fast_settings(),
             paths=paths,
             poll_intervals={"fake": (0.01, 0.05)},
+            # A rate-limited create waits at least a second for users; 50 ms here (the
+            # floor itself: tests/jobs/test_budget.py), as fast_settings shortens backoffs.
+            throttle_floor=0.05,
         )
         h = Harness(engine, provider, pipeline)
         created.append(h)

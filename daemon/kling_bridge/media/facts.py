@@ -154,9 +154,15 @@ _KNOWN_LOCK = threading.Lock()  # facts are asked from worker threads
 
 def remembered(path: Path, depth: str, measure: Callable[[Path], T]) -> T:
     """``measure(path)``, once per version of the file and ``depth`` of facts (the caller
-    checked the path is readable). The newest 512 answers are kept."""
+    checked the path is readable). The newest 512 answers are kept.
+
+    A version is the file's identity (device, inode) and its size and mtime, not its name:
+    a hard link is the same bytes, and the daemon places files by linking (a draft's
+    render into the job's ``fetched`` folder, results into ``--out``), so the facts
+    measured under one name serve the others. The name's extension stays in the key, as
+    ffprobe's guess of a format may lean on it; callers put the asked name in the answer."""
     st = path.stat()
-    key = (depth, str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = (depth, path.suffix.lower(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     with _KNOWN_LOCK:
         if key in _KNOWN:
             _KNOWN.move_to_end(key)
