@@ -12,8 +12,9 @@ random moments and started again. At the end, with the faults gone:
 * no half-written file carries a final name: every output is a whole video;
 * no temp file is left, and no ffmpeg child of a killed daemon outlived it.
 
-The CI form is short; ``KLING_BRIDGE_SOAK_SECONDS=600`` runs the long form by hand
-(``KLING_BRIDGE_SOAK_SEED`` replays one).
+The CI form is short (6 s of weather, at least one SIGKILL whatever the dice say: each
+restart is a daemon start-up, ~1 s of CPU); ``KLING_BRIDGE_SOAK_SECONDS=600`` runs the long
+form by hand (``KLING_BRIDGE_SOAK_SEED`` replays one).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .served import ROOT, Served, children_of, command_of, env_for, running, spa
 
 pytestmark = pytest.mark.slow
 
-SOAK_SECONDS = float(os.environ.get("KLING_BRIDGE_SOAK_SECONDS", "15"))
+SOAK_SECONDS = float(os.environ.get("KLING_BRIDGE_SOAK_SECONDS", "6"))
 SEED = int(os.environ.get("KLING_BRIDGE_SOAK_SEED", str(random.randrange(1 << 30))))
 TERMINAL = {"succeeded", "failed", "cancelled", "needs_attention"}
 
@@ -177,7 +178,8 @@ def test_soak_random_faults_and_sigkills_lose_nothing_and_pay_once(
             if job:
                 submitted.append(job)
         time.sleep(rng.uniform(0.2, 2.5))
-        if rng.random() < 0.6:
+        last_round = time.monotonic() >= deadline
+        if rng.random() < 0.6 or (last_round and kills == 0):
             kids = [k for k in children_of(served.pid) if "ffmpeg" in command_of(k)]
             kids += [k for c in children_of(served.pid) for k in children_of(c)]
             served.stop(signal.SIGKILL)
