@@ -85,20 +85,16 @@ class Daemon:
 
 
 def _serve_command() -> list[str]:
-    script = Path(sys.executable).parent / "kling-bridge"
-    if script.exists():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "kling_bridge.cli", "serve"]
+    """``kling-bridge serve``, drafts rendered small (see serve_small.py: no test here reads
+    a draft's size, and Kling's sizes were most of these tests' CPU)."""
+    return [sys.executable, str(HERE / "serve_small.py")]
 
 
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    """``kling-bridge serve`` in a subprocess, its own KLING_BRIDGE_HOME, the draft provider."""
+    """``kling-bridge serve`` in a subprocess, its own KLING_BRIDGE_HOME, the draft provider
+    (rendering small: serve_small.py)."""
     home = tmp_path_factory.mktemp("daemon-home")
-    # The config a user would write for quick drafts: the same looks, x264 turned down
-    # (most of these tests' time is the daemon's draft renders, and no test reads pixels).
-    (home / "config").mkdir()
-    (home / "config" / "config.toml").write_text('[draft]\nencoder_preset = "ultrafast"\n')
     env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PORT="0")  # any free port
     for key in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_BRIDGE_PROVIDER"):
         env.pop(key, None)
@@ -183,8 +179,12 @@ class Editor:
             command.append("--external")
         if no_file:
             command.append("--no-file")
-        environ = dict(os.environ, KLING_BRIDGE_HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1",
-                       **(env or {}))
+        # A waiting script asks the daemon every 0.2 s, not every second: it stops waiting
+        # when the small drafts are done (the waits, not the work, were most of these tests'
+        # wall time); what it waits for and for how long are the editor's settings, unchanged.
+        environ = {**os.environ, "KLING_BRIDGE_HOME": str(self.home),
+                   "PYTHONDONTWRITEBYTECODE": "1", "KLING_BRIDGE_RESOLVE_POLL_SECONDS": "0.2",
+                   **(env or {})}
         environ.pop("PYTHONPATH", None)  # Resolve's Python knows nothing of this checkout
         done = subprocess.run(command, env=environ, capture_output=True, text=True,
                               timeout=timeout, cwd=str(self.root))

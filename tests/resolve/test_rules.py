@@ -11,7 +11,15 @@ import pytest
 from kling_bridge_resolve import frames, marking, placement, selection
 from kling_bridge_resolve.ledger import Ledger
 from kling_bridge_resolve.model import Item, Marker, TimelineFacts
-from kling_bridge_resolve.settings import DEFAULTS, SettingsError, load, save, validate
+from kling_bridge_resolve.settings import (
+    DEFAULTS,
+    POLL_ENV,
+    SettingsError,
+    load,
+    poll_seconds,
+    save,
+    validate,
+)
 
 from conftest import ROOT
 from kling_bridge.timeline import Criteria, read_timeline_text, select
@@ -345,6 +353,16 @@ def test_settings_file_is_written_on_first_run_and_checked(tmp_path: Path) -> No
     assert validate({"clip_colour": "teal"})["clip_colour"] == "Teal"
     save({"variants": 2}, str(path))
     assert load(str(path))["variants"] == 2
+
+
+def test_a_waiting_script_asks_once_a_second_unless_told_otherwise() -> None:
+    """The tests' knob (KLING_BRIDGE_RESOLVE_POLL_SECONDS): unset, a second; set, its value;
+    not a number of seconds from 0.05 to 10, refused by name -- never quietly a second."""
+    assert poll_seconds({}) == 1.0 and poll_seconds({POLL_ENV: " "}) == 1.0
+    assert poll_seconds({POLL_ENV: "0.05"}) == 0.05 and poll_seconds({POLL_ENV: "2.5"}) == 2.5
+    for bad in ("fast", "0", "-1", "nan", "inf", "11"):
+        with pytest.raises(SettingsError, match=f"{POLL_ENV} is '{bad}'; it must be a number"):
+            poll_seconds({POLL_ENV: bad})
 
 
 def test_ledger_remembers_per_project_and_keeps_an_unreadable_file(tmp_path: Path) -> None:

@@ -38,6 +38,13 @@ def test_a_bad_settings_file_names_the_key_and_the_choices(editor, media) -> Non
     run = editor.run("restyle")
     assert "placement is 'overwrite'" in run.console and "take, track" in run.console
     assert "Traceback" not in run.console
+    # the tests' poll knob, set wrong, is refused by name before anything is sent
+    editor.settings(placement="take")
+    run = editor.run("restyle", env={"KLING_BRIDGE_RESOLVE_POLL_SECONDS": "soon"})
+    assert "Kling Bridge: KLING_BRIDGE_RESOLVE_POLL_SECONDS is 'soon'" in run.console
+    assert "Traceback" not in run.console
+    assert not editor.ledger_file.exists() or \
+        json.loads(editor.ledger_file.read_text())["projects"] == {}
 
 
 def test_nothing_chosen_lists_the_rules_tried(editor, media) -> None:

@@ -19,8 +19,8 @@ from .host import Host, HostError  # noqa: F401
 from .ledger import Ledger
 from .model import Item, TimelineFacts  # noqa: F401
 from .selection import Choice, SelectionError, choose  # noqa: F401
+from .settings import poll_seconds
 
-POLL_SECONDS = 1.0
 ENDED = ("succeeded", "failed", "cancelled", "needs_attention")
 
 
@@ -51,6 +51,7 @@ class Session(Applying):
         self.key, self.project_name = host.project_key()
         self._progress = {}  # type: Dict[str, str]
         self._unanswered = set()  # type: Set[str]  # keys asked again this run without an answer
+        self.poll = poll_seconds()  # seconds between asks while waiting
 
     # ------------------------------------------------------------------ restyle
 
@@ -331,7 +332,7 @@ class Session(Applying):
                 running += self._collect_batch(entry)
             if running == 0 or time.time() >= deadline:
                 break
-            time.sleep(POLL_SECONDS)
+            time.sleep(self.poll)
         if running:
             self.say("%d job%s still running in the daemon: run any Kling Bridge script "
                      "later (e.g. Kling Bridge - Collect) to bring %s in"

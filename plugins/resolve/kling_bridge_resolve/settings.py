@@ -9,7 +9,7 @@ replaced by a default the editor did not choose.
 
 import json
 import os
-from typing import Any, Dict, Optional  # noqa: F401 (type comments)
+from typing import Any, Dict, Mapping, Optional  # noqa: F401 (type comments)
 
 from .client import config_dir
 from .model import CLIP_COLOURS, Refusal, clip_colour_name
@@ -39,6 +39,14 @@ RANGES = {"variants": (1, 8), "handles": (0, 240), "wait_seconds": (0, 3600),
           "broll_seconds": (3, 15), "max_units": (0, 100000)}
 
 
+#: How often a waiting script asks the daemon about its batches, in seconds.
+POLL_SECONDS = 1.0
+#: The plugin's tests set this lower so a script stops waiting when the work is done, not up
+#: to a second later; not a setting editors need (a second is quick enough by hand).
+POLL_ENV = "KLING_BRIDGE_RESOLVE_POLL_SECONDS"
+POLL_RANGE = (0.05, 10.0)
+
+
 class SettingsError(Refusal):
     """The settings file or the window's form holds a value the plugin cannot use."""
 
@@ -46,6 +54,26 @@ class SettingsError(Refusal):
 def settings_path(env=None):
     # type: (Optional[Dict[str, str]]) -> str
     return os.path.join(config_dir(env), FILE_NAME)
+
+
+def poll_seconds(env=None):
+    # type: (Optional[Mapping[str, str]]) -> float
+    """The wait between asks: POLL_SECONDS, or KLING_BRIDGE_RESOLVE_POLL_SECONDS when set
+    (a number from 0.05 to 10; anything else is refused by name, not ignored)."""
+    environ = os.environ if env is None else env  # type: Mapping[str, str]
+    text = environ.get(POLL_ENV, "").strip()
+    if not text:
+        return POLL_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    low, high = POLL_RANGE
+    if not low <= value <= high:
+        raise SettingsError("%s is %r; it must be a number of seconds from %s to %s"
+                            % (POLL_ENV, text, low, high),
+                            "unset it to ask the daemon once a second")
+    return value
 
 
 def validate(values, where="settings"):

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 from fractions import Fraction
-from typing import Any, Dict, Optional  # noqa: F401
+from typing import Any, Dict, Optional, Tuple  # noqa: F401
 
 NTSC = (24, 30, 48, 60, 120)
 
@@ -61,11 +61,30 @@ def frames_timecode(frames, rate, drop=False):
                                      frames % nominal)
 
 
+#: What was read, per file version (path as given, size, mtime): Resolve reads a file once too, and
+#: the tests import the same camera clips into a new project over and over (an ffprobe
+#: start is ~75 ms of CPU). A file written again is read again.
+_READ = {}  # type: Dict[Tuple[str, int, int], Optional[Dict[str, Any]]]
+
+
 def probe(path):
     # type: (str) -> Optional[Dict[str, Any]]
     """Clip properties for ``path`` (None when it is not a media file Resolve would take)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
     if not os.path.isfile(path):
         return None
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _READ:
+        _READ[key] = _read(path)
+    found = _READ[key]
+    return None if found is None else dict(found)
+
+
+def _read(path):
+    # type: (str) -> Optional[Dict[str, Any]]
     command = ["ffprobe", "-v", "error", "-count_packets", "-show_entries",
                "stream=codec_type,r_frame_rate,nb_read_packets,width,height"
                ":stream_tags=timecode:format_tags=timecode", "-of", "json", path]
