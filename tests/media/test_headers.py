@@ -128,3 +128,36 @@ def test_ffprobe_is_the_one_configured_and_asked_once_per_file_version(
     assert header_facts(files["clip.mkv"]) == first
     assert first.has_video and (first.width, first.height) == (160, 90)
     assert len(calls.read_text().splitlines()) == 1
+
+
+def test_a_hard_link_is_the_same_file_measured_once_a_copy_is_not(
+        files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The draft provider's answer is hard-linked into the job's folder: the same file (same
+    device, inode, size, mtime), so ffprobe is not asked again -- each ffprobe is a process.
+    A copy is another file (another inode): measured for itself. Each answer names the path
+    it was asked about."""
+    import os
+    import shutil
+
+    from kling_bridge.media.probe import probe
+
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "ffprobe"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("ffprobe")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("KLING_BRIDGE_FFPROBE", str(wrapper))
+    facts_mod.forget_all()
+    src = files["clip.mkv"]
+    first = probe(src)
+    asked = len(calls.read_text().splitlines())
+    assert asked >= 1 and first.video is not None
+    linked = tmp_path / "fetched" / "task0.mkv"
+    linked.parent.mkdir()
+    os.link(src, linked)
+    again = probe(linked)
+    assert len(calls.read_text().splitlines()) == asked  # no new ffprobe
+    assert again.path == str(linked) and again.video == first.video
+    copied = tmp_path / "copy.mkv"
+    shutil.copy2(src, copied)  # same bytes and mtime, another inode
+    assert probe(copied).path == str(copied)
+    assert len(calls.read_text().splitlines()) == 2 * asked

@@ -147,16 +147,20 @@ def fresh_facts(path: Path) -> MediaFacts:
 
 # --------------------------------------------------------------------------- the cache
 
-_KNOWN: OrderedDict[tuple[str, str, int, int, int, int], Any] = OrderedDict()
+_KNOWN: OrderedDict[tuple[str, int, int, int, int], Any] = OrderedDict()
 _KNOWN_MAX = 512
 _KNOWN_LOCK = threading.Lock()  # facts are asked from worker threads
 
 
 def remembered(path: Path, depth: str, measure: Callable[[Path], T]) -> T:
     """``measure(path)``, once per version of the file and ``depth`` of facts (the caller
-    checked the path is readable). The newest 512 answers are kept."""
+    checked the path is readable). The newest 512 answers are kept.
+
+    The key is the file, not its name: a hard link (the draft provider's answer placed in
+    a job's folder, a result linked into out/) is the same file, measured once. Callers
+    put the asked path back into what they return."""
     st = path.stat()
-    key = (depth, str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = (depth, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     with _KNOWN_LOCK:
         if key in _KNOWN:
             _KNOWN.move_to_end(key)
