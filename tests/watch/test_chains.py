@@ -9,7 +9,6 @@ of looks with its picture and one ``apply-look/`` folder per look to restyle the
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from kling_bridge.config import Paths
+from kling_bridge.media.facts import header_facts
 from kling_bridge.media.probe import probe
 from kling_bridge.media.synth import make_clip, make_still
 from kling_bridge.watch.layout import README, SETTINGS_FILE
@@ -173,11 +173,11 @@ async def test_next_shot_of_a_dropped_clip(env: Env, clips: list[Path]) -> None:
 
 
 def png_size(path: Path) -> tuple[int, int]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
-                          "stream=width,height", "-of", "csv=p=0", str(path)],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    w, h = out.split(",")
-    return int(w), int(h)
+    """The picture's size from its PNG header, read in-process (the media facts service:
+    what ffprobe says, tests/media/test_headers.py, without starting a process)."""
+    facts = header_facts(path)
+    assert facts.format_name == "png_pipe", facts
+    return facts.width, facts.height
 
 
 async def test_compare_three_looks_then_apply_the_second_to_another_clip(
