@@ -201,10 +201,12 @@ async def test_five_looks_compared_then_one_applied_to_the_rest(
     middle = seen[1]["middle"]  # film noir: grey
     assert isinstance(middle, tuple) and max(middle) - min(middle) < 16
     # "apply look 3 to the rest": the other clip, in watercolor, the reference left out
+    # (its plan: rendering it is what "to all" below does, and test_kling_chains renders
+    # "the rest" on Kling)
     picked = picture["columns"][3]["job_id"]
     rest = await post(draft_api, "/v1/restyle", {
         "clips": [{"path": str(c)} for c in editors_clips],
-        "apply_look": {"job_id": picked}})
+        "apply_look": {"job_id": picked}, "dry_run": True}, 200)
     (job,) = rest["jobs"]
     assert job["spec"]["look"]["preset"] == "watercolor"
     assert job["spec"]["resolution"] == "720p"  # the compared look's settings

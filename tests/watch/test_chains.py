@@ -9,7 +9,6 @@ of looks with its picture and one ``apply-look/`` folder per look to restyle the
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from kling_bridge.config import Paths
+from kling_bridge.media.facts import header_facts
 from kling_bridge.media.probe import probe
 from kling_bridge.media.synth import make_clip, make_still
 from kling_bridge.watch.layout import README, SETTINGS_FILE
@@ -26,6 +26,13 @@ from tests.chains.small import draft_services
 from .conftest import Env, eventually
 
 pytestmark = pytest.mark.asyncio
+
+
+#: How long a drop must stay unchanged before it is taken. Every drop here arrives whole
+#: (written beside, then renamed in: :func:`drop`) and each folder's settings are written
+#: before the drop, so nothing waits on a file still being written: the shortest wait
+#: the settings allow (the half-written files of test_folder.py keep theirs).
+WHOLE = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +103,7 @@ async def drop(env: Env, src: Path, folder: str, name: str | None = None) -> Pat
 
 
 async def test_the_chain_inboxes_are_laid_out_with_readmes(env: Env) -> None:
-    await env.start_watch()
+    await env.start_watch(stable_seconds=WHOLE)
     for folder in ("generate-then", "generate-then/film-noir", "more-like-this",
                    "more-like-this/watercolor", "next-shot", "compare", "apply-look"):
         assert (env.root / folder / README).read_text().strip(), folder
@@ -110,7 +117,7 @@ async def test_the_chain_inboxes_are_laid_out_with_readmes(env: Env) -> None:
 
 async def test_a_prompt_dropped_in_generate_then_film_noir(env: Env, tmp_path: Path) -> None:
     settle(env, "generate-then", 'duration = 3\nresolution = "720p"\n')
-    w = await env.start_watch()
+    w = await env.start_watch(stable_seconds=WHOLE)
     words = tmp_path / "harbour.txt"
     words.write_text("a harbour at dawn, fishing boats")
     await drop(env, words, "generate-then/film-noir")
@@ -134,7 +141,7 @@ async def test_a_clip_dropped_in_more_like_this_gets_b_roll_in_its_look(
         env: Env, clips: list[Path]) -> None:
     settle(env, "more-like-this/film-noir",
            'broll_prompt = "rooftops"\nbroll_duration = 3\nresolution = "720p"\n')
-    w = await env.start_watch()
+    w = await env.start_watch(stable_seconds=WHOLE)
     await drop(env, clips[0], "more-like-this/film-noir")
     await eventually(lambda: w.stats.done + w.stats.failed == 1, 180, "the chain to end")
     assert w.stats.done == 1, env.events
@@ -151,7 +158,7 @@ async def test_a_clip_dropped_in_more_like_this_gets_b_roll_in_its_look(
 async def test_next_shot_of_a_dropped_clip(env: Env, clips: list[Path]) -> None:
     settle(env, "next-shot", 'prompt = "the camera keeps moving"\nduration = 3\n'
            'resolution = "720p"\n')
-    w = await env.start_watch()
+    w = await env.start_watch(stable_seconds=WHOLE)
     await drop(env, clips[1], "next-shot")
     await eventually(lambda: w.stats.done + w.stats.failed == 1, 180, "the next shot")
     assert w.stats.done == 1, env.events
@@ -166,18 +173,18 @@ async def test_next_shot_of_a_dropped_clip(env: Env, clips: list[Path]) -> None:
 
 
 def png_size(path: Path) -> tuple[int, int]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
-                          "stream=width,height", "-of", "csv=p=0", str(path)],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    w, h = out.split(",")
-    return int(w), int(h)
+    """The picture's size from its PNG header, read in-process (the media facts service:
+    what ffprobe says, tests/media/test_headers.py, without starting a process)."""
+    facts = header_facts(path)
+    assert facts.format_name == "png_pipe", facts
+    return facts.width, facts.height
 
 
 async def test_compare_three_looks_then_apply_the_second_to_another_clip(
         env: Env, clips: list[Path]) -> None:
     settle(env, "compare", 'looks = ["film-noir", "watercolor", "golden-hour"]\n'
            'resolution = "720p"\n')
-    w = await env.start_watch()
+    w = await env.start_watch(stable_seconds=WHOLE)
     await drop(env, clips[0], "compare")
     await eventually(lambda: w.stats.done + w.stats.failed == 1, 240, "the comparison")
     assert w.stats.done == 1, env.events
@@ -215,7 +222,7 @@ async def test_characters_set_for_a_folder_go_into_its_generations(
     await env.services.element_register().add("Ada", [str(still)], project="Series 2")
     settle(env, "generate", 'characters = ["Ada"]\nproject = "Series 2"\nduration = 3\n'
            'resolution = "720p"\n')
-    w = await env.start_watch()
+    w = await env.start_watch(stable_seconds=WHOLE)
     words = tmp_path / "pier.txt"
     words.write_text("Ada on the pier at night")
     await drop(env, words, "generate")
@@ -231,7 +238,7 @@ async def test_characters_set_for_a_folder_go_into_its_generations(
 async def test_mistakes_in_the_chain_inboxes_fail_with_what_to_do(
         env: Env, clips: list[Path], tmp_path: Path) -> None:
     settle(env, "generate", 'characters = ["Nobody"]\n')
-    w = await env.start_watch()
+    w = await env.start_watch(stable_seconds=WHOLE)
     (env.root / "apply-look" / "my look").mkdir()
     await drop(env, clips[0], "apply-look/my look")  # a folder no comparison made
     cut = tmp_path / "cut.otio"
@@ -270,7 +277,7 @@ async def test_a_timeline_in_more_like_this_comes_back_with_its_b_roll_placed(
     otio.adapters.write_to_file(cut, str(src))
     settle(env, "more-like-this/film-noir",
            'broll_prompt = "rooftops"\nbroll_duration = 3\nresolution = "720p"\n')
-    w = await env.start_watch()
+    w = await env.start_watch(stable_seconds=WHOLE)
     await drop(env, src, "more-like-this/film-noir")
     await eventually(lambda: w.stats.done + w.stats.failed == 1, 180, "the chain to end")
     assert w.stats.done == 1, env.events

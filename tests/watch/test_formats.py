@@ -8,7 +8,6 @@ source, the render holding the frames the cut uses, and the dropped file kept by
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
@@ -93,11 +92,18 @@ def _record(clip: otio.core.Item, timeline: otio.schema.Timeline) -> tuple[int, 
     return zero + round(rng.start_time.to_frames(RATE)), round(rng.duration.to_frames(RATE))
 
 
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The editor's shot (100 frames at 30 fps), made once: every format's cut uses it, and
+    nothing writes to it (results go to each test's own folder)."""
+    return make_clip(tmp_path_factory.mktemp("formats-media") / "shot.mov", rate=str(RATE),
+                     frames=100, width=160, height=90)
+
+
 @pytest.mark.parametrize("suffix", list(FORMATS))
 async def test_each_format_comes_back_in_its_own_format_over_its_source(
-        make_env, tmp_path: Path, suffix: str) -> None:
-    media = tmp_path / "media" / "shot.mov"
-    await asyncio.to_thread(make_clip, media, rate=str(RATE), frames=100, width=160, height=90)
+        make_env, tmp_path: Path, suffix: str, shot: Path) -> None:
+    media = shot
     text = FORMATS[suffix](media)
     env = await make_env(provider="draft", concurrency=1)
     w = await env.start_watch(stable_seconds=0.3)
