@@ -19,6 +19,9 @@ CPU time of both sides (process + ffmpeg children) is reported too, and each sid
 of the largest ffmpeg child, per length -- flat in the clip's length means nothing is
 loaded whole (the stitch opens one decoder per segment, so ffmpeg's peak follows the
 number of 15 s segments, not the number of frames).
+Probing, per length: our measured probe (streams, counted frames, exact rate, VFR check: one
+ffprobe process) against the plain ``ffprobe -show_format -show_streams`` (headers only),
+CPU per probe, the cache emptied each time -- the ratio is what measuring costs over reading.
 Prints the figures and one JSON line; exits 0 either way.
 """
 
@@ -37,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "daemon")]
 
+from kling_bridge.media import facts  # noqa: E402
 from kling_bridge.media.conform import ConformOptions, conform  # noqa: E402
 from kling_bridge.media.extract import detect_scene_cuts, extract_segment  # noqa: E402
 from kling_bridge.media.fit import FitPlan, plan_fit, scene_windows  # noqa: E402
@@ -83,6 +87,19 @@ def ours(src: Path, rate: str, frames: int, answers: list[Path], work: Path, pre
     return {"fit_s": t1 - t0, "conform_s": t2 - t1, "cpu_s": c2 - c0,
             "self_peak_mb": self_peak / 1024,
             "ffmpeg_peak_mb": child_peak / 1024, "segments": len(plan.segments)}
+
+
+def probe_cpu(src: Path, repeat: int = 10) -> tuple[float, float]:
+    """CPU seconds per probe: ours (uncached) and a plain headers-only ffprobe."""
+    c0 = cpu()
+    for _ in range(repeat):
+        facts.forget_all()
+        probe(src)
+    c1 = cpu()
+    for _ in range(repeat):
+        subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json",
+                        str(src)], capture_output=True, check=True)
+    return (c1 - c0) / repeat, (cpu() - c1) / repeat
 
 
 def plain_fit(plan: FitPlan, work: Path) -> list[Path]:
@@ -165,6 +182,7 @@ def main() -> None:
                 width=args.width, height=args.height, rate=args.rate, frames=frames,
                 pattern="testsrc2", timecode="01:00:00:00", preset="ultrafast", crf=18))
             info = probe(src)
+            probe_ours, probe_plain = probe_cpu(src)
             plan = plan_fit(SourceRange(str(src), 0, frames, args.rate), info, InputLimits(),
                             resolution="1080p", preset=args.preset)
             answers = simulate_answers(plain_fit(plan, work), work)
@@ -197,13 +215,19 @@ def main() -> None:
                    "plain_cpu_s": round(plain_cpu, 2), "ours_cpu_s": round(our_cpu, 2),
                    "cpu_ratio": round(our_cpu / plain_cpu, 3),
                    "self_peak_mb": round(mine["self_peak_mb"], 1),
-                   "ffmpeg_peak_mb": round(mine["ffmpeg_peak_mb"], 1)}
+                   "ffmpeg_peak_mb": round(mine["ffmpeg_peak_mb"], 1),
+                   "probe_ours_ms": round(probe_ours * 1000, 1),
+                   "probe_plain_ms": round(probe_plain * 1000, 1),
+                   "probe_cpu_ratio": round(probe_ours / probe_plain, 3)}
             rows.append(row)
             print(f"{secs:>4} s {args.width}x{args.height}@{args.rate}: {row['segments']} "
                   f"segment(s)  plain {plain_total:6.2f} s  ours {ours_total:6.2f} s  "
                   f"ratio {row['ratio']:.3f}  (goal <= 1.15; CPU ratio {row['cpu_ratio']:.3f})"
                   f"   peak RSS: python "
                   f"{row['self_peak_mb']:.0f} MB, ffmpeg {row['ffmpeg_peak_mb']:.0f} MB")
+            print(f"       probe: ours {row['probe_ours_ms']:.0f} ms CPU, plain ffprobe "
+                  f"-show_streams {row['probe_plain_ms']:.0f} ms, ratio "
+                  f"{row['probe_cpu_ratio']:.3f}")
     first, last = rows[0], rows[-1]
     growth = {
         "length_ratio": round(last["seconds"] / first["seconds"], 2),

@@ -1,4 +1,8 @@
-"""End to end without the engine: MediaPipeline.prepare -> DraftProvider -> finish, real media."""
+"""End to end without the engine: MediaPipeline.prepare -> DraftProvider -> finish, real media.
+
+Drafts render 180 px on the short side (``short_side``) where a test checks the chain --
+frames, rate, seams, the conformed size, audio -- not the size Kling would answer at.
+"""
 
 from __future__ import annotations
 
@@ -78,7 +82,7 @@ async def test_restyle_end_to_end_with_the_draft_provider(clip: MakeClip, tmp_pa
     spec = RestyleSpec(SourceRange(str(src), 20, 30, "25", 20, 20), Look("remix-cobalt"),
                        resolution="720p", variant=1,
                        clip=ClipRef("c7", "Interview", 1, "V2", 100, 30, "25"))
-    provider = DraftProvider(encoder_preset="ultrafast")
+    provider = DraftProvider(encoder_preset="ultrafast", short_side=180)
     ctx = context(tmp_path, "restyle", spec, provider)
     pipeline = fast_pipeline()
     requests = list(await pipeline.prepare(ctx))
@@ -134,7 +138,7 @@ async def test_long_restyle_is_split_sent_and_stitched(clip: MakeClip, tmp_path:
                barcode=True, pattern="plain")
     spec = RestyleSpec(SourceRange(str(src), 0, 480, "30000/1001"), Look("remix-emerald"),
                        resolution="720p")
-    provider = DraftProvider(encoder_preset="ultrafast")
+    provider = DraftProvider(encoder_preset="ultrafast", short_side=180)
     ctx = context(tmp_path, "restyle", spec, provider)
     pipeline = fast_pipeline()
     requests = list(await pipeline.prepare(ctx))
@@ -151,7 +155,7 @@ async def test_text_to_video_conformed_to_the_timeline(tmp_path: Path) -> None:
     spec = GenerateSpec(prompt="drone shot over a misty pine forest at dawn", duration=3,
                         aspect_ratio="16:9", resolution="720p", audio=True,
                         conform=ConformTarget("25", 640, 360))
-    provider = DraftProvider(encoder_preset="ultrafast")
+    provider = DraftProvider(encoder_preset="ultrafast", short_side=180)
     ctx = context(tmp_path, "generate", spec, provider)
     pipeline = fast_pipeline()
     (req,) = await pipeline.prepare(ctx)
@@ -174,7 +178,7 @@ async def test_multi_shot_from_a_timeline_frame(clip: MakeClip, tmp_path: Path) 
     src = clip("ref clip.mp4", width=640, height=360, rate="25", frames=20)
     spec = GenerateSpec(image=str(src), shots=(Shot("push in", 2), Shot("pan left", 2)),
                         duration=4, resolution="720p")
-    provider = DraftProvider(encoder_preset="ultrafast")
+    provider = DraftProvider(encoder_preset="ultrafast", short_side=180)
     ctx = context(tmp_path, "generate", spec, provider)
     pipeline = fast_pipeline()
     (req,) = await pipeline.prepare(ctx)
@@ -191,7 +195,7 @@ async def test_multi_shot_from_a_timeline_frame(clip: MakeClip, tmp_path: Path) 
 async def test_lipsync_from_a_still(clip: MakeClip, tmp_path: Path) -> None:
     dialogue = make_tone(tmp_path / "line 12.wav", 6.0)
     face = clip("face.mp4", width=640, height=360, rate="25", frames=10)
-    provider = DraftProvider(encoder_preset="ultrafast")
+    provider = DraftProvider(encoder_preset="ultrafast", short_side=180)
     pipeline = fast_pipeline()
     spec = LipsyncSpec(audio=str(dialogue), audio_start=1.5, audio_end=4.0, image=str(face),
                        resolution="720p", conform=ConformTarget("30000/1001", 640, 360))

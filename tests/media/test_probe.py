@@ -153,28 +153,32 @@ def test_a_file_is_measured_once_per_version(
     clip: MakeClip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One job probes a file several times (fit, checks, conform, preview): ffprobe runs
-    once; a file rendered again and renamed into place under the same name is measured
-    afresh, and the answer names the path it was asked for."""
-    import kling_bridge.media.facts as facts_module
+    once -- one process, for the streams and the packet scan together; a file rendered
+    again and renamed into place under the same name is measured afresh, and the answer
+    names the path it was asked for."""
+    real = shutil.which("ffprobe")
+    assert real is not None
+    log = tmp_path / "ffprobe runs.log"
+    counting = tmp_path / "ffprobe"
+    counting.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexec "{real}" "$@"\n')
+    counting.chmod(0o755)
+    monkeypatch.setenv("KLING_BRIDGE_FFPROBE", str(counting))
 
-    runs: list[Path] = []
-    real = facts_module.ffprobe_json
+    def runs() -> int:
+        return len(log.read_text().splitlines()) if log.exists() else 0
 
-    def counted(p: Path) -> dict[str, object]:
-        runs.append(p)
-        return real(p)
-
-    monkeypatch.setattr(facts_module, "ffprobe_json", counted)
     shot = tmp_path / "shot.mp4"
     shutil.copyfile(clip("a.mp4", frames=30), shot)
     first = probe(shot)
-    assert probe(shot) == first and len(runs) == 1
+    assert first.video is not None and first.video.frame_count == 30
+    assert first.audio is not None
+    assert probe(shot) == first and runs() == 1
     linked = tmp_path / "linked.mp4"
     linked.symlink_to(shot)
-    assert probe(linked).path == str(linked) and len(runs) == 1
+    assert probe(linked).path == str(linked) and runs() == 1
 
     part = tmp_path / "shot.mp4.part"
     shutil.copyfile(clip("b.mp4", frames=40), part)
     os.replace(part, shot)
     again = probe(shot)
-    assert again.video is not None and again.video.frame_count == 40 and len(runs) == 2
+    assert again.video is not None and again.video.frame_count == 40 and runs() == 2

@@ -72,13 +72,16 @@ COVER = [
     Case("60000/1001", 4, (640, 360)),
 ]
 COVER_LONG = [
-    # over 15.5 s: split into balanced segments and stitched back
-    Case("24000/1001", 32, (1280, 536), segments=3),
-    Case("24", 16, (640, 360), segments=2),
-    Case("25", 16, (640, 360), segments=2),
-    Case("30000/1001", 16, (640, 360), segments=2),
-    Case("50", 16, (640, 360), segments=2),
-    Case("60000/1001", 16, (640, 360), segments=2),
+    # over 15.5 s: split into balanced segments and stitched back. Small sources: every
+    # segment is scaled up to Kling's 700 px minimum whatever the source's size, so the
+    # seams are the same; the sizes themselves are covered above. The 3-segment case keeps
+    # the scope shape, so a letterboxed picture also crosses the seams.
+    Case("24000/1001", 32, (320, 134), segments=3),
+    Case("24", 16, (320, 180), segments=2),
+    Case("25", 16, (320, 180), segments=2),
+    Case("30000/1001", 16, (320, 180), segments=2),
+    Case("50", 16, (320, 180), segments=2),
+    Case("60000/1001", 16, (320, 180), segments=2),
 ]
 
 

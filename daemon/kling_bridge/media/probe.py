@@ -14,7 +14,9 @@ The quicker facts a provider's rules check (headers only) and the one cache both
 from __future__ import annotations
 
 import heapq
+import json
 import os
+import re
 import subprocess
 import tempfile
 from collections import Counter
@@ -25,8 +27,7 @@ from typing import Any
 
 from ..children import child
 from ..rates import snap_rate
-from . import facts
-from .errors import MediaCorrupt, NotAVideo
+from .errors import MediaCorrupt, NotAVideo, ToolMissing
 from .facts import STILL_FORMATS, check_readable, reason, remembered
 from .run import ffprobe_bin
 
@@ -156,6 +157,9 @@ def _even(n: int) -> int:
 
 @dataclass
 class _PacketScan:
+    """One video stream's packet timing, gathered in constant memory: a count, the ends,
+    and a capped histogram of the gaps between sorted timestamps."""
+
     count: int = 0
     first_pts: int | None = None
     last_pts: int | None = None
@@ -163,53 +167,99 @@ class _PacketScan:
     deltas: Counter[int] = field(default_factory=Counter)
     irregular: int = 0
     truncated_error: str = ""
+    _heap: list[int] = field(default_factory=list)  # decode order -> presentation order
+    _prev: int | None = None
+
+    def add(self, pts: int | None, duration: int | None) -> None:
+        self.count += 1
+        if duration is not None:
+            self.last_duration = duration
+        if pts is None:
+            return
+        self.first_pts = pts if self.first_pts is None else min(self.first_pts, pts)
+        self.last_pts = pts if self.last_pts is None else max(self.last_pts, pts)
+        heapq.heappush(self._heap, pts)
+        if len(self._heap) > _REORDER_DEPTH:
+            self._take(heapq.heappop(self._heap))
+
+    def finish(self) -> None:
+        while self._heap:
+            self._take(heapq.heappop(self._heap))
+
+    def _take(self, pts: int) -> None:
+        if self._prev is not None and pts > self._prev:
+            d = pts - self._prev
+            if len(self.deltas) < 256 or d in self.deltas:
+                self.deltas[d] += 1
+        self._prev = pts
 
 
-def _scan_packets(p: Path, stream_index: int) -> _PacketScan:
-    """Demux (no decode) the video packets, streaming ffprobe's lines: constant memory."""
-    args = [ffprobe_bin(), "-v", "error", "-select_streams", str(stream_index),
-            "-show_entries", "packet=pts,duration,flags", "-of", "csv=p=0", str(p)]
-    scan = _PacketScan()
-    heap: list[int] = []
-    prev: int | None = None
+#: One video packet as ffprobe's compact JSON writes it (one packet a line, keys in
+#: ffprobe's order; a missing value is left out).
+_VIDEO_PACKET = re.compile(
+    rb'^\s*\{ "codec_type": "video", "stream_index": (\d+)'
+    rb'(?:, "pts": (-?\d+))?(?:, "duration": (-?\d+))?, "flags": "([^"]*)"')
+_PACKETS_START = b'"packets": ['
+_PACKETS_END = (b"    ],", b"    ]")
 
-    def take(pts: int) -> None:
-        nonlocal prev
-        if prev is not None and pts > prev:
-            d = pts - prev
-            if len(scan.deltas) < 256 or d in scan.deltas:
-                scan.deltas[d] += 1
-        prev = pts
 
+@dataclass
+class _Probed:
+    data: dict[str, Any]  # ffprobe's -show_format -show_streams answer
+    scans: dict[int, _PacketScan]  # video stream index -> its packets
+    returncode: int
+    error: str  # ffprobe's last complaint ("" when it had none)
+
+
+def _probe_once(p: Path) -> _Probed:
+    """One ffprobe for everything :func:`_measure` needs: the container and streams, and a
+    demux (no decode) of every packet, streamed line by line so memory stays constant
+    however long the clip -- one process start instead of two for every new file.
+
+    ffprobe writes the packets first, then the streams and format: packet lines are
+    consumed as they come (only video ones kept, as counts), the rest is parsed as JSON.
+    """
+    args = [ffprobe_bin(), "-v", "error", "-show_format", "-show_streams",
+            "-show_entries", "packet=codec_type,stream_index,pts,duration,flags",
+            "-of", "json=compact=1", str(p)]
+    scans: dict[int, _PacketScan] = {}
+    kept: list[bytes] = []
+    in_packets = False
     # stderr goes to a file, not a pipe: a damaged file can make ffprobe write more than a
     # pipe holds, and a pipe nobody reads until the end would then block both sides.
-    with tempfile.TemporaryFile() as errors, child(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
-    ) as proc:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            parts = raw.decode("ascii", "replace").strip().split(",")
-            if len(parts) < 3 or "D" in parts[2]:
-                continue
-            scan.count += 1
-            if parts[1].lstrip("-").isdigit():
-                scan.last_duration = int(parts[1])
-            if not parts[0].lstrip("-").isdigit():
-                continue
-            pts = int(parts[0])
-            scan.first_pts = pts if scan.first_pts is None else min(scan.first_pts, pts)
-            scan.last_pts = pts if scan.last_pts is None else max(scan.last_pts, pts)
-            heapq.heappush(heap, pts)
-            if len(heap) > _REORDER_DEPTH:
-                take(heapq.heappop(heap))
-        proc.wait()
-        errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
-        err = errors.read().decode("utf-8", "replace")
-    while heap:
-        take(heapq.heappop(heap))
-    if proc.returncode != 0 or err.strip():
-        scan.truncated_error = reason(err.strip())
-    return scan
+    try:
+        with tempfile.TemporaryFile() as errors, child(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+        ) as proc:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                if in_packets:
+                    if raw.rstrip() in _PACKETS_END:
+                        in_packets = False
+                        kept.append(raw)
+                        continue
+                    m = _VIDEO_PACKET.match(raw)
+                    if m is None or b"D" in m[4]:  # audio, data, side data; discarded
+                        continue
+                    scan = scans.setdefault(int(m[1]), _PacketScan())
+                    scan.add(int(m[2]) if m[2] is not None else None,
+                             int(m[3]) if m[3] is not None else None)
+                    continue
+                if raw.strip() == _PACKETS_START:
+                    in_packets = True
+                kept.append(raw)
+            proc.wait()
+            errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
+            err = errors.read().decode("utf-8", "replace").strip()
+    except FileNotFoundError as exc:  # the binary vanished between which() and exec
+        raise ToolMissing(None, f"cannot start {args[0]}: {exc}") from exc
+    for scan in scans.values():
+        scan.finish()
+    try:
+        data: dict[str, Any] = json.loads(b"".join(kept) or b"{}")
+    except ValueError:  # cut short by a crash: what it said on stderr is the story
+        data = {}
+    return _Probed(data, scans, proc.returncode, reason(err) if err else "")
 
 
 def _rate_and_vfr(stream: dict[str, Any], scan: _PacketScan, tb: Fraction) -> tuple[Fraction, bool]:
@@ -281,8 +331,14 @@ def probe(path: str | Path, *, require_video: bool = True) -> MediaInfo:
 
 
 def _measure(p: Path) -> MediaInfo:
-    """One ffprobe of the streams and one demux pass over the video packets."""
-    data = facts.ffprobe_json(p)
+    """One ffprobe: the streams, and one demux pass over the packets."""
+    probed = _probe_once(p)
+    data = probed.data
+    if probed.returncode != 0 and not data.get("streams"):
+        raise MediaCorrupt(
+            p, f"not a readable media file ({probed.error or 'unknown error'})",
+            "if it is a video, it may be truncated or damaged: copy or export it again",
+        )
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
     vstreams = [s for s in streams if s.get("codec_type") == "video"
@@ -295,7 +351,9 @@ def _measure(p: Path) -> MediaInfo:
     if vstreams:
         vs = vstreams[0]
         tb = _fraction(vs.get("time_base")) or Fraction(1, 90000)
-        scan = _scan_packets(p, int(vs["index"]))
+        scan = probed.scans.get(int(vs["index"])) or _PacketScan()
+        if probed.returncode != 0 or probed.error:
+            scan.truncated_error = probed.error or f"ffprobe exit code {probed.returncode}"
         if scan.count == 0:
             raise MediaCorrupt(p, "has a video stream but no frames could be read",
                                "the file is truncated or damaged: copy or export it again")
