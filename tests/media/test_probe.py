@@ -182,3 +182,32 @@ def test_a_file_is_measured_once_per_version(
     os.replace(part, shot)
     again = probe(shot)
     assert again.video is not None and again.video.frame_count == 40 and runs() == 2
+
+
+def test_an_ffprobe_writing_its_json_otherwise_is_still_understood(
+    clip: MakeClip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-pass probe reads ffprobe's compact JSON a packet a line as this build writes
+    it. Another build (keys in another order, another indentation) must not make every
+    file unreadable: the packets are then asked for alone, and the facts are the same."""
+    real = shutil.which("ffprobe")
+    assert real is not None
+    source = clip("c.mp4", frames=36)
+    expected = probe(source)
+    log = tmp_path / "ffprobe runs.log"
+    other = tmp_path / "ffprobe"
+    # JSON answers: packet keys in another order, the packets list indented by two
+    other.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{log}"\n'
+        'case "$*" in *json*) ;; *) exec "' + real + '" "$@" ;; esac\n'
+        f'"{real}" "$@" | sed -e \'s/{{ "codec_type": "\\([a-z]*\\)", "stream_index": '
+        '\\([0-9]*\\)/{ "stream_index": \\2, "codec_type": "\\1"/\' '
+        "-e 's/^    /  /'\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("KLING_BRIDGE_FFPROBE", str(other))
+    moved = tmp_path / "moved.mp4"
+    shutil.copyfile(source, moved)
+    again = probe(moved)
+    assert len(log.read_text().splitlines()) == 2  # the one pass, then the packets alone
+    assert again.video == expected.video and again.audio == expected.audio

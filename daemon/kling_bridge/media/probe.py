@@ -200,7 +200,31 @@ _VIDEO_PACKET = re.compile(
     rb'^\s*\{ "codec_type": "video", "stream_index": (\d+)'
     rb'(?:, "pts": (-?\d+))?(?:, "duration": (-?\d+))?, "flags": "([^"]*)"')
 _PACKETS_START = b'"packets": ['
-_PACKETS_END = (b"    ],", b"    ]")
+
+
+def _scan_packets(p: Path, stream_index: int) -> _PacketScan:
+    """One video stream's packets in ffprobe's plainest output (one CSV line a packet): a
+    second process, for an ffprobe whose JSON lines :func:`_probe_once` does not know."""
+    args = [ffprobe_bin(), "-v", "error", "-select_streams", str(stream_index),
+            "-show_entries", "packet=pts,duration,flags", "-of", "csv=p=0", str(p)]
+    scan = _PacketScan()
+    with tempfile.TemporaryFile() as errors, child(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            parts = raw.decode("ascii", "replace").strip().split(",")
+            if len(parts) < 3 or "D" in parts[2]:
+                continue
+            scan.add(int(parts[0]) if parts[0].lstrip("-").isdigit() else None,
+                     int(parts[1]) if parts[1].lstrip("-").isdigit() else None)
+        proc.wait()
+        errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
+        err = errors.read().decode("utf-8", "replace").strip()
+    scan.finish()
+    if proc.returncode != 0 or err:
+        scan.truncated_error = reason(err) if err else f"ffprobe exit code {proc.returncode}"
+    return scan
 
 
 @dataclass
@@ -225,6 +249,7 @@ def _probe_once(p: Path) -> _Probed:
     scans: dict[int, _PacketScan] = {}
     kept: list[bytes] = []
     in_packets = False
+    closing = b""  # the packets list's "]", indented as its opening line (side data nests)
     # stderr goes to a file, not a pipe: a damaged file can make ffprobe write more than a
     # pipe holds, and a pipe nobody reads until the end would then block both sides.
     try:
@@ -234,7 +259,7 @@ def _probe_once(p: Path) -> _Probed:
             assert proc.stdout is not None
             for raw in proc.stdout:
                 if in_packets:
-                    if raw.rstrip() in _PACKETS_END:
+                    if raw.rstrip().rstrip(b",") == closing:
                         in_packets = False
                         kept.append(raw)
                         continue
@@ -247,6 +272,7 @@ def _probe_once(p: Path) -> _Probed:
                     continue
                 if raw.strip() == _PACKETS_START:
                     in_packets = True
+                    closing = raw[:len(raw) - len(raw.lstrip())] + b"]"
                 kept.append(raw)
             proc.wait()
             errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
@@ -351,7 +377,13 @@ def _measure(p: Path) -> MediaInfo:
     if vstreams:
         vs = vstreams[0]
         tb = _fraction(vs.get("time_base")) or Fraction(1, 90000)
-        scan = probed.scans.get(int(vs["index"])) or _PacketScan()
+        index = int(vs["index"])
+        scan = probed.scans.get(index)
+        if scan is None and probed.returncode == 0 and not probed.error:
+            # ffprobe answered but no packet line read as this one's build writes them
+            # (another version's JSON layout?): ask for the packets alone, as CSV
+            scan = _scan_packets(p, index)
+        scan = scan or _PacketScan()
         if probed.returncode != 0 or probed.error:
             scan.truncated_error = probed.error or f"ffprobe exit code {probed.returncode}"
         if scan.count == 0:
