@@ -125,7 +125,7 @@ def _check(jobs: list[dict[str, Any]], expected: list[tuple[int, int]]) -> list[
         assert max(abs(c - (first + k)) for k, c in enumerate(codes)) <= 1, (job["label"], codes)
     # The result timeline's new clips point at those very files, one each.
     result = read_timeline(extra["timeline"]).timeline
-    linked = sorted(path_from_url(c.media_reference.target_url) for c in new_clips(result))
+    linked = sorted(str(path_from_url(c.media_reference.target_url)) for c in new_clips(result))
     assert linked == sorted(str(v) for v in videos)
     return videos
 

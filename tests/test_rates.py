@@ -9,7 +9,6 @@ from fractions import Fraction
 import opentimelineio as otio
 import pytest
 
-from kling_bridge.media.probe import snap_rate as media_snap
 from kling_bridge.rates import STANDARD_RATES, snap_rate, standard_rate
 from kling_bridge.specs import parse_rate
 from kling_bridge.timeline.rates import exact_rate
@@ -24,7 +23,6 @@ from kling_bridge.timeline.rates import snap_rate as timeline_snap
 ])
 def test_the_layers_agree_on_a_rate(written: float, exact: Fraction) -> None:
     assert snap_rate(Fraction(written)) == exact
-    assert media_snap(Fraction(written)) == exact
     assert parse_rate(written) == exact
     assert exact_rate(written) == exact
     assert timeline_snap(written) == (float(exact) if standard_rate(Fraction(written))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -57,10 +58,10 @@ async def test_api_key_never_leaks(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         headers = {"Authorization": f"Bearer {running.services.token}"}
         async with aiohttp.ClientSession(running.url, headers=headers) as http:
 
-            async def call(method: str, path: str, body: object = None) -> dict:
+            async def call(method: str, path: str, body: object = None) -> dict[str, Any]:
                 async with http.request(method, path, json=body) as r:
                     answers.append(await r.text())
-                    return await r.json()  # type: ignore[no-any-return]
+                    return await r.json()
 
             ok = await call(
                 "POST",

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from kling_bridge.api.app import Services, create_app
@@ -24,7 +25,8 @@ PRESETS = [
 
 
 class Api:
-    def __init__(self, client: TestClient, services: Services, provider: FakeProvider) -> None:
+    def __init__(self, client: TestClient[web.Request, web.Application], services: Services,
+                 provider: FakeProvider) -> None:
         self.client = client
         self.services = services
         self.provider = provider

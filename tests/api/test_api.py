@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("media") / "A 001 #take.mp4", frames=100, rate="25")
 
 
-async def wait_state(api: Api, job_id: str, states: set[str], timeout: float = 20) -> dict:
+async def wait_state(api: Api, job_id: str, states: set[str],
+                     timeout: float = 20) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         r = await api.get(f"/v1/jobs/{job_id}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import opentimelineio as otio
 import pytest
@@ -24,7 +25,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [make_clip(d / f"A00{n}.mov", frames=75, rate="25") for n in (1, 2)]
 
 
-def timeline(shots: list[Path], missing: Path) -> dict:
+def timeline(shots: list[Path], missing: Path) -> dict[str, Any]:
     tl = otio.schema.Timeline(name="cut", global_start_time=otio.opentime.RationalTime(0, RATE))
     track = otio.schema.Track(name="V1")
     for path in [*shots, missing]:

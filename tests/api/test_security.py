@@ -76,7 +76,7 @@ async def test_writes_need_json(api: Api) -> None:
 
 
 async def test_body_size_is_capped(api: Api) -> None:
-    api.client.server.app._client_max_size = 1024  # type: ignore[union-attr]
+    api.client.app._client_max_size = 1024
     r = await api.post("/v1/generate", {"prompt": "x" * 2000})
     assert r.status == 413 and (await r.json())["error"]["code"] == "too_large"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import opentimelineio as otio
 import pytest
@@ -23,7 +24,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [make_clip(d / f"shot {n} #{n}.mov", frames=75, rate="25") for n in (1, 2)]
 
 
-def plugin_timeline(media: list[Path], marked: bool = True) -> dict:
+def plugin_timeline(media: list[Path], marked: bool = True) -> dict[str, Any]:
     tl = otio.schema.Timeline(name="cut")
     tl.global_start_time = otio.opentime.from_timecode("01:00:00:00", RATE)
     track = otio.schema.Track(name="Video 1")

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,9 @@ facts: dict[str, Any] = {"errors": {}, "version": list(bpy.app.version),
                          "version_string": bpy.app.version_string}
 
 
-def step(name: str):
-    def wrap(fn):
-        def run(*args, **kwargs):
+def step(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
             began = time.time()
             try:
                 return fn(*args, **kwargs)
@@ -340,7 +341,7 @@ def draw_all() -> None:
     source = next(s for s in editor_strips(scene) if s.name == "shot 25")
     for s in editor_strips(scene):
         s.select = s == source
-    dialogs = {
+    dialogs: dict[str, tuple[Any, dict[str, Any]]] = {
         "restyle": (ops.KLING_BRIDGE_OT_restyle, {"preset": "anime-cel", "resolution": "720p"}),
         "generate": (ops.KLING_BRIDGE_OT_generate, {"prompt": "fog over a lake",
                                                    "reference": "FRAME", "frame": 20}),
@@ -647,7 +648,7 @@ def chains_phase(work: Path, media: Path, zip_path: str) -> None:
     compat.set_sequencer_scene(scene, bpy.context)
     select(second, anime, active=anime)
     drawn: dict[str, list[str]] = {}
-    dialogs = {
+    dialogs: dict[str, tuple[Any, dict[str, Any]]] = {
         "more_like_this": (ops.KLING_BRIDGE_OT_more_like_this, {"prompt": "rooftops"}),
         "next_shot": (ops.KLING_BRIDGE_OT_next_shot, {"prompt": "she walks away"}),
         "compare_looks": (ops.KLING_BRIDGE_OT_compare_looks, {"looks": looks}),

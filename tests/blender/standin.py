@@ -35,6 +35,10 @@ def _operator_props(idname: str) -> set[str]:
 
 
 class OperatorButton:
+    _idname: str
+    _allowed: set[str]
+    values: dict[str, Any]
+
     def __init__(self, idname: str) -> None:
         object.__setattr__(self, "_idname", idname)
         object.__setattr__(self, "_allowed", _operator_props(idname))

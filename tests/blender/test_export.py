@@ -34,7 +34,7 @@ def movie(name: str, channel: int, start: int, duration: int, **kw: object) -> o
                                  "media_frames": 300, "media_rate": 29.970029830932617}
     values.update(kw)
     return ox.StripInfo(name=name, clip_id=f"id-{name}", channel=channel, kind="MOVIE",
-                        start=start, duration=duration, **values)  # type: ignore[arg-type]
+                        start=start, duration=duration, **values)
 
 
 def test_scene_rates_are_exact() -> None:

@@ -264,7 +264,7 @@ def test_a_movie_at_another_rate_is_restyled_exactly_when_blender_plays_it_frame
     assert spec["clip"]["timeline_rate"] == "24"
     (result,) = results(main["strips_Edit 24"], "restyle")
     assert (result["channel"], result["start"], result["length"]) == (2, 4, 60)
-    assert probe_frames(result["path"]) == (60, 25)
+    assert probe_frames(result["path"]) == (60, Fraction(25))
 
 
 def test_a_job_cancelled_from_the_job_list(blender: Facts) -> None:

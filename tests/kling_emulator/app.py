@@ -184,6 +184,7 @@ class KlingEmulator:
             self.stats.auth_failures[1001] += 1
             raise KlingError(401, 1001, "Authorization is empty")
         token = header[7:].strip()
+        account: Account | None
         for account in self.accounts:
             if account.api_key and hmac.compare_digest(token, account.api_key):
                 return account
@@ -346,7 +347,9 @@ class KlingEmulator:
         body = await _json(request)
         if "callback_url" in body:
             self.stats.ignored_top_level_callback += 1  # silently ignored (observed)
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        options = body.get("options")
+        if not isinstance(options, dict):
+            options = {}
         def plan(fetch: validation.Fetch) -> Awaitable[validation.Plan]:
             return validation.check_new(kind, model, body, fetch, account.elements)
 

@@ -69,8 +69,8 @@ async def probe(path: Path) -> Probe | None:
     data: dict[str, Any] = json.loads(out or b"{}")
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
-    video = next((s for s in streams if s.get("codec_type") == "video"), {})
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), {})
+    video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+    audio: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "audio"), {})
     fps = _rate(str(video.get("avg_frame_rate", "0/0"))) or _rate(
         str(video.get("r_frame_rate", "0/0")))
     width, height = int(video.get("width", 0) or 0), int(video.get("height", 0) or 0)

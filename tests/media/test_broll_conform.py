@@ -29,6 +29,7 @@ async def test_marker_broll_is_25fps_and_cut_to_its_marker(tmp_path: Path) -> No
     assert (video.width, video.height) == (1280, 720)  # 0 x 0: Kling's own picture kept
     info = probe(video.path)
     assert info.video is not None and info.video.frame_count == 60
-    assert info.audio is not None and abs(info.audio.duration - 2.4) < 0.01
+    assert info.audio is not None and info.audio.duration is not None
+    assert abs(info.audio.duration - 2.4) < 0.01
     assert result.metadata["conformed_to"]["frames"] == 60
     await provider.aclose()

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,7 @@ def test_default_user_folder_is_the_config_dir(bridge_home: Path) -> None:
 )
 def test_broken_user_preset_is_named_and_spares_the_rest(tmp_path: Path, content: object,
                                                          problem: str) -> None:
-    path = _write(tmp_path, "broken.json", content)  # type: ignore[arg-type]
+    path = _write(tmp_path, "broken.json", content)
     lib = load_presets(tmp_path)
     assert "film-noir" in lib.presets  # shipped looks still there
     assert len(lib.problems) == 1
@@ -148,7 +149,7 @@ def _psnr(a: Path, b: Path, size: str) -> float:
     return float(m[1])
 
 
-@pytest.mark.parametrize("preset", sorted(SHIPPED.presets.values(), key=lambda p: p.id),
+@pytest.mark.parametrize("preset", sorted(SHIPPED.presets.values(), key=attrgetter("id")),
                          ids=lambda p: p.id)
 def test_every_shipped_look_renders_and_changes_the_picture(preset: Preset, clip: MakeClip,
                                                             tmp_path: Path) -> None:

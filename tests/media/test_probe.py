@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from kling_bridge.media import errors
-from kling_bridge.media.probe import MediaInfo, probe, require_motion_video, snap_rate
+from kling_bridge.media.probe import MediaInfo, probe, require_motion_video
 from kling_bridge.media.synth import make_still, make_tone
+from kling_bridge.rates import snap_rate
 
 MakeClip = Callable[..., Path]
 

@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.kling_emulator import Account, KlingEmulator
@@ -66,7 +67,7 @@ class Sources:
 @pytest.fixture(scope="session")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Sources:
     d = tmp_path_factory.mktemp("kling-sources")
-    common = {"pattern": "plain", "barcode": True, "crf": 30}
+    common: dict[str, Any] = {"pattern": "plain", "barcode": True, "crf": 30}
     return Sources(
         small25=make_clip(d / "A001 small.mp4", width=640, height=360, rate="25", frames=100,
                           **common),
@@ -112,7 +113,7 @@ async def make_provider(
     made: list[KlingProvider] = []
 
     def make(standard: str = "new", **settings: object) -> KlingProvider:
-        kling = KlingSettings(api_base=emulator.base_url, **settings)  # type: ignore[arg-type]
+        kling = KlingSettings(api_base=emulator.base_url, **settings)
         provider = KlingProvider(CREDENTIALS[standard], settings=kling, host=signed_host,
                                  scratch_dir=tmp_path / "scratch")
         provider.client._resume_backoff = 0.01

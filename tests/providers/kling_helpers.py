@@ -92,7 +92,7 @@ def conformed(path: Path) -> dict[str, Any]:
     streams = ffprobe("-count_frames", "-show_entries", "stream=codec_type,nb_read_frames,"
                       "r_frame_rate,width,height,sample_rate:stream_tags=timecode")["streams"]
     v = next(s for s in streams if s["codec_type"] == "video")
-    a = next((s for s in streams if s["codec_type"] == "audio"), {})
+    a: dict[str, Any] = next((s for s in streams if s["codec_type"] == "audio"), {})
     frames = ffprobe("-select_streams", "a:0", "-show_entries", "frame=nb_samples")
     return {
         "frames": int(v["nb_read_frames"]),

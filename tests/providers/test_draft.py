@@ -6,6 +6,7 @@ import asyncio
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,12 +196,14 @@ def test_refusals_are_clear(req: TaskRequest, words: str) -> None:
 
 def test_edit_refusals(assets: dict[str, Path]) -> None:
     p = DraftProvider(encoder_preset="ultrafast")
-    base = dict(operation=Operation.EDIT, model="kling-3.0-omni", video=assets["clip"])
-    for extra, words in [({"audio_mode": AudioMode.NATIVE}, "native audio"),
-                         ({"video_duration": 20.0}, "20.00 s"),
-                         ({"preset": "vaporwave"}, "unknown look preset")]:
+    base: dict[str, Any] = dict(operation=Operation.EDIT, model="kling-3.0-omni",
+                                video=assets["clip"])
+    refusals: list[tuple[dict[str, Any], str]] = [
+        ({"audio_mode": AudioMode.NATIVE}, "native audio"), ({"video_duration": 20.0}, "20.00 s"),
+        ({"preset": "vaporwave"}, "unknown look preset")]
+    for extra, words in refusals:
         with pytest.raises(ProviderError, match=words):
-            p.validate(TaskRequest(**(base | extra)))  # type: ignore[arg-type]
+            p.validate(TaskRequest(**(base | extra)))
 
 
 def test_requests_survive_their_status_file(assets: dict[str, Path]) -> None:

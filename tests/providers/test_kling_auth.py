@@ -25,7 +25,7 @@ def test_jwt_has_the_documented_header_and_claims() -> None:
     auth = JwtAuth("AK123", SK, clock=clock)
     token = auth.header().removeprefix("Bearer ")
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
-    no_time = {"verify_exp": False, "verify_nbf": False}
+    no_time: jwt.types.Options = {"verify_exp": False, "verify_nbf": False}
     claims = jwt.decode(token, SK, algorithms=["HS256"], options=no_time)
     assert claims == {"iss": "AK123", "exp": 1_700_001_800, "nbf": 1_699_999_995}
 

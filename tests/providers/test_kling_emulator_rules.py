@@ -72,6 +72,7 @@ async def test_new_standard_body_rules(make_provider: MakeProvider, signed_host:
                                        media: Media, emulator: KlingEmulator) -> None:
     provider = make_provider("new")
     url = await signed_host.publish(media.clip, "rules")
+    edit: dict[str, Any]
     edit = {"contents": [{"type": "prompt", "text": "anime @video_1"},
                          {"type": "base_video", "url": url, "id": "video_1"}],
             "settings": {"multi_shot": False, "audio": "original"},
@@ -106,7 +107,7 @@ async def test_new_standard_body_rules(make_provider: MakeProvider, signed_host:
         lambda b: b["options"].update(external_task_id="ok-edit")))
     assert dup.kind is ErrorKind.DUPLICATE
 
-    t2v = {"prompt": "a fox", "settings": {"duration": 5}, "options": {}}
+    t2v: dict[str, Any] = {"prompt": "a fox", "settings": {"duration": 5}, "options": {}}
     for change, words in [({"duration": "5"}, "integer"), ({"duration": 16}, "between 3 and 15"),
                           ({"audio": "original"}, "native or off")]:
         body = copy.deepcopy(t2v)

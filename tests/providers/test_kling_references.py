@@ -15,6 +15,7 @@ from tests.providers.conftest import MakeProvider, Media
 from tests.providers.test_kling_emulator_rules import _refusal, b64
 
 from kling_bridge.hosting import SignedLinkHost
+from kling_bridge.media.headers import MediaFacts
 from kling_bridge.providers.base import (
     AudioMode,
     ErrorKind,
@@ -24,7 +25,6 @@ from kling_bridge.providers.base import (
     TaskRequest,
 )
 from kling_bridge.providers.kling import legacy, pricing, rules, standard
-from kling_bridge.providers.kling.rules import MediaFacts
 from kling_bridge.providers.kling.wire import Inputs
 
 CLIP = Path("/m/restyled.mp4")
@@ -115,6 +115,7 @@ async def test_emulator_holds_references_to_the_contract(
         emulator: KlingEmulator) -> None:
     provider = make_provider("new")
     url = await signed_host.publish(media.clip, "refs")
+    like: dict[str, Any]
     like = {"contents": [{"type": "prompt", "text": "In the look of @video_1: rooftops"},
                          {"type": "feature_video", "url": url, "id": "video_1"},
                          {"type": "refer_image", "url": b64(media.still), "id": "image_4"},

@@ -165,6 +165,10 @@ def _gen(**fields: Any) -> Body:
     return lambda sb: {"prompt": "a lighthouse", "dry_run": True, **fields}
 
 
+def _lipsync(**fields: Any) -> Body:
+    return lambda sb: {"audio": sb.wav, "image": sb.still, "dry_run": True, **fields}
+
+
 def _restyle(**fields: Any) -> Body:
     return lambda sb: {"look": {"preset": "film-noir"}, "dry_run": True,
                        **{k: (v(sb) if callable(v) else v) for k, v in fields.items()}}
@@ -189,8 +193,7 @@ CASES: dict[str, list[Case]] = {
                _gen(placement={"timeline_rate": r}, dry_run=False),
                words=("placement.timeline_rate",)) for r in RATES),
         *(Case(f"lipsync placement rate {r!r}", "/v1/lipsync",
-               lambda sb, r=r: {"audio": sb.wav, "image": sb.still, "dry_run": True,
-                                "placement": {"timeline_rate": r}},
+               _lipsync(placement={"timeline_rate": r}),
                words=("placement.timeline_rate",)) for r in ("abc", "1/0", "-25")),
     ],
     # Paths: by text (NUL, relative, system folders) and by kind (devices, FIFOs, folders).

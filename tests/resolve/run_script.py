@@ -12,6 +12,7 @@ find its library through KLING_BRIDGE_RESOLVE_LIB). Any Python from 3.6 runs thi
 import os
 import sys
 import types
+from typing import List  # noqa: F401
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,7 +20,7 @@ from fake_resolve import FakeResolveApp
 
 
 def main(argv):
-    # type: (list) -> int
+    # type: (List[str]) -> int
     state_path, script = argv[0], os.path.abspath(argv[1])
     app = FakeResolveApp.load(state_path)
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -28,7 +29,8 @@ def main(argv):
     if "--external" in argv:
         module = types.ModuleType("DaVinciResolveScript")
         # outside Resolve only Studio answers; the free edition gives None
-        module.scriptapp = lambda name: app.resolve if app.studio and name == "Resolve" else None
+        vars(module)["scriptapp"] = (
+            lambda name: app.resolve if app.studio and name == "Resolve" else None)
         sys.modules["DaVinciResolveScript"] = module
     else:
         namespace.update(app.namespace())

@@ -52,7 +52,7 @@ def test_installed_by_copying_as_the_readme_says(tmp_path: Path, daemon: Any,
 # ------------------------------------------------------------------ applying, in process
 
 
-class Console(list):
+class Console(list[str]):
     def __call__(self, text: str) -> None:
         self.append(text)
 
@@ -66,7 +66,7 @@ def result_clip(tmp_path: Path) -> Path:
 
 def session_for(app: Any, tmp_path: Path, **settings: Any) -> tuple[Session, Console]:
     console = Console()
-    session = Session(Host.from_namespace(app.namespace()), client=None,  # type: ignore[arg-type]
+    session = Session(Host.from_namespace(app.namespace()), client=None,
                       settings=validate(settings), say=console,
                       ledger=Ledger(str(tmp_path / "ledger.json")))
     return session, console

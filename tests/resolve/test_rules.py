@@ -35,7 +35,7 @@ SAMPLE = ROOT / "tests" / "samples" / "blender53_resolve_metadata.otio"
     ("25", Fraction(25)), ("29.97", Fraction(30000, 1001)), ("29.97 DF", Fraction(30000, 1001)),
     (59.94, Fraction(60000, 1001)), ("30000/1001", Fraction(30000, 1001)), (50.0, Fraction(50))])
 def test_rounded_rates_become_exact(text: object, rate: Fraction) -> None:
-    assert frames.exact_rate(text) == rate  # type: ignore[arg-type]
+    assert frames.exact_rate(text) == rate
 
 
 def test_a_whole_number_setting_is_refined_by_the_export() -> None:
@@ -49,15 +49,15 @@ def test_a_whole_number_setting_is_refined_by_the_export() -> None:
     ("01:00:00;00", Fraction(30000, 1001), 107892), ("00:01:00;02", Fraction(30000, 1001), 1800),
     ("00:10:00;00", Fraction(30000, 1001), 17982), ("10:00:00:00", 25, 900000)])
 def test_timecode_both_ways(timecode: str, rate: object, frame: int) -> None:
-    assert frames.timecode_to_frames(timecode, rate) == frame  # type: ignore[arg-type]
-    assert frames.frames_to_timecode(frame, rate, ";" in timecode) == timecode  # type: ignore
+    assert frames.timecode_to_frames(timecode, rate) == frame
+    assert frames.frames_to_timecode(frame, rate, ";" in timecode) == timecode
 
 
 def test_not_a_rate_or_timecode_is_refused() -> None:
     with pytest.raises(ValueError, match="frame rate"):
         frames.exact_rate("fast")
     with pytest.raises(ValueError, match="timecode"):
-        frames.timecode_to_frames("1:00", 24)  # type: ignore[arg-type]
+        frames.timecode_to_frames("1:00", 24)
 
 
 # ------------------------------------------------------------------ selection
@@ -67,7 +67,7 @@ def facts(items: list[Item], **kw: object) -> TimelineFacts:
     base = {"name": "Cut", "uid": "t1", "rate": Fraction(24), "start": 86400,
             "video_tracks": 3, "items": items, "end": 87000}
     base.update(kw)
-    return TimelineFacts(**base)  # type: ignore[arg-type]
+    return TimelineFacts(**base)
 
 
 def clip(uid: str, track: int, start: int, end: int, colour: str = "", path: str = "/m.mov",
@@ -293,6 +293,7 @@ def test_touching_prompt_markers_group_exactly_as_the_daemon_groups_them() -> No
         assert mine.shots == shots
         assert (mine.text if not shots else "") == theirs.prompt
         assert mine.seconds == theirs.duration
+        assert theirs.placement is not None and theirs.conform is not None
         assert mine.frame - start == theirs.placement.record_start
         assert mine.span == theirs.conform.frames == theirs.placement.record_duration
     first, asked, single = ranged[0], ranged[1], ranged[2]

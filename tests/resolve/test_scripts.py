@@ -114,7 +114,7 @@ def test_studio_window_prices_restyles_and_brings_the_take_in(editor, media) -> 
     run = editor.run("dialog")
 
     app = editor.load()
-    shown = {}
+    shown: dict[str, list[str]] = {}
     for widget, text in app.state["ui_shown"]:
         shown.setdefault(widget, []).append(text)
     assert any("Price: free" in t for t in shown["Price"]), shown

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import opentimelineio as otio
 import pytest
 
 from kling_bridge.timeline.document import keep, result_files
@@ -24,11 +25,11 @@ from tests.timeline.helpers import record_range, results_for
 AAFS = ["avid_2997fps-DFTC.aaf", "avid_simple.aaf"]
 
 
-def _originals(timeline: object) -> list[tuple[str, str, int, int]]:
-    rate = timeline_rate(timeline)  # type: ignore[arg-type]
-    added = {id(c) for c in new_clips(timeline)}  # type: ignore[arg-type]
-    return sorted((str(t.kind), c.name, *record_range(c, rate))  # type: ignore[attr-defined]
-                  for t in timeline.tracks  # type: ignore[attr-defined]
+def _originals(timeline: otio.schema.Timeline) -> list[tuple[str, str, int, int]]:
+    rate = timeline_rate(timeline)
+    added = {id(c) for c in new_clips(timeline)}
+    return sorted((str(t.kind), c.name, *record_range(c, rate))
+                  for t in timeline.tracks
                   for c in t.find_clips() if id(c) not in added)
 
 

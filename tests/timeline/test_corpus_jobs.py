@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,13 +29,13 @@ CORPUS = ["premiere_enable_property.xml", "resolve_ftw_export.xml", "kdenlive_tr
           "timecode_mismatch.edl", "avid_screening_example.edl"]
 
 
-def _golden(name: str, data: dict) -> dict:
+def _golden(name: str, data: dict[str, Any]) -> dict[str, Any]:
     path = GOLDEN / f"{name}.jobs.json"
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
     if os.environ.get("KLING_BRIDGE_UPDATE_GOLDENS") == "1":
         path.write_text(text)
     assert path.exists(), f"{path.name} is missing: write it with KLING_BRIDGE_UPDATE_GOLDENS=1"
-    stored: dict = json.loads(path.read_text())
+    stored: dict[str, Any] = json.loads(path.read_text())
     assert stored == json.loads(text), f"golden {path.name} differs"
     return stored
 

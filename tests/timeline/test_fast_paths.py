@@ -189,7 +189,7 @@ def test_select_pauses_the_collector_as_a_decorated_no_gc() -> None:
     """``select`` runs under :func:`no_gc` (a decorator: made anew for each call) and
     leaves the collector as it found it, when it raises too."""
     seen: list[bool] = []
-    real = selection.placed_items
+    real = walk.placed_items
 
     def watching(*args: Any) -> Any:
         seen.append(gc.isenabled())
@@ -254,8 +254,12 @@ def test_json_schema_versions_are_otios_own(samples: Path) -> None:
     assert set(results.SCHEMAS.values()) <= current
     loaded: list[str] = []
     reader = otio.adapters.otio_json.read_from_string
-    with mock.patch.object(fcpxml_read.otio.adapters.otio_json, "read_from_string",
-                           lambda text: loaded.append(text) or reader(text)):
+
+    def reading(text: str) -> Any:
+        loaded.append(text)
+        return reader(text)
+
+    with mock.patch.object(otio.adapters.otio_json, "read_from_string", reading):
         for name in ("fcp111_2997df_compound_retime.fcpxml", "fcp111_60_transitions_conform"
                      ".fcpxml", "fcp113_2398_audition.fcpxml"):
             fcpxml_read.read_fcpxml((samples / name).read_text(encoding="utf-8"))

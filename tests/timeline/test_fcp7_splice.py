@@ -24,8 +24,9 @@ import pytest
 from kling_bridge.timeline.errors import TimelineError
 from kling_bridge.timeline.fcp7 import splice_xmeml
 from kling_bridge.timeline.formats import read_timeline, read_timeline_text
+from kling_bridge.timeline.placement import ResultClip
 from kling_bridge.timeline.results import new_clips
-from kling_bridge.timeline.selection import Criteria, select
+from kling_bridge.timeline.selection import Criteria, Selection, select
 from tests.timeline.helpers import record_range
 from tests.timeline.splice_checks import (
     all_ids,
@@ -42,7 +43,7 @@ from tests.timeline.xmeml_docs import RATES, STARTS, Doc, build
 DOCS = [(label, start) for label in RATES for start in STARTS]
 
 
-def _spliced(doc: Doc) -> tuple[str, list, object]:
+def _spliced(doc: Doc) -> tuple[str, list[ResultClip], Selection]:
     read = read_timeline_text(doc.text, "fcp_xml", check_media=False)
     selection = select(read.timeline, Criteria(all_clips=True))
     by_name = {s.name: s for s in doc.sources}
@@ -78,7 +79,7 @@ def test_premiere_document_spliced_element_by_element(label: str, start: str) ->
     timebase, ntsc = str(doc.timebase), "TRUE" if doc.ntsc else "FALSE"
 
     # restyles: exactly where the XML says their sources are; disabled ones left out
-    placed = {c.findtext("name"): c for c in video[2].findall("clipitem")}
+    placed = {c.findtext("name", ""): c for c in video[2].findall("clipitem")}
     wanted = [s for s in doc.sources if s.enabled and s.track == 1]
     assert sorted(placed) == sorted(f"{s.name} [film-noir]" for s in wanted)
     for source in wanted:
@@ -107,13 +108,13 @@ def test_premiere_document_spliced_element_by_element(label: str, start: str) ->
     assert int(text_of(broll, "end")) == doc.marker_at + broll_length
     assert text_of(broll, "file/rate/timebase") == "24"
     sound = [t.find("clipitem") for t in audio[2:]]
-    for channel, item in enumerate(sound, 1):
-        assert item is not None
-        assert (text_of(item, "start"), text_of(item, "end")) == (
+    for channel, sound_item in enumerate(sound, 1):
+        assert sound_item is not None
+        assert (text_of(sound_item, "start"), text_of(sound_item, "end")) == (
             text_of(broll, "start"), text_of(broll, "end"))
-        assert text_of(item, "sourcetrack/trackindex") == str(channel)
-        assert item.find("file").get("id") == broll.find("file").get("id")  # type: ignore
-        linked = {text_of(link, "linkclipref") for link in item.findall("link")}
+        assert text_of(sound_item, "sourcetrack/trackindex") == str(channel)
+        assert sound_item.find("file").get("id") == broll.find("file").get("id")  # type: ignore
+        linked = {text_of(link, "linkclipref") for link in sound_item.findall("link")}
         assert linked == {broll.get("id"), *(s.get("id") for s in sound if s is not None)}
 
     # OpenTimelineIO reads every new clip over its source, provenance included

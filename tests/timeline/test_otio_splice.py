@@ -66,7 +66,7 @@ def _json_positions(track: dict[str, Any]) -> dict[int, tuple[float, float]]:
     return found
 
 
-def _check(original: str, result: str, results: list, rate: Fraction) -> str:
+def _check(original: str, result: str, results: list[Any], rate: Fraction) -> str:
     at, piece = _inserted(original, result)
     assert original[at:].lstrip().startswith("]")  # after the last track, before the "]"
     before, after = json.loads(original), json.loads(result)

@@ -50,8 +50,8 @@ def test_same_style_keeps_resolve_bare_paths() -> None:
     assert is_bare_path("C:\\x.mov") and not is_bare_path("file:///x.mov")
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="/\x00",
-                                               blacklist_categories=("Cs",)),
+@given(st.lists(st.text(alphabet=st.characters(exclude_characters="/\x00",
+                                               exclude_categories=["Cs"]),
                         min_size=1, max_size=12).filter(lambda p: p not in (".", "..")),
                 min_size=1, max_size=4))
 def test_posix_paths_survive_url_round_trip(parts: list[str]) -> None:

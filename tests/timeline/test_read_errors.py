@@ -129,7 +129,7 @@ def test_error_to_dict_for_api_bodies(tmp_path: Path) -> None:
     bad = tmp_path / "cut.otio"
     bad.write_text("[")
     data = _error(bad).to_dict()
-    assert data["file"] == str(bad) and data["hint"] and data["message"].startswith(str(bad))
+    assert data["file"] == str(bad) and data["hint"] and str(data["message"]).startswith(str(bad))
 
 
 def test_an_adapter_crash_is_explained_not_repeated(tmp_path: Path, samples: Path) -> None:

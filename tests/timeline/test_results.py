@@ -112,6 +112,7 @@ def test_broll_on_its_own_track_with_audio() -> None:
     assert len(clips) == 3
     for clip, spec in zip(clips, selection.generations, strict=True):
         start, length = record_range(clip, rate)
+        assert spec.placement is not None
         assert start == spec.placement.record_start
         made = round(Fraction(spec.duration * 24, 24) * rate)
         assert length == min(spec.placement.record_duration, made)

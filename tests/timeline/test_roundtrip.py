@@ -118,7 +118,7 @@ def test_round_trip(label: str, fmt: str, tmp_path: Path, stand_in: Path) -> Non
     for job, result in wanted.items():
         ref = result.clip
         expected_len = ref.record_duration if result.kind == "restyle" else min(
-            ref.record_duration, round(Fraction(result.frames, 24) * rate))
+            ref.record_duration, round(Fraction(result.frames or 0, 24) * rate))
         assert (built.start + ref.record_start, expected_len) in placed[job], (job, placed[job])
     assert _signature(again, fmt) == _signature(built.timeline, fmt)
 

@@ -21,7 +21,7 @@ from kling_bridge.timeline.selection import (
 from tests.timeline.builders import RATES, build
 
 
-def _by_name(selection):  # type: ignore[no-untyped-def]
+def _by_name(selection):
     return {ref.name: (ref, src) for ref, src in selection.restyles}
 
 
@@ -134,6 +134,7 @@ def test_prompt_markers_become_generations() -> None:
     # two touching markers: one multi-shot job
     assert multi.prompt == "" and [(s.prompt, s.duration) for s in multi.shots] == [
         ("a hand opens the door", 2), ("the hallway beyond", 3)]
+    assert multi.placement is not None and point.placement is not None
     assert multi.duration == 5 and multi.placement.record_duration == 5 * r
     # a point marker asks for the default 5 s
     assert (point.prompt, point.duration, point.placement.record_duration) == (
@@ -173,6 +174,7 @@ def test_clip_marker_prompt_placed_in_timeline_time() -> None:
     gens = select(built.timeline, Criteria(tracks=("FX",))).generations
     smoke = next(g for g in gens if g.prompt == "smoke rises")
     # B001 sits at 3 s (75 frames) and uses the file from frame 100: marker at 105 -> 80
+    assert smoke.placement is not None
     assert smoke.placement.record_start == 80
     assert smoke.duration == 3
 

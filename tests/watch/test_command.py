@@ -30,7 +30,7 @@ def files(folder: Path) -> list[str]:
 
 
 @pytest.fixture
-def daemon(bridge_home: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+def daemon(bridge_home: Path, tmp_path: Path):
     """The real daemon in a subprocess (fake provider), sharing this test's home."""
     paths = Paths.resolve()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -60,7 +60,7 @@ def ledger_states(home: Path) -> dict[str, int]:
         conn.close()
 
 
-def wait_for(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for(check, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():

@@ -231,7 +231,7 @@ async def test_a_lost_submit_answer_is_asked_again_and_finds_the_same_batch(make
     class LosesFirstAnswer(InProcessBridge):
         lost = 0
 
-        async def submit(self, verb, body):  # type: ignore[no-untyped-def]
+        async def submit(self, verb, body):
             answer = await super().submit(verb, body)
             if not body.get("dry_run") and not self.lost:
                 LosesFirstAnswer.lost += 1

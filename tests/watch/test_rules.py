@@ -4,6 +4,7 @@ of results. No disk, no clock, no daemon (mover's no-clobber moves use a tmp fol
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 
@@ -182,8 +183,8 @@ def test_network_drives_are_detected_from_the_mount_table() -> None:
 
 
 def _job(n: int, path: str, preset: str = "film-noir", variant: int = 0,
-         state: str = "succeeded", clip: str | None = None) -> dict:
-    spec: dict = {"look": {"preset": preset}, "variant": variant}
+         state: str = "succeeded", clip: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"look": {"preset": preset}, "variant": variant}
     if clip:
         spec["clip"] = {"clip_id": clip, "name": clip, "record_duration": 10}
     return {"id": f"j{n:03d}", "label": f"job {n}", "state": state, "spec": spec,

@@ -236,6 +236,8 @@ class FakeResolveApp(object):
         if not isinstance(media_item, MediaPoolItem):
             return []
         media = self.media(media_item._id)
+        if media is None:  # deleted from the pool since: nothing to append
+            return []
         props = media["props"]
         total = int(props["Frames"])
         start = int(info.get("startFrame", 0))
@@ -283,5 +285,6 @@ class FakeResolveApp(object):
         # type: (str, Optional[int], Optional[Dict[str, Any]]) -> List[Dict[str, Any]]
         """The raw state of a track's items (for assertions)."""
         timeline = timeline or self.current_timeline()
+        assert timeline is not None, "no current timeline"
         tracks = timeline[kind] if track is None else [timeline[kind][track - 1]]
         return sorted((i for t in tracks for i in t["items"]), key=lambda i: i["start"])

@@ -19,10 +19,15 @@ between script runs (each Scripts-menu script is its own process). Quirks modell
 
 from typing import Any, Dict, List  # noqa: F401
 
-from .base import (CLIP_COLOURS, EXPORT_CONSTANTS, GATES, MARKER_COLOURS,  # noqa: F401
+from .base import (CLIP_COLOURS, EXPORT_CONSTANTS, GATES, MARKER_COLOURS,
                    ApiObject, Fabricated, floor_frames)
-from .media_pool import Folder, MediaPool, MediaPoolItem  # noqa: F401
-from .timeline_api import Timeline, TimelineItem  # noqa: F401
+from .media_pool import Folder, MediaPool, MediaPoolItem
+from .timeline_api import Timeline, TimelineItem
+
+# What the package re-exports from here (the fake's whole API surface).
+__all__ = ["CLIP_COLOURS", "EXPORT_CONSTANTS", "GATES", "MARKER_COLOURS", "ApiObject", "Fabricated",
+           "Folder", "MediaPool", "MediaPoolItem", "Project", "ProjectManager", "Resolve",
+           "Timeline", "TimelineItem", "floor_frames"]
 
 class Resolve(ApiObject):
     kind = "Resolve"

@@ -48,7 +48,8 @@ def _marker(marker, rate, offset=0):
     # type: (Dict[str, Any], Fraction, int) -> Dict[str, Any]
     return {"OTIO_SCHEMA": "Marker.2",
             "metadata": {"Resolve_OTIO": {"Keywords": [], "Note": marker.get("note", "")}},
-            "name": marker.get("name", ""), "color": OTIO_COLOURS.get(marker.get("color"), "RED"),
+            "name": marker.get("name", ""),
+            "color": OTIO_COLOURS.get(marker.get("color", ""), "RED"),
             "marked_range": _range(marker["frame"] + offset, marker.get("duration", 1), rate),
             "comment": marker.get("note", "")}
 

@@ -199,11 +199,14 @@ def _check_clip(clip: El, at: Fraction, by_job: dict[str, ResultClip], resources
                 by_index: dict[int, El], sequence: El, before: El, rate: Fraction) -> str:
     md = {m.get("key"): m.get("value") for m in clip.iter() if m.tag == "md"}
     result = by_job[md["kling_bridge.job_id"]]
-    assert clip.first("note") is not None and result.job_id[-6:] in clip.first("note").text
+    note = clip.first("note")
+    assert note is not None and result.job_id[-6:] in note.text
     assert int(clip.get("lane")) > top_lane
     asset = resources[clip.get("ref")]
     url = "file://" + quote(result.path)
-    src = asset.first("media-rep").get("src") if version >= (1, 9) else asset.get("src")
+    rep = asset.first("media-rep") if version >= (1, 9) else asset
+    assert rep is not None
+    src = rep.get("src")
     assert src == url and (asset.get("hasAudio") == "1") == result.has_audio
     length = seconds(clip.get("duration"))
     if result.kind == "restyle":
