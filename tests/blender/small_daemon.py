@@ -40,9 +40,9 @@ def main() -> int:
         kwargs.setdefault("poll_intervals", {"draft": (0.05, 0.2)})
         return await start(*args, **kwargs)
 
-    daemon.build_providers = build_small  # type: ignore[assignment]
-    daemon.build_pipeline = fast_pipeline  # type: ignore[assignment]
-    daemon.start_daemon = start_polling_fast  # type: ignore[assignment]
+    daemon.build_providers = build_small
+    daemon.build_pipeline = fast_pipeline
+    daemon.start_daemon = start_polling_fast
     return cli.main()
 
 
