@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.providers.conftest import make_once, shared_folder
 from tests.providers.test_draft import run_task
 
 from kling_bridge.media.probe import probe
@@ -41,20 +42,25 @@ def pixel(path: Path, x: float, y: float, frame: int = 0) -> tuple[int, int, int
     return raw[0], raw[1], raw[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def refs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("draft-refs")
-    # A "restyled" clip: pure red on the left half, blue on the right, so a mirrored copy
-    # (another angle in the same look) is told apart from the original by its pixels.
-    halves = d / "restyled.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
-                    "color=c=red:s=480x270:r=25:d=3.2", "-f", "lavfi", "-i",
-                    "color=c=blue:s=480x270:r=25:d=3.2", "-filter_complex",
-                    "[0:v]crop=240:270:0:0[l];[1:v]crop=240:270:0:0[r];[l][r]hstack",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                    str(halves)], check=True)
-    return {"halves": halves, "ada": solid(d / "ada.png", "magenta"),
-            "ada2": solid(d / "ada-side.png", "0x00ff00")}
+    """Read-only references, made once per run (every xdist worker reads the same files)."""
+    d = shared_folder(tmp_path_factory, "draft-refs")
+    made = {"halves": d / "restyled.mp4", "ada": d / "ada.png", "ada2": d / "ada-side.png"}
+    with make_once(d) as must:
+        if must:
+            # A "restyled" clip: pure red on the left half, blue on the right, so a mirrored
+            # copy (another angle in the same look) is told apart from the original by its
+            # pixels.
+            subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                            "color=c=red:s=480x270:r=25:d=3.2", "-f", "lavfi", "-i",
+                            "color=c=blue:s=480x270:r=25:d=3.2", "-filter_complex",
+                            "[0:v]crop=240:270:0:0[l];[1:v]crop=240:270:0:0[r];[l][r]hstack",
+                            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                            str(made["halves"])], check=True)
+            solid(made["ada"], "magenta")
+            solid(made["ada2"], "0x00ff00")
+    return made
 
 
 def reddish(rgb: tuple[int, int, int]) -> bool:
@@ -95,7 +101,9 @@ async def test_next_shot_draft_starts_from_the_references_last_frame(
 
 async def test_character_stills_are_inset_and_named(refs: dict[str, Path],
                                                     tmp_path: Path) -> None:
-    p = DraftProvider(encoder_preset="ultrafast")
+    # 640x360 frames: the insets' layout is a share of the frame (pad = height / 60, exact
+    # at 360 as at 720), so the same fractions find the same stills; a quarter the pixels.
+    p = DraftProvider(encoder_preset="ultrafast", short_side=360)
     req = TaskRequest(Operation.TEXT_TO_VIDEO, "kling-3.0-omni", "Ada walks in", duration=3,
                       resolution=Resolution.R720, refer_images=(refs["ada"],),
                       element_stills=(refs["ada2"],), elements=("el-77",),
