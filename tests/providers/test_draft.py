@@ -50,7 +50,9 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 SMALL = 180
 
 
-async def wait_done(p: DraftProvider, task_id: str, timeout: float = 90) -> TaskStatus:
+async def wait_done(p: DraftProvider, task_id: str, timeout: float = 300) -> TaskStatus:
+    """Poll every 20 ms until done; the deadline only catches a hang (a shared CI machine
+    can take over a minute for a render that takes seconds when idle)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         status = (await p.poll([task_id]))[task_id]
