@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,30 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-y", "-v", "error", *args], check=True)
 
 
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every xdist worker of this run sees (the basetemp's parent under xdist), for
+    media made once per run and only read: each worker's session fixture would make it again."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder = base / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextmanager
+def make_once(folder: Path) -> Iterator[bool]:
+    """Hold ``folder``'s lock; say whether this process must make its files (the first one
+    to get here; a maker that fails leaves them to the next)."""
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / ".done"
+        must = not done.exists()
+        yield must
+        if must:
+            done.write_text("ok")
+
+
 @dataclass(frozen=True)
 class Media:
     clip: Path  # 1280x720, 25 fps, 4 s, with sound: an editor's clip within Kling's limits
@@ -34,20 +61,24 @@ class Media:
 
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
-    d = tmp_path_factory.mktemp("kling-media")
-    clip = d / "shot 01 #take é.mp4"
+    d = shared_folder(tmp_path_factory, "kling-media")
+    made = Media(d / "shot 01 #take é.mp4", d / "small.mp4", d / "still.png", d / "line.wav")
+    with make_once(d) as must:
+        if must:
+            _make_media(made)
+    return made
+
+
+def _make_media(made: Media) -> None:
+    clip, small, still, dialogue = made.clip, made.clip_small, made.still, made.dialogue
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=4",
            "-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=48000",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
            "-shortest", str(clip))
-    small = d / "small.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=4",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(small))
-    still = d / "still.png"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1024x576", "-frames:v", "1", str(still))
-    dialogue = d / "line.wav"
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=220:duration=5:sample_rate=48000", str(dialogue))
-    return Media(clip, small, still, dialogue)
 
 
 @dataclass(frozen=True)
@@ -60,24 +91,25 @@ class Sources:
 
     small25: Path  # 640x360 at 25 fps, 100 frames: below Kling's 700 px minimum side
     scope2997: Path  # 640x268 (2.39:1 scope) at 29.97 fps, 130 frames: too wide, too small
-    long25: Path  # 640x360 at 25 fps, 420 frames (16.8 s): longer than 15.5 s
+    long25: Path  # 640x360 at 25 fps, 400 frames (16 s): longer than 15.5 s
     film23976: Path  # 640x360 at 23.976 fps, 96 frames: just under Kling's 24 fps floor
 
 
 @pytest.fixture(scope="session")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Sources:
-    d = tmp_path_factory.mktemp("kling-sources")
-    common: dict[str, Any] = {"pattern": "plain", "barcode": True, "crf": 30}
-    return Sources(
-        small25=make_clip(d / "A001 small.mp4", width=640, height=360, rate="25", frames=100,
-                          **common),
-        scope2997=make_clip(d / "B002 scope.mov", width=640, height=268, rate="30000/1001",
-                            frames=130, timecode="01:00:00;00", **common),
-        long25=make_clip(d / "C003 long.mp4", width=640, height=360, rate="25", frames=420,
-                         **common),
-        film23976=make_clip(d / "D004 film.mov", width=640, height=360, rate="24000/1001",
-                            frames=96, timecode="01:00:00:00", **common),
-    )
+    d = shared_folder(tmp_path_factory, "kling-sources")
+    made = Sources(d / "A001 small.mp4", d / "B002 scope.mov", d / "C003 long.mp4",
+                   d / "D004 film.mov")
+    with make_once(d) as must:
+        if must:
+            common: dict[str, Any] = {"pattern": "plain", "barcode": True, "crf": 30}
+            make_clip(made.small25, width=640, height=360, rate="25", frames=100, **common)
+            make_clip(made.scope2997, width=640, height=268, rate="30000/1001", frames=130,
+                      timecode="01:00:00;00", **common)
+            make_clip(made.long25, width=640, height=360, rate="25", frames=400, **common)
+            make_clip(made.film23976, width=640, height=360, rate="24000/1001", frames=96,
+                      timecode="01:00:00:00", **common)
+    return made
 
 
 @pytest.fixture

@@ -48,7 +48,9 @@ def build_engine(api_base: str, credential: KlingCredential, host: MediaHost, sc
     return engine, provider
 
 
-async def wait_terminal(engine: Engine, job_id: str, timeout: float = 120.0) -> m.Job:
+async def wait_terminal(engine: Engine, job_id: str, timeout: float = 300.0) -> m.Job:
+    """Poll the store every 20 ms; the deadline only catches a stuck job (on a shared
+    machine under load a 15 s restyle has taken over 120 s to finish)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     final = set(m.TERMINAL) | {m.JobState.NEEDS_ATTENTION}

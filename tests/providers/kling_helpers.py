@@ -82,18 +82,19 @@ def probe(path: Path) -> dict[str, Any]:
 
 def conformed(path: Path) -> dict[str, Any]:
     """Facts of a conformed result, counted by decoding (``-count_frames``, decoded samples)
-    rather than read from headers: what an editor's timeline would actually get."""
-    def ffprobe(*args: str) -> dict[str, Any]:
-        out = subprocess.run(["ffprobe", "-v", "error", *args, "-of", "json", str(path)],
-                             capture_output=True, text=True, check=True).stdout
-        data: dict[str, Any] = json.loads(out)
-        return data
+    rather than read from headers: what an editor's timeline would actually get.
 
-    streams = ffprobe("-count_frames", "-show_entries", "stream=codec_type,nb_read_frames,"
-                      "r_frame_rate,width,height,sample_rate:stream_tags=timecode")["streams"]
+    One ffprobe for all of them (each process costs ~75 ms just to start): the streams'
+    facts and every decoded frame's type and sample count, in the same pass."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+         "stream=index,codec_type,nb_read_frames,r_frame_rate,width,height,sample_rate"
+         ":stream_tags=timecode:frame=media_type,stream_index,nb_samples",
+         "-of", "json", str(path)], capture_output=True, text=True, check=True).stdout
+    data: dict[str, Any] = json.loads(out)
+    streams = data["streams"]
     v = next(s for s in streams if s["codec_type"] == "video")
     a: dict[str, Any] = next((s for s in streams if s["codec_type"] == "audio"), {})
-    frames = ffprobe("-select_streams", "a:0", "-show_entries", "frame=nb_samples")
     return {
         "frames": int(v["nb_read_frames"]),
         "rate": v["r_frame_rate"],
@@ -101,5 +102,8 @@ def conformed(path: Path) -> dict[str, Any]:
         "timecode": next((s["tags"]["timecode"] for s in streams
                           if "timecode" in (s.get("tags") or {})), None),
         "audio_rate": int(a.get("sample_rate", 0)),
-        "audio_samples": sum(int(f["nb_samples"]) for f in frames.get("frames") or []),
+        # the first audio stream's decoded samples (what "-select_streams a:0" counted)
+        "audio_samples": sum(int(f["nb_samples"]) for f in data.get("frames") or []
+                             if f.get("media_type") == "audio"
+                             and f.get("stream_index") == a.get("index")),
     }

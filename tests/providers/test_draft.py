@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.providers.conftest import make_once, shared_folder
 
 from kling_bridge.config import Paths
 from kling_bridge.media.probe import probe
@@ -29,19 +30,30 @@ from kling_bridge.providers.request_json import request_from_dict, request_to_di
 from kling_bridge.specs import Shot
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("draft-assets")
-    return {
-        "clip": make_clip(d / "fitted clip.mp4", width=1244, height=700, rate="25", frames=80,
-                          pattern="testsrc2"),
-        "still": make_still(d / "still.png", 1600, 900),
-        "portrait": make_still(d / "portrait.png", 900, 1600, pattern="mandelbrot"),
-        "dialogue": make_tone(d / "dialogue.wav", 5.0),
-    }
+    """Read-only inputs, made once per run (every xdist worker reads the same files)."""
+    d = shared_folder(tmp_path_factory, "draft-assets")
+    made = {"clip": d / "fitted clip.mp4", "still": d / "still.png",
+            "portrait": d / "portrait.png", "dialogue": d / "dialogue.wav"}
+    with make_once(d) as must:
+        if must:
+            make_clip(made["clip"], width=1244, height=700, rate="25", frames=80,
+                      pattern="testsrc2")
+            make_still(made["still"], 1600, 900)
+            make_still(made["portrait"], 900, 1600, pattern="mandelbrot")
+            make_tone(made["dialogue"], 5.0)
+    return made
 
 
-async def wait_done(p: DraftProvider, task_id: str, timeout: float = 90) -> TaskStatus:
+#: Where a test checks timing, cuts, keys or sweeping rather than Kling's frame sizes, the
+#: draft renders 320x180 frames (``short_side``): the same graphs, a sixteenth of the pixels.
+SMALL = 180
+
+
+async def wait_done(p: DraftProvider, task_id: str, timeout: float = 300) -> TaskStatus:
+    """Poll every 20 ms until done; the deadline only catches a hang (a shared CI machine
+    can take over a minute for a render that takes seconds when idle)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         status = (await p.poll([task_id]))[task_id]
@@ -111,7 +123,7 @@ async def test_text_to_video_slate_with_native_audio(tmp_path: Path) -> None:
 
 
 async def test_multi_shot_cuts_at_the_shot_boundaries(tmp_path: Path) -> None:
-    p = DraftProvider(encoder_preset="ultrafast")
+    p = DraftProvider(encoder_preset="ultrafast", short_side=SMALL)
     shots = (Shot("a woman opens a red door", 1), Shot("she walks into the rain", 2),
              Shot("close-up of her smile", 1))
     req = TaskRequest(Operation.TEXT_TO_VIDEO, "kling-3.0", shots=shots, duration=4,
@@ -150,7 +162,7 @@ async def test_image_to_video_moves_over_the_still(assets: dict[str, Path], tmp_
 
 async def test_lipsync_is_driven_by_the_dialogue_range(assets: dict[str, Path],
                                                        tmp_path: Path) -> None:
-    p = DraftProvider(encoder_preset="ultrafast")
+    p = DraftProvider(encoder_preset="ultrafast", short_side=SMALL)
     req = TaskRequest(Operation.LIPSYNC, "kling-3.0", image=assets["still"],
                       audio=assets["dialogue"], audio_range=(1.0, 3.5),
                       resolution=Resolution.R720)
@@ -224,7 +236,7 @@ async def test_found_by_key_after_a_crash_and_rendered_again(tmp_path: Path) -> 
     assert (await first.poll([task_id]))[task_id].phase is TaskPhase.PROCESSING
     await first.aclose()  # the process dies; its status file still says "processing"
 
-    second = DraftProvider(paths, encoder_preset="ultrafast")
+    second = DraftProvider(paths, encoder_preset="ultrafast", short_side=SMALL)
     assert await second.lookup(["never-sent"]) == {}
     found = await second.lookup(["job9-t0-g0", "never-sent"])
     assert list(found) == ["job9-t0-g0"] and found["job9-t0-g0"].task_id == task_id
@@ -251,7 +263,7 @@ async def test_old_drafts_are_swept_like_expired_results(tmp_path: Path) -> None
     import os
     import time
 
-    p = DraftProvider(encoder_preset="ultrafast")
+    p = DraftProvider(encoder_preset="ultrafast", short_side=SMALL)
     req = TaskRequest(Operation.TEXT_TO_VIDEO, "kling-3.0", "old", duration=3,
                       resolution=Resolution.R720)
     task_id = await p.submit(req, "old-key")

@@ -26,6 +26,7 @@ import pytest
 from tests.kling_emulator import Account, KlingEmulator
 from tests.providers.conftest import CREDENTIALS, MakeProvider
 from tests.providers.kling_engine import build_engine, wait_terminal
+from tests.providers.kling_helpers import conformed
 
 from kling_bridge.config import KlingSettings
 from kling_bridge.hosting import SignedLinkHost
@@ -142,6 +143,13 @@ async def test_a_task_is_looked_up_only_where_it_was_created(
         assert lookup["path"] == "/tasks" and lookup["query"] == {"external_task_ids": key}
     else:
         assert lookup["path"] == f"/v1/videos/text2video/{key}"
+    # test_kling_e2e's "5000 after create ends with one task and success" for these
+    # (standard, kind) pairs: the same job, so asserted here rather than run twice.
+    assert emulator.stats.tasks_created == {key: 1}
+    assert emulator.stats.auth_on_results == 0
+    outputs = done.result["outputs"]  # type: ignore[index]
+    video = Path(next(o for o in outputs if o["role"] == "video")["path"])
+    assert conformed(video)["frames"] == (100 if kind == "edit" else 72)
 
 
 @pytest.mark.parametrize("code", [1202, 1203])

@@ -11,47 +11,56 @@ from typing import Any
 
 import pytest
 from tests.kling_emulator import KlingEmulator
-from tests.providers.conftest import MakeProvider, Media, ffmpeg
+from tests.providers.conftest import MakeProvider, Media, ffmpeg, make_once, shared_folder
 
 from kling_bridge.hosting import SignedLinkHost
 from kling_bridge.providers.base import ErrorKind, ProviderError
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bad_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("bad-media")
-    recipes = {
-        "short.mp4": "color=c=gray:size=720x720:rate=24:duration=2",
-        "long.mp4": "color=c=gray:size=720x720:rate=1:duration=16",
-        "narrow.mp4": "color=c=gray:size=640x720:rate=24:duration=3",
-        "huge.mp4": "color=c=gray:size=4096x2160:rate=1:duration=3",
-        "wide.mp4": "color=c=gray:size=1500x704:rate=24:duration=3",
-        "slow.mp4": "color=c=gray:size=704x704:rate=20:duration=3",
-        "clip.mkv": "color=c=gray:size=720x720:rate=24:duration=3",
+    """Inputs Kling refuses, each in one way. Made once per run (all xdist workers share
+    them; nothing writes to them) by two ffmpeg runs: one writes every file but the turned
+    clip, which is a stream copy of the upright one with a rotation tag."""
+    d = shared_folder(tmp_path_factory, "bad-media")
+    gray = "color=c=gray:size={}:rate={}:duration={}"
+    # mpeg4 at low quality: the limits are about geometry and timing, and it is fast.
+    mpeg4 = ["-c:v", "mpeg4", "-q:v", "31"]
+    recipes: dict[str, tuple[str, list[str]]] = {
+        "short.mp4": (gray.format("720x720", 24, 2), mpeg4),
+        "long.mp4": (gray.format("720x720", 1, 16), mpeg4),
+        "narrow.mp4": (gray.format("640x720", 24, 3), mpeg4),
+        "huge.mp4": (gray.format("4096x2160", 1, 3), mpeg4),
+        "wide.mp4": (gray.format("1500x704", 24, 3), mpeg4),
+        "slow.mp4": (gray.format("704x704", 20, 3), mpeg4),
+        "clip.mkv": (gray.format("720x720", 24, 3), mpeg4),
+        # Where kling-api.md does not say which reading applies, the emulator holds inputs
+        # to both: the picture as stored and as displayed, the container's length and the
+        # video's.
+        "squeezed.mp4": (gray.format("720x720", 24, 3), ["-vf", "setsar=1/2", *mpeg4]),
+        "upright.mp4": (gray.format("720x1500", 24, 3), mpeg4),
+        "short-picture.mp4": (gray.format("720x720", 24, 2.5), mpeg4),
+        "tiny.png": ("testsrc2=size=299x400:rate=1:duration=1", ["-frames:v", "1"]),
+        "thin.png": ("testsrc2=size=1000x390:rate=1:duration=1", ["-frames:v", "1"]),
     }
-    out = {}
-    for name, src in recipes.items():
-        # mpeg4 at low quality: the limits are about geometry and timing, and it is fast.
-        ffmpeg("-f", "lavfi", "-i", src, "-c:v", "mpeg4", "-q:v", "31", str(d / name))
-        out[name] = d / name
-    # Where kling-api.md does not say which reading applies, the emulator holds inputs to
-    # both: the picture as stored and as displayed, the container's length and the video's.
-    gray = "color=c=gray:size={}:rate=24:duration={}"
-    for name, args in {
-        "squeezed.mp4": ["-f", "lavfi", "-i", gray.format("720x720", 3), "-vf", "setsar=1/2"],
-        "upright.mp4": ["-f", "lavfi", "-i", gray.format("720x1500", 3)],
-        "short-picture.mp4": ["-f", "lavfi", "-i", gray.format("720x720", 2.5), "-f", "lavfi",
-                              "-i", "sine=duration=3.5", "-c:a", "aac"],
-    }.items():
-        ffmpeg(*args, "-c:v", "mpeg4", "-q:v", "31", str(d / name))
-        out[name] = d / name
-    # a phone's vertical clip tagged to play turned: 1500x720 on screen
-    ffmpeg("-i", str(out.pop("upright.mp4")), "-c", "copy", "-metadata:s:v:0", "rotate=90",
-           str(d / "turned.mp4"))
+    out = {name: d / name for name in recipes}
     out["turned.mp4"] = d / "turned.mp4"
-    for name, size in (("tiny.png", "299x400"), ("thin.png", "1000x390")):
-        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}", "-frames:v", "1", str(d / name))
-        out[name] = d / name
+    with make_once(d) as must:
+        if must:
+            inputs: list[str] = []
+            outputs: list[str] = []
+            for n, (name, (src, args)) in enumerate(recipes.items()):
+                inputs += ["-f", "lavfi", "-i", src]
+                outputs += ["-map", f"{n}:v", *args, str(out[name])]
+            sound = len(recipes)  # the short picture's longer sound (3.5 s)
+            inputs += ["-f", "lavfi", "-i", "sine=duration=3.5"]
+            at = outputs.index(str(out["short-picture.mp4"]))
+            outputs[at:at] = ["-map", f"{sound}:a", "-c:a", "aac"]
+            ffmpeg(*inputs, *outputs)
+            # a phone's vertical clip tagged to play turned: 1500x720 on screen
+            ffmpeg("-i", str(out["upright.mp4"]), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+                   str(out["turned.mp4"]))
+    del out["upright.mp4"]
     return out
 
 
