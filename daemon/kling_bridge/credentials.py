@@ -36,21 +36,13 @@ from .config import Paths
 log = logging.getLogger(__name__)
 
 
-def _skip_the_macos_library_probe() -> None:
-    """Off macOS, tell Python keyring's macOS backend that its system library is absent.
-
-    keyring imports every backend it ships to ask each whether it can serve; the macOS
-    one loads Apple's Security framework at import through ``ctypes.util.find_library``,
-    which on Linux finds nothing after running ldconfig, gcc and ld three times each (a
-    dozen processes on every daemon start with a compiler installed). Off macOS that
-    backend is never chosen whatever the probe says (its priority raises "macOS required"
-    first), so the probe is answered "absent" without the processes: the same backends.
-    """
-    if sys.platform != "darwin":
-        sys.modules.setdefault("keyring.backends.macOS.api", None)  # type: ignore[arg-type]
-
-
-_skip_the_macos_library_probe()
+# keyring imports every backend it ships to ask each whether it can serve; the macOS one
+# looks for Apple's Security framework through ``ctypes.util.find_library``, which on Linux
+# runs ldconfig, gcc and ld three times each (a dozen processes per daemon start) to find
+# nothing. Off macOS that backend is never chosen whatever it finds (its priority says
+# "macOS required" first), so the library is answered absent without the search.
+if sys.platform != "darwin":
+    sys.modules.setdefault("keyring.backends.macOS.api", None)  # type: ignore[arg-type]
 
 #: Keyring service name; one entry (``KEYRING_USER``) holds the whole credential as JSON,
 #: so an API key and an AK/SK pair can never be half-replaced by each other.
