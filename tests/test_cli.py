@@ -84,32 +84,14 @@ def test_login_refuses_without_keyring_then_stores_0600_file_on_opt_in(bridge_ho
 def test_generate_wait_jobs_cancel_retry_against_running_daemon(
     tmp_path: Path, daemon_home: Path
 ) -> None:
-    done = cli(
-        "generate",
-        "--prompt",
-        "rain on a tin roof",
-        "--duration",
-        "4",
-        "--wait",
-        "--out",
-        str(tmp_path / "out"),
-        "--json",
-    )
+    command = ("generate", "--prompt", "rain on a tin roof", "--duration", "4", "--wait",
+               "--out", str(tmp_path / "out"), "--json")
+    done = cli(*command)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["state"] == "succeeded" and len(answer["written"]) == 1
     assert Path(answer["written"][0]).read_text().startswith("output of")
-    again = cli(
-        "generate",
-        "--prompt",
-        "rain on a tin roof",
-        "--duration",
-        "4",
-        "--wait",
-        "--out",
-        str(tmp_path / "out"),
-        "--json",
-    )
+    again = cli(*command)  # the same command again: a new file, the first kept
     written = json.loads(again.stdout)["written"][0]
     assert written != answer["written"][0] and Path(answer["written"][0]).exists()
     queued = json.loads(cli("generate", "--prompt", "FAILME", "--json").stdout)
