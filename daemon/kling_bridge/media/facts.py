@@ -80,12 +80,17 @@ def ffprobe_json(p: Path) -> dict[str, Any]:
     try:
         out = run(args, subject=p, what="ffprobe")
     except FfmpegFailed as exc:
-        raise MediaCorrupt(
-            p, f"not a readable media file ({reason(exc.detail)})",
-            "if it is a video, it may be truncated or damaged: copy or export it again",
-        ) from None
+        raise unreadable(p, exc.detail) from None
     data: dict[str, Any] = json.loads(out or "{}")
     return data
+
+
+def unreadable(p: Path, detail: str) -> MediaCorrupt:
+    """The refusal of a file ffprobe cannot read at all (``detail``: what it said)."""
+    return MediaCorrupt(
+        p, f"not a readable media file ({reason(detail)})",
+        "if it is a video, it may be truncated or damaged: copy or export it again",
+    )
 
 
 def reason(detail: str) -> str:

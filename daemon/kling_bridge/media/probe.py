@@ -20,6 +20,7 @@ import re
 import subprocess
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 from ..children import child
 from ..rates import snap_rate
 from .errors import MediaCorrupt, NotAVideo, ToolMissing
-from .facts import STILL_FORMATS, check_readable, reason, remembered
+from .facts import STILL_FORMATS, check_readable, reason, remembered, unreadable
 from .run import ffprobe_bin
 
 _STILL_CODECS = {"png", "mjpeg", "jpeg2000", "webp", "bmp", "tiff", "gif", "jpegxl", "qoi"}
@@ -202,28 +203,59 @@ _VIDEO_PACKET = re.compile(
 _PACKETS_START = b'"packets": ['
 
 
+class _Lines:
+    """An ffprobe run read line by line from its stdout (constant memory however long the
+    clip); once read, its exit code and last complaint.
+
+    stderr goes to a file, not a pipe: a damaged file can make ffprobe write more than a pipe
+    holds, and a pipe nobody reads until the end would then block both sides."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.returncode = 0
+        self.detail = ""  # what ffprobe wrote on stderr (its end)
+
+    @property
+    def error(self) -> str:
+        """ffprobe's last complaint ("" when it had none)."""
+        return reason(self.detail) if self.detail else ""
+
+    @property
+    def failure(self) -> str:
+        """What went wrong, for a message ("" when the run was clean)."""
+        if self.error or self.returncode == 0:
+            return self.error
+        return f"ffprobe exit code {self.returncode}"
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            with tempfile.TemporaryFile() as errors, child(
+                self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+            ) as proc:
+                assert proc.stdout is not None
+                yield from proc.stdout
+                proc.wait()
+                errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
+                self.detail = errors.read().decode("utf-8", "replace").strip()
+        except FileNotFoundError as exc:  # the binary vanished between which() and exec
+            raise ToolMissing(None, f"cannot start {self.args[0]}: {exc}") from exc
+        self.returncode = proc.returncode
+
+
 def _scan_packets(p: Path, stream_index: int) -> _PacketScan:
     """One video stream's packets in ffprobe's plainest output (one CSV line a packet): a
     second process, for an ffprobe whose JSON lines :func:`_probe_once` does not know."""
-    args = [ffprobe_bin(), "-v", "error", "-select_streams", str(stream_index),
-            "-show_entries", "packet=pts,duration,flags", "-of", "csv=p=0", str(p)]
+    run = _Lines([ffprobe_bin(), "-v", "error", "-select_streams", str(stream_index),
+                  "-show_entries", "packet=pts,duration,flags", "-of", "csv=p=0", str(p)])
     scan = _PacketScan()
-    with tempfile.TemporaryFile() as errors, child(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
-    ) as proc:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            parts = raw.decode("ascii", "replace").strip().split(",")
-            if len(parts) < 3 or "D" in parts[2]:
-                continue
-            scan.add(int(parts[0]) if parts[0].lstrip("-").isdigit() else None,
-                     int(parts[1]) if parts[1].lstrip("-").isdigit() else None)
-        proc.wait()
-        errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
-        err = errors.read().decode("utf-8", "replace").strip()
+    for raw in run:
+        parts = raw.decode("ascii", "replace").strip().split(",")
+        if len(parts) < 3 or "D" in parts[2]:
+            continue
+        scan.add(int(parts[0]) if parts[0].lstrip("-").isdigit() else None,
+                 int(parts[1]) if parts[1].lstrip("-").isdigit() else None)
     scan.finish()
-    if proc.returncode != 0 or err:
-        scan.truncated_error = reason(err) if err else f"ffprobe exit code {proc.returncode}"
+    scan.truncated_error = run.failure
     return scan
 
 
@@ -231,8 +263,7 @@ def _scan_packets(p: Path, stream_index: int) -> _PacketScan:
 class _Probed:
     data: dict[str, Any]  # ffprobe's -show_format -show_streams answer
     scans: dict[int, _PacketScan]  # video stream index -> its packets
-    returncode: int
-    error: str  # ffprobe's last complaint ("" when it had none)
+    run: _Lines  # the process: its exit code and complaint
 
 
 def _probe_once(p: Path) -> _Probed:
@@ -243,49 +274,37 @@ def _probe_once(p: Path) -> _Probed:
     ffprobe writes the packets first, then the streams and format: packet lines are
     consumed as they come (only video ones kept, as counts), the rest is parsed as JSON.
     """
-    args = [ffprobe_bin(), "-v", "error", "-show_format", "-show_streams",
-            "-show_entries", "packet=codec_type,stream_index,pts,duration,flags",
-            "-of", "json=compact=1", str(p)]
+    run = _Lines([ffprobe_bin(), "-v", "error", "-show_format", "-show_streams",
+                  "-show_entries", "packet=codec_type,stream_index,pts,duration,flags",
+                  "-of", "json=compact=1", str(p)])
     scans: dict[int, _PacketScan] = {}
     kept: list[bytes] = []
     in_packets = False
     closing = b""  # the packets list's "]", indented as its opening line (side data nests)
-    # stderr goes to a file, not a pipe: a damaged file can make ffprobe write more than a
-    # pipe holds, and a pipe nobody reads until the end would then block both sides.
-    try:
-        with tempfile.TemporaryFile() as errors, child(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
-        ) as proc:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                if in_packets:
-                    if raw.rstrip().rstrip(b",") == closing:
-                        in_packets = False
-                        kept.append(raw)
-                        continue
-                    m = _VIDEO_PACKET.match(raw)
-                    if m is None or b"D" in m[4]:  # audio, data, side data; discarded
-                        continue
-                    scan = scans.setdefault(int(m[1]), _PacketScan())
-                    scan.add(int(m[2]) if m[2] is not None else None,
-                             int(m[3]) if m[3] is not None else None)
-                    continue
-                if raw.strip() == _PACKETS_START:
-                    in_packets = True
-                    closing = raw[:len(raw) - len(raw.lstrip())] + b"]"
+    for raw in run:
+        if in_packets:
+            if raw.rstrip().rstrip(b",") == closing:
+                in_packets = False
                 kept.append(raw)
-            proc.wait()
-            errors.seek(max(0, errors.seek(0, os.SEEK_END) - 8192))
-            err = errors.read().decode("utf-8", "replace").strip()
-    except FileNotFoundError as exc:  # the binary vanished between which() and exec
-        raise ToolMissing(None, f"cannot start {args[0]}: {exc}") from exc
+                continue
+            m = _VIDEO_PACKET.match(raw)
+            if m is None or b"D" in m[4]:  # audio, data, side data; discarded
+                continue
+            scan = scans.setdefault(int(m[1]), _PacketScan())
+            scan.add(int(m[2]) if m[2] is not None else None,
+                     int(m[3]) if m[3] is not None else None)
+            continue
+        if raw.strip() == _PACKETS_START:
+            in_packets = True
+            closing = raw[:len(raw) - len(raw.lstrip())] + b"]"
+        kept.append(raw)
     for scan in scans.values():
         scan.finish()
     try:
         data: dict[str, Any] = json.loads(b"".join(kept) or b"{}")
     except ValueError:  # cut short by a crash: what it said on stderr is the story
         data = {}
-    return _Probed(data, scans, proc.returncode, reason(err) if err else "")
+    return _Probed(data, scans, run)
 
 
 def _rate_and_vfr(stream: dict[str, Any], scan: _PacketScan, tb: Fraction) -> tuple[Fraction, bool]:
@@ -360,11 +379,8 @@ def _measure(p: Path) -> MediaInfo:
     """One ffprobe: the streams, and one demux pass over the packets."""
     probed = _probe_once(p)
     data = probed.data
-    if probed.returncode != 0 and not data.get("streams"):
-        raise MediaCorrupt(
-            p, f"not a readable media file ({probed.error or 'unknown error'})",
-            "if it is a video, it may be truncated or damaged: copy or export it again",
-        )
+    if probed.run.returncode != 0 and not data.get("streams"):
+        raise unreadable(p, probed.run.detail)
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
     vstreams = [s for s in streams if s.get("codec_type") == "video"
@@ -379,13 +395,14 @@ def _measure(p: Path) -> MediaInfo:
         tb = _fraction(vs.get("time_base")) or Fraction(1, 90000)
         index = int(vs["index"])
         scan = probed.scans.get(index)
-        if scan is None and probed.returncode == 0 and not probed.error:
+        if scan is None and not probed.run.failure:
             # ffprobe answered but no packet line read as this one's build writes them
             # (another version's JSON layout?): ask for the packets alone, as CSV
             scan = _scan_packets(p, index)
-        scan = scan or _PacketScan()
-        if probed.returncode != 0 or probed.error:
-            scan.truncated_error = probed.error or f"ffprobe exit code {probed.returncode}"
+        elif scan is None:
+            scan = _PacketScan()
+        if probed.run.failure:
+            scan.truncated_error = probed.run.failure
         if scan.count == 0:
             raise MediaCorrupt(p, "has a video stream but no frames could be read",
                                "the file is truncated or damaged: copy or export it again")
