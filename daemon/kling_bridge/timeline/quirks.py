@@ -216,9 +216,8 @@ def media_issues(
         url = getattr(ref, "target_url", None)
         if url is None:  # not a file: offline, a generator, an image sequence
             if isinstance(ref, otio.schema.MissingReference) or ref is None:
-                issues.append(ClipIssue(clip.name or "<unnamed>", "offline: the editor "
-                                        "exported no media path for it; relink it before "
-                                        "exporting", track or _track_name(clip)))
+                issues.append(_issue(clip, track, "offline: the editor exported no media "
+                                     "path for it; relink it before exporting"))
             continue
         if not url:
             continue
@@ -227,13 +226,17 @@ def media_issues(
             seen[url] = (local, local is not None and _found(local, exists, folders))
         path, found = seen[url]
         if path is None:
-            issues.append(ClipIssue(clip.name or "<unnamed>", f"media is not a local file "
-                                    f"({url}); download it and relink", track or _track_name(clip)))
+            issues.append(_issue(clip, track, f"media is not a local file ({url}); download "
+                                 "it and relink"))
         elif not found:
-            issues.append(ClipIssue(clip.name or "<unnamed>", f"media not found at {path}; "
-                                    "relink it or put the file there",
-                                    track or _track_name(clip)))
+            issues.append(_issue(clip, track, f"media not found at {path}; relink it or put "
+                                 "the file there"))
     return issues
+
+
+def _issue(clip: Any, track: str, reason: str) -> ClipIssue:
+    """An issue under the clip's name, on its track (climbed to when the walk did not say)."""
+    return ClipIssue(clip.name or "<unnamed>", reason, track or _track_name(clip))
 
 
 def _found(path: str, exists: Callable[[str], bool], folders: dict[str, bool]) -> bool:

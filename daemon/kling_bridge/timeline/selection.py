@@ -83,8 +83,13 @@ class Criteria:
 
     @property
     def has_filter(self) -> bool:
+        return self.narrows or self.all_clips
+
+    @property
+    def narrows(self) -> bool:
+        """Whether a filter leaves some clips out (every filter but ``all``)."""
         return bool(self.marked or self.colours or self.tracks or self.time_range
-                    or self.markers or self.all_clips)
+                    or self.markers)
 
     @classmethod
     def parse(cls, *selectors: str, **options: Any) -> Criteria:
@@ -151,8 +156,7 @@ def select(
     auto = not criteria.has_filter
     audio_ignored = 0
     rate_name = rate_text(rate)
-    every = criteria.all_clips and not (criteria.marked or criteria.colours or criteria.tracks
-                                        or criteria.time_range or criteria.markers)
+    every = criteria.all_clips and not criteria.narrows
     audio = otio.schema.TrackKind.Audio
     for kind, number, index, track, item, rec_start, rec_len in placed_items(timeline, rate):
         meta = bridge_meta(item)
