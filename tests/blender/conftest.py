@@ -33,6 +33,7 @@ from kling_bridge.media.synth import make_clip, make_still, make_tone
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+SERVE_SMALL = ROOT / "tests" / "chains" / "serve_small.py"  # kling-bridge serve, drafts small
 ALL_SERIES = ("4.2", "4.5", "5.0", "5.2")
 DEFAULT_SERIES = ("4.5", "5.2")
 
@@ -123,19 +124,17 @@ def build_zip(folder: Path) -> Path:
 
 class Daemon:
     """``kling-bridge serve`` with the draft provider, in ``home``: the command's own code,
-    its drafts rendered small (``small_daemon.py``; sizes are not what these tests check)."""
+    its drafts rendered small (``tests/chains/serve_small.py``: these tests check frames,
+    places and jobs, not pixels)."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        # drafts are checked for frames, places and jobs, not for pixels: the fastest x264
-        (home / "config").mkdir(parents=True, exist_ok=True)
-        (home / "config" / "config.toml").write_text('[draft]\nencoder_preset = "ultrafast"\n')
         self.env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PROVIDER="draft")
         for var in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY"):
             self.env.pop(var, None)
         self.log = open(home / "serve.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "small_daemon.py"), "serve",
-                                      "--port", "0", "--provider", "draft"],
+        self.proc = subprocess.Popen([sys.executable, str(SERVE_SMALL), "--port", "0",
+                                      "--provider", "draft"],
                                      env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.client = self._wait()
 

@@ -19,6 +19,9 @@ from kling_bridge.specs import InputLimits
 from tests.jobs.conftest import fast_settings
 from tests.providers.kling_engine import fast_pipeline
 
+#: How often the tests' daemons ask the draft provider about its tasks (a user's: 0.2-1 s).
+DRAFT_POLLS = {"draft": (0.05, 0.2)}
+
 
 def small_drafts(paths: Paths) -> DraftProvider:
     """These tests check the chains (links, looks, lengths, frames, placement), not sizes:
@@ -37,7 +40,7 @@ def draft_engine(paths: Paths) -> Engine:
     settings.provider = "draft"
     return Engine(store=JobStore(paths.database), providers={"draft": small_drafts(paths)},
                   pipeline=fast_pipeline(paths), settings=settings, paths=paths,
-                  poll_intervals={"draft": (0.05, 0.2)})
+                  poll_intervals=DRAFT_POLLS)
 
 
 def draft_services(paths: Paths) -> Services:

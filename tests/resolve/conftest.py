@@ -85,15 +85,15 @@ class Daemon:
 
 
 def _serve_command() -> list[str]:
-    """``kling-bridge serve``, drafts rendered small (see serve_small.py: no test here reads
-    a draft's size, and Kling's sizes were most of these tests' CPU)."""
-    return [sys.executable, str(HERE / "serve_small.py")]
+    """``kling-bridge serve``, drafts rendered small (see tests/chains/serve_small.py: no test
+    here reads a draft's size, and Kling's sizes were most of these tests' CPU)."""
+    return [sys.executable, str(HERE.parent / "chains" / "serve_small.py")]
 
 
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """``kling-bridge serve`` in a subprocess, its own KLING_BRIDGE_HOME, the draft provider
-    (rendering small: serve_small.py)."""
+    (rendering small: tests/chains/serve_small.py)."""
     home = tmp_path_factory.mktemp("daemon-home")
     env = dict(os.environ, KLING_BRIDGE_HOME=str(home), KLING_BRIDGE_PORT="0")  # any free port
     for key in ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_BRIDGE_PROVIDER"):
