@@ -14,7 +14,6 @@ once per version (a lock file) and shared by the workers.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -30,6 +29,7 @@ import pytest
 
 from kling_bridge.client import BridgeClient
 from kling_bridge.media.synth import make_clip, make_still, make_tone
+from tests.shared_files import locked, make_once, shared_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -76,44 +76,24 @@ def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if kept:
         Path(kept).mkdir(parents=True, exist_ok=True)
         return Path(kept)
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    path = base / "blender-shared"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-class Locked:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        self.fh = open(self.path, "w")
-        fcntl.flock(self.fh, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: Any) -> None:
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
+    return shared_folder(tmp_path_factory, "blender-shared")
 
 
 def make_media(folder: Path) -> Path:
     """Tiny real media: 320x180 movies at 25 and 29.97 fps with sound, a dialogue, a face."""
     folder.mkdir(parents=True, exist_ok=True)
-    with Locked(folder / ".media.lock"):
-        done = folder / ".media.done"
-        if not done.exists():
+    with make_once(folder) as must:
+        if must:
             make_clip(folder / "shot 25.mov", rate="25", frames=100, tone_hz=330)
             make_clip(folder / "shot 2997.mov", rate="30000/1001", frames=100, audio=False,
                       pattern="mandelbrot")
             make_tone(folder / "dialogue.wav", seconds=3.0)
             make_still(folder / "face.png", width=320, height=320)
-            done.write_text("ok")
     return folder
 
 
 def build_zip(folder: Path) -> Path:
-    with Locked(folder / ".zip.lock"):
+    with locked(folder / ".zip.lock"):
         zips = sorted(folder.glob("kling_bridge-*.zip"))
         if zips:
             return zips[0]
@@ -187,7 +167,7 @@ def run_versions(versions: tuple[str, ...], shared: Path) -> dict[str, dict[str,
     for the jobs, the others get identical requests from the daemon's cache (for nothing,
     as an editor would). Computed once per test run, whatever the xdist worker."""
     out: dict[str, dict[str, Any]] = {}
-    with Locked(shared / ".blender.lock"):
+    with locked(shared / ".blender.lock"):
         todo = []
         for version in versions:
             result = shared / f"blender-{version}" / "facts.json"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.kling_emulator import Account, KlingEmulator
+from tests.shared_files import make_once, shared_folder
 
 from kling_bridge.config import KlingSettings
 from kling_bridge.credentials import KlingCredential
@@ -25,30 +23,6 @@ ACCOUNT = Account()
 
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-y", "-v", "error", *args], check=True)
-
-
-def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
-    """A folder every xdist worker of this run sees (the basetemp's parent under xdist), for
-    media made once per run and only read: each worker's session fixture would make it again."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    folder = base / name
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-@contextmanager
-def make_once(folder: Path) -> Iterator[bool]:
-    """Hold ``folder``'s lock; say whether this process must make its files (the first one
-    to get here; a maker that fails leaves them to the next)."""
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = folder / ".done"
-        must = not done.exists()
-        yield must
-        if must:
-            done.write_text("ok")
 
 
 @dataclass(frozen=True)

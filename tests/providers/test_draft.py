@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.providers.conftest import make_once, shared_folder
+from tests.shared_files import make_once, shared_folder
 
 from kling_bridge.config import Paths
 from kling_bridge.media.probe import probe

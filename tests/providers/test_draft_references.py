@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.providers.conftest import make_once, shared_folder
 from tests.providers.test_draft import run_task
+from tests.shared_files import make_once, shared_folder
 
 from kling_bridge.media.probe import probe
 from kling_bridge.providers.base import (

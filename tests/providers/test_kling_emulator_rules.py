@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from tests.kling_emulator import KlingEmulator
-from tests.providers.conftest import MakeProvider, Media, ffmpeg, make_once, shared_folder
+from tests.providers.conftest import MakeProvider, Media, ffmpeg
+from tests.shared_files import make_once, shared_folder
 
 from kling_bridge.hosting import SignedLinkHost
 from kling_bridge.providers.base import ErrorKind, ProviderError
