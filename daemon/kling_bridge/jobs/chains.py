@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..specs import JobSpec, spec_to_dict
+from ..waiting import wait_event
 from . import model as m
 from .budget import check_caps, start_of_day
 from .chain_model import (
@@ -106,8 +107,7 @@ class Chains:
                 await self.advance()
             except Exception:  # a bug: say so, and try again on the next pass
                 log.exception("advancing chains failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_PASS_SECONDS)
+            await wait_event(self._wake, IDLE_PASS_SECONDS)  # a stop's cancel ends it
 
     # ------------------------------------------------------------------ recording
 

@@ -30,6 +30,7 @@ from typing import Any
 from ..config import Paths, Settings
 from ..providers.base import Provider
 from ..specs import JobSpec, spec_to_dict
+from ..waiting import wait_event
 from . import model as m
 from .budget import Hold, Throttle, check_caps, start_of_day
 from .costs import estimate_spec
@@ -298,8 +299,7 @@ class Engine(JobSteps):
                     nxt = self.store.earliest_queued_wake(name)
                     if nxt is not None and nxt > now:
                         wake_in = min(wake_in, nxt - now)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, wake_in))
+            await wait_event(self._wake, max(0.01, wake_in))
 
     def _spawn(self, job_id: str, provider: str | None = None) -> None:
         if job_id in self._runs:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..providers.base import Provider, TaskStatus, poll_delay
+from ..waiting import wait_event
 
 log = logging.getLogger("kling_bridge.poller")
 
@@ -67,8 +68,7 @@ class Poller:
     async def _loop(self) -> None:
         backoff = 0.0  # extra wait after failed queries
         while self._waiters:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout=self._interval() + backoff)
+            await wait_event(self._kick, self._interval() + backoff)
             if self._kick.is_set():  # new work: look soon
                 self._kick.clear()
                 await asyncio.sleep(self.min_interval)

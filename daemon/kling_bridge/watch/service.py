@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from ..waiting import wait_event
 from .bridge import Bridge, Refused, Unavailable
 from .items import Item, Kind
 from .layout import Layout, lay_out
@@ -209,8 +210,7 @@ class WatchService:
                 self.ledger.beat(self.folder)
             due = self._stability.next_due(time.monotonic())
             wait = tick if due is None else max(0.01, min(tick, due))  # right when one is due
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_event(self._wake, wait)
 
     async def _rescan(self) -> None:
         """Walk the inboxes: the start-up scan, and the net under dropped events."""
@@ -397,8 +397,7 @@ class WatchService:
         cursor = 0
         while not self._stopping:
             if not self._dirty_batches:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._batch_wake.wait(), sweep_every)
+                await wait_event(self._batch_wake, sweep_every)
             self._batch_wake.clear()
             loop = asyncio.get_running_loop()
             check = set(self._dirty_batches)
