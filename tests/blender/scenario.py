@@ -30,6 +30,7 @@ the test reports every broken step; the assertions live in ``test_in_blender.py`
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import sys
@@ -764,4 +765,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # A crash inside Blender (seen once: exit -11 under heavy load in the main phase) then
+    # leaves the Python stack of every thread in the log run_blender shows.
+    faulthandler.enable(all_threads=True)
     main()
