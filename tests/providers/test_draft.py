@@ -259,6 +259,31 @@ async def test_a_render_that_fails_says_why(tmp_path: Path) -> None:
     await p.aclose()
 
 
+class _BuggyDraft(DraftProvider):
+    """A draft provider with a bug in its rendering (an error no render step expects)."""
+
+    renders = 0
+
+    async def _render(self, r: TaskRequest, dest: Path, task_id: str) -> None:
+        self.renders += 1
+        raise KeyError("width")
+
+
+async def test_a_bug_in_a_render_fails_the_task_once_instead_of_rendering_it_forever(
+        assets: dict[str, Path]) -> None:
+    p = _BuggyDraft(encoder_preset="ultrafast")
+    req = TaskRequest(Operation.EDIT, "kling-3.0-omni", preset="fog", video=assets["clip"],
+                      video_duration=3.2)
+    task_id = await p.submit(req, "buggy")
+    status = await wait_done(p, task_id)
+    for _ in range(5):  # polled again: still failed, not started over
+        status = (await p.poll([task_id]))[task_id]
+        await asyncio.sleep(0.02)
+    assert status.phase is TaskPhase.FAILED and p.renders == 1
+    assert "a bug in kling-bridge" in status.message and "'width'" in status.message
+    await p.aclose()
+
+
 async def test_old_drafts_are_swept_like_expired_results(tmp_path: Path) -> None:
     import os
     import time

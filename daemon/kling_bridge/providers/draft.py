@@ -350,6 +350,11 @@ class DraftProvider:
             except (MediaError, ProviderError, OSError, ValueError) as exc:
                 log.warning("draft task %s failed: %s", task_id, exc)
                 self._update(task_id, phase="failed", message=f"draft render failed: {exc}")
+            except Exception as exc:  # a bug: fail the task once, visibly
+                # (left "processing", every poll would start the render again, forever)
+                log.exception("draft task %s crashed", task_id)
+                self._update(task_id, phase="failed", message="draft render failed (a bug in "
+                             f"kling-bridge; the log has details): {exc!r}")
 
     async def _render(self, r: TaskRequest, dest: Path, task_id: str) -> None:
         tag = f"{drafts.DRAFT_TAG} ({r.operation.value}{', ' + r.preset if r.preset else ''}; " \
