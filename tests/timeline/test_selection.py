@@ -18,6 +18,7 @@ from kling_bridge.timeline.selection import (
     restyle_specs,
     select,
 )
+from tests.timeline import builders
 from tests.timeline.builders import RATES, build
 
 
@@ -235,6 +236,30 @@ def test_samples_report_unrestylable_items_by_name(samples: Path) -> None:
     first = next(src for ref, src in premiere.restyles if ref.record_start == 536)
     assert (first.rate, first.frame_count) == ("30", 100)
     assert first.path == "D:/media/sc01_sh010_anim.mov"
+
+
+def test_what_the_editor_switched_off_in_an_otio_cut_is_skipped_with_its_reason() -> None:
+    """An OTIO cut (Kdenlive, Resolve, our plugins): a clip switched off, a track switched
+    off, a still on a track -- each left out by name with why, the rest restyled."""
+    rate = 25.0
+    v1 = otio.schema.Track(name="V1")
+    v1.append(builders.clip("A001", "/media/A001.mov", rate, 0, 10, 50))
+    off = builders.clip("A002", "/media/A002.mov", rate, 0, 10, 50)
+    off.enabled = False
+    v1.append(off)
+    v1.append(builders.clip("logo", "/media/logo.png", rate, 0, 0, 25))
+    v2 = otio.schema.Track(name="V2 graded")
+    v2.append(builders.clip("A003", "/media/A003.mov", rate, 0, 10, 50))
+    v2.enabled = False
+    timeline = otio.schema.Timeline(name="cut")
+    timeline.tracks.extend([v1, v2])
+    found = select(timeline, Criteria(all_clips=True))
+    assert [ref.name for ref, _ in found.restyles] == ["A001"]
+    why = dict(found.skipped)
+    assert why["A002"].startswith("disabled in the timeline")
+    assert why["logo"].startswith("still image")
+    assert why["A003"].startswith("its track (V2 graded) is switched off")
+    assert set(why) == {"A002", "logo", "A003"}
 
 
 def test_speed_effects_edl_relinked_reports_retimes(samples: Path) -> None:

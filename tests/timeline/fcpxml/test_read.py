@@ -220,6 +220,23 @@ def test_generated_cuts_read_as_laid_out(cut: Cut) -> None:
     assert sorted(g.prompt for g in selection.generations) == sorted(p[1] for p in PROMPTS)
 
 
+def test_roles_are_kept_on_each_clip_and_a_music_lane_is_audio() -> None:
+    """Each clip keeps the roles Final Cut gave it (``metadata["fcpxml"]``, as the XML of
+    cuts.py writes them: ``dialogue`` on the camera clips, ``music`` on MUSIC in lane -1),
+    and a clip below the storyline with only a sound role comes in on an audio track."""
+    cut = all_cuts()[0]
+    timeline = read_timeline_text(cut.text, "fcpx_xml").timeline
+    roles = {(track.kind, clip.name, clip.metadata["fcpxml"].get("audioRole"))
+             for track in timeline.tracks for clip in track.find_clips()}
+    assert ("Audio", "MUSIC", "music") in roles
+    cameras = {role for _kind, name, role in roles
+               if name.split()[0] in ("A001", "A002", "B001", "C001")}
+    assert cameras == {"dialogue", None}  # None: the sync-clip, whose role is its parts'
+    assert [name for kind, name, _ in roles if kind == "Audio"] == ["MUSIC"]
+    picture = select(timeline, Criteria(all_clips=True))
+    assert "MUSIC" not in {ref.name for ref, _ in picture.restyles} | dict(picture.skipped).keys()
+
+
 def test_relative_media_paths_count_from_the_files_folder(tmp_path: Path) -> None:
     text = _one_clip("media/take%201.mov")
     folder = tmp_path / "project folder"
