@@ -25,6 +25,7 @@ def _clips(timeline: otio.schema.Timeline) -> list[otio.schema.Clip]:
         ("hiero_xml_export.xml", "fcp_xml", "hiero_xml_export", 1, 2),
         ("fcpx_example.fcpxml", "fcpx_xml", "OpenTimeline_Project", 3, 13),
         ("fcpx_project.fcpxml", "fcpx_xml", "OpenTimeline_Project", 3, 13),
+        ("resolve19_25_cuts_1h.fcpxml", "fcpx_xml", "Timeline 1 (Resolve)", 1, 173),
         ("avid_example.edl", "cmx_3600", "Avid_Example.01", 1, 2),
         ("premiere_example.edl", "cmx_3600", "Premiere_Example.01", 1, 2),
         ("nucoda_example.edl", "cmx_3600", "Nucoda_Example.01", 1, 2),

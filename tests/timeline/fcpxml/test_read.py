@@ -39,6 +39,7 @@ FCPXML_SAMPLES = [
     ("fcp113_30_gopro_transitions.fcpxmld", "1.13", Fraction(30), 0, False, 3, 0),
     ("fcp113_30_multi_workout.fcpxml", "1.13", Fraction(30), 0, False, 3, 0),
     ("resolve111_90_immersive.fcpxmld", "1.11", Fraction(90), 0, False, 3, 0),
+    ("resolve19_25_cuts_1h.fcpxml", "1.9", Fraction(25), 90000, False, 173, 0),
     ("fcpx_project.fcpxml", "1.8", Fraction(30), 0, False, 8, 2),
 ]
 
@@ -185,6 +186,31 @@ def test_resolve_bundle_clip_starts(samples: Path) -> None:
     found = select(timeline, Criteria(all_clips=True)).restyles
     assert [(r.record_start, r.record_duration, s.start_frame) for r, s in found] == [
         (0, 990, 0), (990, 928, 412), (1918, 1221, 208)]
+
+
+def test_resolve_asset_clip_cuts_record_places(samples: Path) -> None:
+    """Resolve's 1.9 export of one file cut 173 times: contiguous <asset-clip>s from
+    offset 3600/1s (the tcStart) at 25 fps. Clip 2 is offset 90346/25s duration 56/5s,
+    clip 3 offset 90626/25s duration 4/25s; the last offset 185876/25s duration 222/25s."""
+    timeline = read_timeline(samples / "resolve19_25_cuts_1h.fcpxml").timeline
+    found = select(timeline, Criteria(all_clips=True)).restyles
+    places = [(r.record_start, r.record_duration) for r, _s in found]
+    assert places[:3] == [(0, 346), (346, 280), (626, 4)]
+    assert places[-1] == (95876, 222)
+    assert sum(length for _start, length in places) == 96098  # the sequence's 96098/25s
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Resolve writes each asset-clip its own <asset> whose start and duration are the "
+    "clip's range, not the file's (173 assets of one input.mov, r1 starting at 0/1s); "
+    "the source frame is counted from the asset's start, so every clip reads as frame 0"))
+def test_resolve_asset_clip_cuts_source_frames(samples: Path) -> None:
+    """The asset-clip starts (0/1s, 346/25s, 626/25s ... 95876/25s) are times in
+    input.mov, which starts at 0/1s (asset r1): frames 0, 346, 626 ... 95876."""
+    timeline = read_timeline(samples / "resolve19_25_cuts_1h.fcpxml").timeline
+    found = select(timeline, Criteria(all_clips=True)).restyles
+    starts = [s.start_frame for _r, s in found]
+    assert starts[:3] == [0, 346, 626] and starts[-1] == 95876
 
 
 def test_markers_prompts_and_keywords(samples: Path) -> None:
