@@ -395,16 +395,16 @@ def _source_range(
     length: int | None = None
     if available_length is not None and available_length.value > 0:
         at_media_rate = frame_counter(available_length.rate)
-        origin = at_media_rate(available.start_time)
-        length = at_media_rate(available_length)  # read once above
+        if not meta.get("media_start_unknown"):  # (else the range is the clip's: Resolve)
+            origin = at_media_rate(available.start_time)
+            length = at_media_rate(available_length)  # read once above
     else:
         at_media_rate = frame_counter(trimmed.duration.rate)
+    if length is None:  # the timeline does not say where the file starts: ask the file
         first = media_start(path) if media_start else None
+        origin = 0 if first is None else at_media_rate(first)
         if first is None:
-            origin = 0
             note = "media start timecode unknown; assumed the file starts at 00:00:00:00"
-        else:
-            origin = at_media_rate(first)
     if meta.get("frame_for_frame"):  # one media frame per record frame (see the reader)
         start = at_media_rate(trimmed.start_time) - origin
         count = frame_counter(trimmed.duration.rate)(trimmed.duration)

@@ -200,10 +200,6 @@ def test_resolve_asset_clip_cuts_record_places(samples: Path) -> None:
     assert sum(length for _start, length in places) == 96098  # the sequence's 96098/25s
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Resolve writes each asset-clip its own <asset> whose start and duration are the "
-    "clip's range, not the file's (173 assets of one input.mov, r1 starting at 0/1s); "
-    "the source frame is counted from the asset's start, so every clip reads as frame 0"))
 def test_resolve_asset_clip_cuts_source_frames(samples: Path) -> None:
     """The asset-clip starts (0/1s, 346/25s, 626/25s ... 95876/25s) are times in
     input.mov, which starts at 0/1s (asset r1): frames 0, 346, 626 ... 95876."""
@@ -211,6 +207,55 @@ def test_resolve_asset_clip_cuts_source_frames(samples: Path) -> None:
     found = select(timeline, Criteria(all_clips=True)).restyles
     starts = [s.start_frame for _r, s in found]
     assert starts[:3] == [0, 346, 626] and starts[-1] == 95876
+
+
+def _resolve_style(uid: str = "") -> str:
+    """One clip the way Resolve writes it: its own asset, no uid, of exactly the clip's
+    range -- 48 frames at 24 fps from 01:00:10:00 of the camera file."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.9">
+    <resources>
+        <format width="1920" name="FFVideoFormat1080p24" frameDuration="1/24s"
+                height="1080" id="r0"/>
+        <asset start="3610/1s" hasVideo="1" name="A001.mov" duration="2/1s" id="r1"{uid}
+               format="r0">
+            <media-rep kind="original-media" src="file:///media/A001.mov"/>
+        </asset>
+    </resources>
+    <library>
+        <event name="Timeline 1 (Resolve)">
+            <project name="Timeline 1 (Resolve)">
+                <sequence format="r0" duration="2/1s" tcStart="3600/1s" tcFormat="NDF">
+                    <spine>
+                        <asset-clip start="3610/1s" name="A001.mov" duration="2/1s"
+                                    offset="3600/1s" format="r0" ref="r1"/>
+                    </spine>
+                </sequence>
+            </project>
+        </event>
+    </library>
+</fcpxml>
+"""
+
+
+def test_a_resolve_asset_of_the_clips_range_asks_the_file_where_it_starts() -> None:
+    """The asset says 01:00:10:00 because that is where the clip starts, not the file: the
+    camera file starts at 01:00:00:00 (its timecode, asked as an EDL's would be), so the
+    clip shows frames 240-287 -- not frame 0 of the file, as taking the asset for the file
+    gave. With Final Cut's uid on the asset, the asset is the file, as before."""
+    hour = otio.opentime.RationalTime(3600 * 24, 24)
+    timeline = read_timeline_text(_resolve_style(), "fcpx_xml").timeline
+    (asked,) = select(timeline, Criteria(all_clips=True), media_start=lambda _path: hour,
+                      ).restyles
+    assert (asked[1].start_frame, asked[1].frame_count) == (240, 48)
+    blind = select(timeline, Criteria(all_clips=True))  # nobody to ask: from 00:00:00:00
+    assert blind.restyles[0][1].start_frame == 3610 * 24
+    assert any("media start timecode unknown" in note for note in blind.notes)
+    final_cut = read_timeline_text(_resolve_style(' uid="5A1B"'), "fcpx_xml").timeline
+    (whole,) = select(final_cut, Criteria(all_clips=True), media_start=lambda _path: hour,
+                      ).restyles
+    assert whole[1].start_frame == 0  # Final Cut: the asset is the file, which it shows
 
 
 def test_markers_prompts_and_keywords(samples: Path) -> None:

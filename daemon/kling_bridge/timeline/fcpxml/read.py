@@ -22,6 +22,11 @@ The shape, built from :mod:`.layout`:
   (Automatic Speed, see :mod:`.layout`) has a ``LinearTimeWarp`` of that speed and
   ``metadata["kling_bridge"]["frame_for_frame"] = True``: its source range starts in its
   media's time and lasts its record length, one media frame per record frame;
+- DaVinci Resolve writes one asset per clip, covering only the clip's range of the file
+  (start and duration exactly the clip's, no ``uid``): such an asset says nothing of where
+  the file starts, so the clip gets ``metadata["kling_bridge"]["media_start_unknown"] =
+  True`` and selection asks the file, as for an EDL (taking the asset's start for the
+  file's restyled the file's first frames for every clip of a Resolve export);
 - markers (``marker``, ``chapter-marker``) on their clip in the clip's source time; markers
   on gaps become track markers at their record time (selection reads ``kling:`` prompts from
   both); compound clips (``ref-clip``) are nested stacks.
@@ -271,6 +276,8 @@ class _Builder:
             meta["cannot_restyle"] = item.reason
         if item.conformed:  # its retime is Automatic Speed, frame for frame (see .layout)
             meta["frame_for_frame"] = True
+        if item.media is not None and _only_the_clips_range(item):
+            meta["media_start_unknown"] = True
         meta.update(_provenance(node))
         fcp: dict[str, Any] = {"tag": node.tag, "lane": item.lane}
         fcp.update(_annotations(node))
@@ -357,6 +364,18 @@ def _tr(start: int | float, duration: int | float, rate: float) -> Json:
 
 def _number(value: Fraction) -> int | float:
     return value.numerator if value.denominator == 1 else float(value)
+
+
+def _only_the_clips_range(item: Item) -> bool:
+    """Whether the clip's asset is one of Resolve's per-clip assets: no ``uid`` (Final Cut
+    gives every asset its media's uid, and its asset is the whole file) and exactly the
+    clip's start and duration in the media's clock."""
+    assert item.media is not None
+    asset = item.media.asset
+    if "uid" in asset.attrs or "start" not in asset.attrs or "duration" not in asset.attrs:
+        return False
+    return (time_attr(asset, "start") == item.local + item.media_delta
+            and time_attr(asset, "duration") == item.duration)
 
 
 def _annotations(node: Node) -> dict[str, Any]:
