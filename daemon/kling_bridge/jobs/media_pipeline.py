@@ -25,8 +25,9 @@ from ..config import Paths
 from ..media import pictures
 from ..media.conform import ConformOptions, GeneratedTarget, aconform, aconform_generated
 from ..media.errors import MediaError, RangeOutsideMedia
-from ..media.extract import adetect_scene_cuts, aextract
+from ..media.extract import adetect_scene_cuts, aextract, segment_path
 from ..media.fit import FitPlan, plan_fit, scene_windows
+from ..media.fit_cache import FitCache, fit_key
 from ..media.presets import PresetLibrary, kling_prompt, load_presets, look_words
 from ..media.probe import MediaInfo, probe, require_motion_video
 from ..providers.base import AudioMode, Operation, Resolution, TaskRequest
@@ -126,6 +127,7 @@ class MediaPipeline:
         self.crf = crf
         self.conform_options = conform or ConformOptions()
         self._presets = presets
+        self.fits = FitCache(self.paths.cache_dir / "fits")
 
     def _library(self) -> PresetLibrary:
         return self._presets or load_presets(self.paths.presets_dir)
@@ -221,7 +223,7 @@ class MediaPipeline:
             raise PipelineError(f"resolution {spec.resolution!r} is not offered",
                                 "use 720p, 1080p or 4k", code="bad_request") from None
         plan = await self._restyle_plan(ctx, spec)
-        files = await aextract(plan, ctx.workdir)
+        files = await self._segments(plan, ctx.workdir)
         reference = Path(spec.reference_image) if spec.reference_image else None
         if reference is not None:
             reference = await asyncio.to_thread(pictures.fit_image, reference, ctx.workdir)
@@ -235,6 +237,18 @@ class MediaPipeline:
             )
             for seg, path in zip(plan.segments, files, strict=True)
         ]
+
+    async def _segments(self, plan: FitPlan, workdir: Path) -> list[Path]:
+        """The plan's segments in the job's folder: an earlier job's with the same fit (the
+        next look of a clip: :mod:`..media.fit_cache`), else cut now and kept."""
+        dests = [segment_path(plan, seg, workdir) for seg in plan.segments]
+        key = await asyncio.to_thread(fit_key, plan)
+        if key is not None and await asyncio.to_thread(self.fits.take, key, dests):
+            return dests
+        files = await aextract(plan, workdir)
+        if key is not None:
+            await asyncio.to_thread(self.fits.keep, key, files)
+        return files
 
     def _answers(self, fetched: Sequence[Sequence[Path]], count: int) -> list[Path]:
         if len(fetched) != count or any(not f for f in fetched):
