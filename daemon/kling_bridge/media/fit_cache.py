@@ -51,16 +51,19 @@ class FitCache:
         self.root = root
 
     def take(self, key: str, dests: Sequence[Path]) -> bool:
-        """Link the kept segments of ``key`` to ``dests`` (matched by file name); False,
-        and nothing placed, when that fit is not kept whole."""
+        """Link the kept segments of ``key`` to ``dests`` (matched by file name); False
+        when that fit is not kept whole (the caller cuts what is missing)."""
         entry = self.root / key
         kept = [entry / dest.name for dest in dests]
         if not all(path.is_file() for path in kept):
             return False
-        for src, dest in zip(kept, dests, strict=True):
-            if not dest.exists():
-                with atomic_output(dest) as tmp:
-                    copy_file(src, tmp, link=True)
+        try:
+            for src, dest in zip(kept, dests, strict=True):
+                if not dest.exists():
+                    with atomic_output(dest) as tmp:
+                        copy_file(src, tmp, link=True)
+        except OSError:  # swept meanwhile: cut it (segments placed are whole, and kept)
+            return False
         with contextlib.suppress(OSError):
             os.utime(entry)  # taken: kept another day
         return True
