@@ -1,6 +1,7 @@
 """Looks compared on one clip: the clip is fitted once, and every look's result is still
 frame exact. A fit is kept by its plan and its source as it is on disk: another range, or
-the file changed in place, is fitted again; kept fits go a day after they were last taken."""
+the file changed in place, is fitted again; kept fits go a day after they were last taken.
+A long clip's scene cuts (a decode of the whole range) are found once too."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from tests.media.test_media_pipeline import MakeClip, context, fast_pipeline, run_tasks
 
+from kling_bridge.jobs import media_pipeline
+from kling_bridge.media.extract import adetect_scene_cuts
 from kling_bridge.media.fit_cache import KEEP_SECONDS
 from kling_bridge.media.synth import read_barcodes
 from kling_bridge.providers.draft import DraftProvider
@@ -78,3 +82,37 @@ async def test_a_fit_not_taken_for_a_day_goes(clip: MakeClip, tmp_path: Path) ->
     await pipeline.prepare(ctx)  # keeping this new fit sweeps the old one
     (kept,) = list(pipeline.fits.root.iterdir())
     assert kept != old and not old.exists()
+
+
+async def test_a_long_clips_scene_cuts_are_found_once_for_every_look(
+        clip: MakeClip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 16 s: just over Kling's 15.5 s, so two segments, split where the shots change
+    src = clip("long take.mp4", width=320, height=180, rate="30000/1001", frames=480,
+               barcode=True, pattern="plain")
+    decodes: list[int] = []
+
+    async def counted(*args: object, **kwargs: object) -> tuple[int, ...]:
+        decodes.append(1)
+        return await adetect_scene_cuts(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(media_pipeline, "adetect_scene_cuts", counted)
+    provider = DraftProvider(encoder_preset="ultrafast", short_side=180)
+    pipeline = fast_pipeline()
+    found = []
+    for look in ("remix-cobalt", "remix-emerald"):
+        spec = RestyleSpec(SourceRange(str(src), 0, 480, "30000/1001"), Look(look),
+                           resolution="720p")
+        ctx = context(tmp_path, "restyle", spec, provider)
+        requests = list(await pipeline.prepare(ctx))
+        assert len(requests) == 2
+        found.append((len(decodes), [r.video.stat().st_ino for r in requests if r.video]))
+        if look == "remix-emerald":  # the second look is still stitched frame exact
+            result = await pipeline.finish(ctx, await run_tasks(ctx, requests))
+            video = result.video()
+            assert video is not None and video.frames == 480
+            codes = read_barcodes(video.path)
+            assert codes == sorted(codes) and max(abs(c - k) for k, c in enumerate(codes)) <= 1
+    (first_decodes, first_segments), (decodes_after, second_segments) = found
+    assert first_decodes >= 1 and decodes_after == first_decodes  # none for the second look
+    assert second_segments == first_segments
+    await provider.aclose()

@@ -183,14 +183,26 @@ class MediaPipeline:
                                    "crf": self.crf, "preset": self.encode_preset}
         plan = plan_fit(spec.source, info, limits, **options)
         if len(plan.segments) > 1:
-            cuts: tuple[int, ...] = ()
-            for lo, hi in scene_windows(plan.window_frames, len(plan.segments)):
-                cuts += await adetect_scene_cuts(info, plan.window_start + lo, hi - lo,
-                                                 plan.rate)
+            cuts = await self._scene_cuts(plan, info)
             if cuts:
                 plan = plan_fit(spec.source, info, limits, scene_cuts=cuts, **options)
         _write_json(ctx.workdir / PLAN_FILE, {"key": key, "plan": plan.to_dict()})
         return plan
+
+    async def _scene_cuts(self, plan: FitPlan, info: MediaInfo) -> tuple[int, ...]:
+        """Where shots change inside a range split into segments (a decode of the range):
+        found once per fit, the next look of the clip reads them (:mod:`..media.fit_cache`;
+        the plan before its cuts names the range, the limits and the source file)."""
+        key = await asyncio.to_thread(fit_key, plan)
+        kept = await asyncio.to_thread(self.fits.scene_cuts, key) if key else None
+        if kept is not None:
+            return kept
+        cuts: tuple[int, ...] = ()
+        for lo, hi in scene_windows(plan.window_frames, len(plan.segments)):
+            cuts += await adetect_scene_cuts(info, plan.window_start + lo, hi - lo, plan.rate)
+        if key:
+            await asyncio.to_thread(self.fits.keep_scene_cuts, key, cuts)
+        return cuts
 
     def _look(self, spec: RestyleSpec) -> tuple[str, str | None]:
         preset = self._library().get(spec.look.preset) if spec.look.preset else None

@@ -7,6 +7,10 @@ the source file and the plan (range, handles, limits, encoder settings), never o
 a finished fit is kept here under a key of both, and a later job with the same plan takes
 its segments by hard link -- the same bytes, no copy, no extra space.
 
+A range longer than one segment is split where its shots change, found by decoding the whole
+range: those scene cuts are kept too (a small file beside the fits), so the next look of a
+long clip neither decodes nor cuts it again.
+
 The source is known by device, inode, size and modification time, so a file edited or
 replaced in place is cut again. A kept fit goes a day after it was last taken (the jobs'
 folders keep their own links to the files meanwhile).
@@ -23,7 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import TEMP_NAME, atomic_output, copy_file
+from ..atomic import TEMP_NAME, atomic_output, copy_file, write_text
 from .fit import FitPlan
 
 __all__ = ["KEEP_SECONDS", "FitCache", "fit_key"]
@@ -80,6 +84,22 @@ class FitCache:
             for path in files:
                 os.link(path, tmp / path.name)
 
+    def scene_cuts(self, key: str) -> tuple[int, ...] | None:
+        """The scene cuts kept for ``key`` (None when none are)."""
+        path = self.root / f"{key}.cuts.json"
+        try:
+            cuts = tuple(int(frame) for frame in json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # taken: kept another day
+        return cuts
+
+    def keep_scene_cuts(self, key: str, cuts: tuple[int, ...]) -> None:
+        """Keep the scene cuts found for ``key`` (a full disk keeps nothing)."""
+        with contextlib.suppress(OSError):
+            write_text(self.root / f"{key}.cuts.json", json.dumps(list(cuts)))
+
     def sweep(self, older_than: float = KEEP_SECONDS) -> int:
         """Remove fits not taken for ``older_than`` seconds (and what a crash left while
         keeping one); answers how many went."""
@@ -90,6 +110,9 @@ class FitCache:
                 with contextlib.suppress(OSError):
                     age = now - entry.stat().st_mtime
                     if age > older_than or (TEMP_NAME.match(entry.name) and age > 3600):
-                        shutil.rmtree(entry)
+                        if entry.is_dir():
+                            shutil.rmtree(entry)
+                        else:
+                            entry.unlink()
                         removed += 1
         return removed
