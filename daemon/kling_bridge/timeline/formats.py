@@ -13,7 +13,6 @@ our own OTIO plugin applies the same normalisation for OTIO's command-line tools
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import zipfile
@@ -36,6 +35,7 @@ from kling_bridge.timeline.format_names import detect_format as detect_format
 from kling_bridge.timeline.format_names import media_type_for as media_type_for
 from kling_bridge.timeline.format_names import sniff_format as sniff_format
 from kling_bridge.timeline.format_names import suffix_for as suffix_for
+from kling_bridge.timeline.otioz_unpack import extract, unpack
 from kling_bridge.timeline.paths import path_from_url, url_from_path
 from kling_bridge.timeline.rates import snap_rate
 from kling_bridge.timeline.read_errors import adapter_errors, explain_json
@@ -213,15 +213,10 @@ def _read_otioz(path: Path, extract_dir: Path | None, notes: list[str]) -> Any:
     if extract_dir is None:
         from kling_bridge.config import Paths
 
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        extract_dir = Paths.resolve().cache_dir / "otioz" / digest
-    extract_dir.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            target = (extract_dir / member).resolve()
-            if not target.is_relative_to(extract_dir.resolve()):
-                raise TimelineError(f"unsafe member {member!r} in archive", path=str(path))
-        archive.extractall(extract_dir)
+        extract_dir = unpack(path, Paths.resolve().cache_dir / "otioz")
+    else:
+        extract_dir.mkdir(parents=True, exist_ok=True)
+        extract(path, extract_dir)
     notes.append(f"bundle media unpacked to {extract_dir}")
     return _read_otiod(extract_dir)
 
