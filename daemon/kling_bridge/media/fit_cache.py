@@ -22,11 +22,10 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..aging import remove_older
 from ..atomic import TEMP_NAME, atomic_output, copy_file, write_text
 from .fit import FitPlan
 
@@ -101,18 +100,7 @@ class FitCache:
             write_text(self.root / f"{key}.cuts.json", json.dumps(list(cuts)))
 
     def sweep(self, older_than: float = KEEP_SECONDS) -> int:
-        """Remove fits not taken for ``older_than`` seconds (and what a crash left while
-        keeping one); answers how many went."""
-        now = time.time()
-        removed = 0
-        with contextlib.suppress(FileNotFoundError):
-            for entry in self.root.iterdir():
-                with contextlib.suppress(OSError):
-                    age = now - entry.stat().st_mtime
-                    if age > older_than or (TEMP_NAME.match(entry.name) and age > 3600):
-                        if entry.is_dir():
-                            shutil.rmtree(entry)
-                        else:
-                            entry.unlink()
-                        removed += 1
-        return removed
+        """Remove fits not taken for ``older_than`` seconds (and, after an hour, what a
+        crash left while keeping one); answers how many went."""
+        return (remove_older(self.root, older_than)
+                + remove_older(self.root, 3600, names=TEMP_NAME))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..aging import remove_older
 from ..atomic import link_or_copy, write_text
 from ..config import Paths
 from ..media import draft_refs, drafts
@@ -289,15 +290,8 @@ class DraftProvider:
 
     def sweep(self, older_than: float = KEEP_SECONDS) -> int:
         """Remove task records, keys and outputs older than ``older_than`` seconds."""
-        cutoff = time.time() - older_than
-        removed = 0
-        for folder in ("tasks", "keys", "outputs"):
-            for path in (self.root / folder).glob("*"):
-                with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < cutoff:
-                        path.unlink()
-                        removed += 1
-        return removed
+        return sum(remove_older(self.root / folder, older_than)
+                   for folder in ("tasks", "keys", "outputs"))
 
     async def forget(self, external_id: str) -> None:
         """Nothing to release: draft inputs never leave this machine."""

@@ -15,11 +15,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
-import time
 import zipfile
 from pathlib import Path
 
+from kling_bridge.aging import remove_older
 from kling_bridge.atomic import atomic_output
 from kling_bridge.timeline.errors import TimelineError
 
@@ -62,12 +61,4 @@ def extract(path: Path, folder: Path) -> None:
 
 def sweep(root: Path, older_than: float = KEEP_SECONDS) -> int:
     """Remove unpacked bundles not read for ``older_than`` seconds; how many went."""
-    cutoff = time.time() - older_than
-    removed = 0
-    with contextlib.suppress(FileNotFoundError):
-        for folder in root.iterdir():
-            with contextlib.suppress(OSError):
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder)
-                    removed += 1
-    return removed
+    return remove_older(root, older_than)
